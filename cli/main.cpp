@@ -1,0 +1,194 @@
+// mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written).
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "mmsr/config.h"
+#include "mmsr/errors.h"
+#include "mmsr/readers.h"
+#include "mmsr/registry.h"
+#include "mmsr/report.h"
+#include "mmsr/runner.h"
+#include "mmsr/text.h"
+
+namespace {
+
+std::string executable_dir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
+void load_plugins(mmsr::PluginRegistry& registry, const std::vector<std::string>& extra) {
+  for (const auto& lib : extra) registry.load_library(lib);
+  for (const auto& dir : mmsr::default_plugin_dirs(executable_dir())) registry.load_directory(dir);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw mmsr::InputError(path + ": cannot open the experiment file");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void print_params(const mmsr::ParamDecl& decl) {
+  size_t width = 4;
+  for (const auto& s : decl.specs()) width = std::max(width, s.name.size());
+  for (const auto& s : decl.specs()) {
+    std::string range = s.describe_range();
+    std::cout << fmt::format("  {:<{}}  {:<16} = {:<10} {}{}\n", s.name, width, mmsr::to_string(s.type),
+                             mmsr::format_value(s.default_value), s.doc,
+                             range.empty() ? "" : " (" + range + ")");
+  }
+}
+
+int cmd_plugins(const mmsr::PluginRegistry& registry, const std::string& show) {
+  if (!show.empty()) {
+    auto entries = registry.find_any(show);
+    if (entries.empty()) {
+      std::vector<std::string> all;
+      for (auto* e : registry.entries()) all.push_back(e->name);
+      throw mmsr::InputError("no plugin named '" + show + "'" + mmsr::did_you_mean(show, all) +
+                             "; `mmsr plugins` lists them");
+    }
+    for (const auto* e : entries) {
+      std::cout << fmt::format("{} ({}) — {}\n  from {} version {}\n", e->name, mmsr::to_string(e->kind),
+                               e->description, e->library.empty() ? "built in" : e->library,
+                               e->library_version);
+      print_params(e->params);
+    }
+    return 0;
+  }
+  for (auto kind : {mmsr::PluginKind::ItemTower, mmsr::PluginKind::Backbone, mmsr::PluginKind::Objective}) {
+    std::cout << (kind == mmsr::PluginKind::Objective ? std::string("losses")
+                                                      : mmsr::to_string(kind) + "s") << ":\n";
+    for (const auto& name : registry.names(kind)) {
+      const auto* e = registry.find(kind, name);
+      std::cout << fmt::format("  {:<16} {} [{} {}]\n", name, e->description,
+                               std::filesystem::path(e->library).filename().string(), e->library_version);
+    }
+  }
+  std::cout << "\nexperiment sections ([experiment], [data], [data.synthetic], [protocol], [train]): "
+               "`mmsr plugins show-config`\n";
+  return 0;
+}
+
+int cmd_show_config() {
+  std::cout << "[experiment]\n";
+  print_params(mmsr::experiment_section());
+  std::cout << "[data]\n";
+  print_params(mmsr::data_section());
+  std::cout << "[data.synthetic]\n";
+  print_params(mmsr::synthetic_section());
+  std::cout << "[protocol]\n";
+  print_params(mmsr::protocol_section());
+  std::cout << "[train]  (also per model as [model.train]; arrays are grid axes)\n";
+  print_params(mmsr::train_section());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mmsr: a benchmarking host for (multimodal) sequential recommenders"};
+  app.require_subcommand(1);
+  std::vector<std::string> plugin_libs;
+  app.add_option("--plugin", plugin_libs, "load this plugin library too (repeatable)");
+
+  auto* run = app.add_subcommand("run", "run an experiment grid into a results store");
+  std::string run_file, store_path = "results/mmsr.sqlite";
+  bool dry_run = false, quiet = false, verbose = false, no_report = false;
+  run->add_option("FILE", run_file, "experiment TOML file")->required();
+  run->add_option("--store", store_path, "results store (SQLite)")->capture_default_str();
+  run->add_flag("--dry-run", dry_run, "check the file and the data, list the runs, write nothing");
+  run->add_flag("-q,--quiet", quiet, "no progress line");
+  run->add_flag("-v,--verbose", verbose, "one line per epoch");
+  run->add_flag("--no-report", no_report, "do not print the leaderboard at the end");
+
+  auto* plugins = app.add_subcommand("plugins", "list plugins, or show one's parameters");
+  std::string show_name;
+  auto* show = plugins->add_subcommand("show", "print a plugin's parameters from its declaration");
+  show->add_option("NAME", show_name, "plugin name")->required();
+  auto* show_config = plugins->add_subcommand("show-config", "print the experiment file's core sections");
+
+  auto* report = app.add_subcommand("report", "print leaderboards from results stores");
+  mmsr::ReportOptions ropt;
+  report->add_option("--store", ropt.stores, "results store(s)")->expected(1, -1);
+  report->add_option("--format", ropt.format, "md, csv or json")->capture_default_str();
+  report->add_option("--branch", ropt.branch, "branch to rank by (fused = the model's score)")->capture_default_str();
+
+  auto* data = app.add_subcommand("data", "inspect datasets");
+  auto* stats = data->add_subcommand("stats", "statistics of an experiment's dataset after preprocessing");
+  std::string stats_file;
+  stats->add_option("FILE", stats_file, "experiment TOML file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*report) {
+      if (ropt.stores.empty()) ropt.stores.push_back(store_path);
+      std::cout << mmsr::render(mmsr::build_leaderboards(ropt), ropt.format);
+      return 0;
+    }
+    if (*plugins && *show_config) return cmd_show_config();
+    mmsr::PluginRegistry registry;
+    load_plugins(registry, plugin_libs);
+    auto lookup = [&](mmsr::PluginKind k, const std::string& n) { return registry.find(k, n); };
+    auto names = [&](mmsr::PluginKind k) { return registry.names(k); };
+    if (*plugins) return cmd_plugins(registry, *show ? show_name : "");
+    if (*stats) {
+      auto ex = mmsr::load_experiment(stats_file, lookup, names);
+      auto d = mmsr::load_dataset(ex);
+      auto st = mmsr::compute_stats(d);
+      std::cout << fmt::format(
+          "dataset {} (checksum {})\nusers {}\nitems {}\ninteractions {}\nsequence length: mean {:.2f}, "
+          "median {:.1f}, min {}, max {}\ndensity {:.6f}\ntest targets unseen in training: {}\n",
+          d.name, d.checksum, st.users, st.items, st.interactions, st.mean_length, st.median_length,
+          st.min_length, st.max_length, st.density, st.cold_test_items);
+      return 0;
+    }
+    if (*run) {
+      std::string text = read_file(run_file);
+      std::string base = std::filesystem::absolute(run_file).parent_path().string();
+      auto ex = mmsr::parse_experiment(text, run_file, base, lookup, names);
+      if (!dry_run) {
+        auto parent = std::filesystem::path(store_path).parent_path();
+        if (!parent.empty()) std::filesystem::create_directories(parent);
+      }
+      mmsr::RunOptions opt;
+      opt.store_path = store_path;
+      opt.dry_run = dry_run;
+      opt.progress = !quiet;
+      opt.verbose = verbose;
+      auto summary = mmsr::run_experiment(ex, text, registry, opt);
+      if (dry_run) return 0;
+      std::cerr << fmt::format("{} runs: {} finished now, {} already finished, {} failed\n", summary.total,
+                               summary.finished, summary.skipped, summary.failed);
+      if (!no_report) {
+        mmsr::ReportOptions r;
+        r.stores = {store_path};
+        std::cout << mmsr::render(mmsr::build_leaderboards(r), "md");
+      }
+      return summary.failed > 0 ? 1 : 0;
+    }
+  } catch (const mmsr::InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,56 @@
+// Training and evaluation of one run. The interface is torch-free so that the command line, the runner and
+// the store do not pay for LibTorch headers; the implementation lives in core/src/train.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mmsr/config.h"
+#include "mmsr/dataset.h"
+#include "mmsr/metrics.h"
+#include "mmsr/registry.h"
+#include "mmsr/store.h"
+
+namespace mmsr {
+
+struct EpochReport {
+  int64_t epoch = 0;
+  double loss = 0;
+  std::vector<std::pair<std::string, double>> terms;  // mean over the epoch's steps
+  std::vector<MetricValue> valid;                     // empty when not evaluated this epoch
+  double seconds = 0;
+  bool improved = false;
+};
+
+struct StepReport {
+  int64_t epoch = 0, max_epochs = 0, step = 0, steps_per_epoch = 0;
+  double loss = 0;
+};
+
+struct RunCallbacks {
+  std::function<void(const EpochReport&)> on_epoch;
+  std::function<void(const StepReport&)> on_step;
+};
+
+struct RunOutcome {
+  std::string status = "finished";  // or "diverged"
+  std::string error;
+  std::string device;
+  int64_t best_epoch = 0;
+  std::vector<MetricRecord> metrics;  // valid and test, per branch and fused
+  std::vector<RankRecord> ranks;      // per-user test (and valid) ranks of the selected epoch
+  std::vector<TimingRecord> timings;
+};
+
+// The item vectors' branches, the evaluation protocol and the metric selection all come from the experiment.
+RunOutcome train_and_evaluate(const Experiment& experiment, const RunSpec& run, const Dataset& data,
+                              const LeaveOneOutSplit& split, const PluginRegistry& registry,
+                              const RunCallbacks& callbacks);
+
+// The device a [train].device value resolves to here ("cpu", "cuda:0", ...); InputError for a bad value.
+std::string resolve_device(const std::string& requested);
+
+}  // namespace mmsr

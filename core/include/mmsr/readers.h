@@ -1,0 +1,42 @@
+// Readers for the interaction formats researchers have on disk. Each throws InputError naming the file and
+// line of the first malformed record.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mmsr/dataset.h"
+
+namespace mmsr {
+
+// S3-Rec style: one user per line, "user item item ...", items in time order.
+RawSequences read_s3rec(const std::string& path);
+// SASRec style: "user item" per line, in time order.
+RawSequences read_user_item_pairs(const std::string& path);
+// RecBole atomic .inter: TSV with a typed header ("user_id:token item_id:token ... timestamp:float");
+// interactions are ordered per user by timestamp when the column exists (ties keep file order).
+RawSequences read_recbole_inter(const std::string& path);
+// UniSRec pre-split files "<prefix>.{train,valid,test}.inter": the test rows hold each user's full history
+// then the target, which is the whole sequence; valid rows are checked to be its prefix.
+RawSequences read_unisrec(const std::string& prefix);
+
+struct SyntheticOptions {
+  uint64_t seed = 7;
+  int64_t users = 2000;
+  int64_t items = 1000;
+  int64_t clusters = 20;
+  double zipf = 1.0;             // popularity exponent within a cluster
+  int64_t min_length = 5;
+  int64_t max_length = 30;
+  double stickiness = 0.8;       // probability of staying in the current cluster
+  double successor = 0.5;        // probability the next item is the successor of the previous one
+  double cold_fraction = 0.05;   // share of items that never occur in training, only as test targets
+  double cold_target_rate = 0.05;// probability a user's test target is a cold item of its cluster
+  int64_t feature_dim = 32;      // pooled "text" and "image" vectors driven by the item's cluster
+  double feature_noise = 0.5;
+};
+// A deterministic generator (same options -> same bytes on any platform) whose latent item clusters drive
+// both the sequences and the correlated text/image features. Already dense: ids 1..N.
+Dataset generate_synthetic(const SyntheticOptions& options);
+
+}  // namespace mmsr

@@ -1,0 +1,22 @@
+// What a plugin factory is told about the data and its place in the model. Plain data: no globals in plugins.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mmsr {
+
+struct BuildContext {
+  int64_t num_items = 0;  // items have ids 1..num_items; id 0 is padding
+  int64_t max_len = 0;    // maximum input sequence length L
+  int64_t input_dim = 0;  // for sequence encoders: the dimension of the branch's item vectors
+  size_t branch_index = 0;
+  std::string branch_name;
+  uint64_t seed = 0;                       // the run's seed (torch's generator is already seeded)
+  const std::vector<int64_t>* item_counts = nullptr;  // training-split frequency per item id (size N+1)
+  std::function<void(const std::string&)> log;        // progress messages, may be empty
+};
+
+}  // namespace mmsr

@@ -1,0 +1,103 @@
+// The three extension points of a model, as LibTorch modules.
+//
+//   ItemTower        item ids (+ the item's modality features) -> one item-vector table per branch
+//   SequenceEncoder  one per branch: item-vector sequence + padding mask -> user state per position
+//   Objective        all branches' states and item vectors + the batch -> weighted loss terms
+//
+// A branch is one way of seeing an item and a sequence (ID-only SASRec has one; late fusion and ODMT have
+// three: id, text, image). Scores of a branch = tower.score(states, item vectors); evaluation also ranks by
+// the mean of the branch scores ("fused").
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mmsr {
+
+// A training or evaluation batch, built on the host and moved to the device in one go.
+struct Batch {
+  torch::Tensor items;    // [B, L] int64 item ids, left-padded with 0
+  torch::Tensor valid;    // [B, L] bool, true where items != 0
+  torch::Tensor targets;  // [B, L] int64 next item per position, 0 where there is no target
+  torch::Tensor users;    // [B] int64 user index
+  // The distinct item ids of the batch (inputs and targets, sorted, 0 included when present) and each
+  // slot's index into them: item towers compute each distinct item once, not once per occurrence.
+  torch::Tensor unique_items;  // [U] int64
+  torch::Tensor item_index;    // [B, L] int64 into unique_items
+  torch::Tensor target_index;  // [B, L] int64 into unique_items
+};
+
+// A request for an optimizer group of its own: the named parameters get lr * lr_scale * schedule(epoch).
+struct OptimizerGroupRequest {
+  std::string name;
+  std::vector<torch::Tensor> parameters;
+  double lr_scale = 1.0;
+  std::function<double(int64_t epoch)> schedule;  // 1-based epoch -> multiplier; empty means 1
+};
+
+class ItemTower : public torch::nn::Module {
+ public:
+  virtual std::vector<std::string> branch_names() const = 0;
+  virtual int64_t branch_dim(size_t branch) const = 0;
+  // item_ids: [U] int64 -> one [U, d_b] tensor per branch. Row for id 0 (padding) may be anything.
+  virtual std::vector<torch::Tensor> forward(const torch::Tensor& item_ids) = 0;
+  // Scores of states [..., d] against item vectors [C, d] -> [..., C]. Default: dot product.
+  virtual torch::Tensor score(size_t /*branch*/, const torch::Tensor& states,
+                              const torch::Tensor& item_vectors) {
+    return torch::matmul(states, item_vectors.t());
+  }
+  virtual std::vector<OptimizerGroupRequest> optimizer_groups() { return {}; }
+};
+
+class SequenceEncoder : public torch::nn::Module {
+ public:
+  // vectors: [B, L, d_in]; valid: [B, L] bool. Returns [B, L, d_out]; position t may depend only on
+  // positions <= t. The batch gives item ids for encoders that read item features themselves (FDSA).
+  virtual torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor& valid,
+                                const Batch& batch) = 0;
+  virtual int64_t output_dim() const = 0;
+  virtual std::vector<OptimizerGroupRequest> optimizer_groups() { return {}; }
+};
+
+struct BranchOutput {
+  std::string name;
+  torch::Tensor states;          // [B, L, d] user state per position
+  torch::Tensor unique_vectors;  // [U, d] vectors of batch.unique_items
+};
+
+struct TrainProgress {
+  int64_t epoch = 1;  // 1-based
+  int64_t max_epochs = 1;
+  int64_t step = 0;  // global step, 0-based
+};
+
+// Everything a loss may read. Item vectors of the whole catalogue are computed only when asked for.
+struct ForwardOutput {
+  const Batch* batch = nullptr;
+  std::vector<BranchOutput> branches;
+  torch::Tensor log_popularity;  // [N+1] log of training-split frequency (padding and unseen: 0)
+  TrainProgress progress;
+  std::function<torch::Tensor(size_t branch)> all_item_vectors;  // [N+1, d]
+  std::function<torch::Tensor(size_t branch, const torch::Tensor& states,
+                              const torch::Tensor& item_vectors)>
+      score;
+};
+
+struct LossTerms {
+  torch::Tensor total;                                      // scalar, what is back-propagated
+  std::vector<std::pair<std::string, torch::Tensor>> terms;  // named parts, recorded per epoch
+};
+
+class Objective : public torch::nn::Module {
+ public:
+  virtual LossTerms compute(const ForwardOutput& out) = 0;
+  virtual std::vector<OptimizerGroupRequest> optimizer_groups() { return {}; }
+};
+
+}  // namespace mmsr

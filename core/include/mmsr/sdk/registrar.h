@@ -1,0 +1,55 @@
+// The host-owned registrar a plugin's register_all fills: one typed entry per extension point.
+// The same registration works when a plugin is linked statically (tests, sanitizers).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmsr/sdk/context.h"
+#include "mmsr/sdk/params.h"
+
+namespace mmsr {
+
+class ItemTower;
+class SequenceEncoder;
+class Objective;
+
+enum class PluginKind { Backbone, ItemTower, Objective };
+std::string to_string(PluginKind kind);
+
+using BackboneFactory =
+    std::function<std::shared_ptr<SequenceEncoder>(const ParamSet&, const BuildContext&)>;
+using ItemTowerFactory =
+    std::function<std::shared_ptr<ItemTower>(const ParamSet&, const BuildContext&)>;
+using ObjectiveFactory =
+    std::function<std::shared_ptr<Objective>(const ParamSet&, const BuildContext&)>;
+
+struct ComponentEntry {
+  PluginKind kind = PluginKind::Backbone;
+  std::string name;
+  std::string description;
+  ParamDecl params;
+  BackboneFactory make_backbone;
+  ItemTowerFactory make_item_tower;
+  ObjectiveFactory make_objective;
+  // Filled by the host: where the entry came from.
+  std::string library;
+  std::string library_version;
+};
+
+class Registrar {
+ public:
+  virtual ~Registrar() = default;
+  virtual void add(ComponentEntry entry) = 0;
+
+  void add_backbone(std::string name, std::string description, ParamDecl params,
+                    BackboneFactory factory);
+  void add_item_tower(std::string name, std::string description, ParamDecl params,
+                      ItemTowerFactory factory);
+  void add_objective(std::string name, std::string description, ParamDecl params,
+                     ObjectiveFactory factory);
+};
+
+}  // namespace mmsr

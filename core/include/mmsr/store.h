@@ -1,0 +1,101 @@
+// The results store: one SQLite file (WAL) holding experiments, runs, per-epoch records, final metrics,
+// per-user ranks and timings. The schema is documented in results/SCHEMA.md. A run's final metrics, ranks and
+// its 'finished' status are written in one transaction: a run is either complete or visibly not.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace mmsr {
+
+constexpr int kStoreSchemaVersion = 1;
+
+struct RunRecord {
+  std::string run_key;     // identity: hash of everything that decides the result
+  int64_t experiment_id = 0;
+  std::string model_name;
+  std::string grid_label;
+  std::string config_key;  // groups the seeds of one configuration
+  std::string config_json;
+  std::string protocol_hash;
+  std::string protocol_json;
+  std::string dataset_checksum;
+  uint64_t seed = 0;
+  std::string plugins_json;  // {"sasrec": "1.0.0", ...}
+  std::string fingerprint;
+  std::string device;
+};
+
+struct MetricRecord {
+  std::string split;   // "valid" or "test"
+  std::string branch;  // branch name or "fused"
+  std::string name;
+  int64_t k = 0;
+  double value = 0;
+};
+
+struct RankRecord {
+  std::string split, branch;
+  int64_t user = 0;
+  double rank = 0;
+  int64_t ties = 0;
+};
+
+struct TimingRecord {
+  std::string phase;
+  double seconds = 0;
+  double peak_rss_mb = 0;
+};
+
+struct FinishedRun {
+  int64_t id = 0;
+  std::string run_key, experiment, model_name, grid_label, config_key, config_json;
+  std::string protocol_hash, protocol_json, dataset_checksum, dataset_name;
+  uint64_t seed = 0;
+  int64_t best_epoch = 0;
+  double train_seconds = 0;
+};
+
+class Store {
+ public:
+  // Opens or creates the store. InputError when the file is not an mmsr store or has a newer schema.
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  int64_t add_experiment(const std::string& name, const std::string& file,
+                         const std::string& description, const std::string& config_text);
+  void put_dataset(const std::string& checksum, const std::string& name, const std::string& source,
+                   const std::string& stats_json);
+
+  // "finished", "running", "failed", ... or nothing when the run was never started.
+  std::optional<std::string> run_status(const std::string& run_key);
+  // Starts a run: an unfinished earlier attempt with the same key is removed first.
+  int64_t begin_run(const RunRecord& run);
+  void add_epoch(int64_t run_id, int64_t epoch, double loss, const std::string& terms_json,
+                 const std::string& valid_json, double seconds);
+  void finish_run(int64_t run_id, int64_t best_epoch, const std::vector<MetricRecord>& metrics,
+                  const std::vector<RankRecord>& ranks, const std::vector<TimingRecord>& timings);
+  void fail_run(int64_t run_id, const std::string& status, const std::string& error);
+
+  std::vector<FinishedRun> finished_runs();
+  std::vector<MetricRecord> run_metrics(int64_t run_id);
+
+  sqlite3* handle() { return db_; }
+
+ private:
+  void exec(const std::string& sql);
+  void migrate();
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace mmsr

@@ -1,0 +1,84 @@
+// Declarations of the experiment file's core sections. Docs, parsing and validation come from these.
+#include "mmsr/config.h"
+
+namespace mmsr {
+
+const ParamDecl& experiment_section() {
+  static const ParamDecl d = ParamDecl()
+      .text("name", "experiment", "name shown in reports and stored with every run")
+      .text("description", "", "free text stored with the experiment")
+      .integer_list("seeds", {1}, 0, 2147483647.0, "every grid point runs once per seed");
+  return d;
+}
+
+const ParamDecl& data_section() {
+  static const ParamDecl d = ParamDecl()
+      .choice("format", "synthetic", {"synthetic", "s3rec", "sasrec", "recbole", "unisrec"},
+              "synthetic (built in), s3rec ('user i1 i2 ...' lines), sasrec ('user item' lines), "
+              "recbole (.inter atomic file), unisrec (pre-split <prefix>.{train,valid,test}.inter)")
+      .text("path", "", "data file (or UniSRec prefix), relative to the experiment file")
+      .text("name", "", "dataset name in reports (default: the file name)")
+      .boolean("drop_consecutive_repeats", false, "collapse an item repeated in a row into one")
+      .integer("k_core", 0, 0, 1000, "iterative k-core on users and items (0 = off)")
+      .integer("min_length", 3, 3, 100000, "drop users with fewer interactions (leave-one-out needs 3)")
+      .integer("keep_last", 0, 0, 100000000, "keep each user's last N interactions (0 = all)");
+  return d;
+}
+
+const ParamDecl& synthetic_section() {
+  static const ParamDecl d = ParamDecl()
+      .integer("seed", 7, 0, 2147483647.0, "generator seed (the data, not the run)")
+      .integer("users", 2000, 1, 10000000, "number of users")
+      .integer("items", 1000, 2, 10000000, "number of items")
+      .integer("clusters", 20, 1, 100000, "latent item clusters driving behaviour and features")
+      .real("zipf", 1.0, 0.0, 5.0, "popularity exponent within a cluster")
+      .integer("min_length", 5, 3, 100000, "shortest user sequence")
+      .integer("max_length", 30, 3, 100000, "longest user sequence")
+      .real("stickiness", 0.8, 0.0, 1.0, "probability of staying in the current cluster")
+      .real("successor", 0.5, 0.0, 1.0, "probability the next item follows the previous one")
+      .real("cold_fraction", 0.05, 0.0, 0.9, "share of items absent from training")
+      .real("cold_target_rate", 0.05, 0.0, 1.0, "probability a test target is a cold item")
+      .integer("feature_dim", 32, 1, 4096, "dimension of the pooled text and image features")
+      .real("feature_noise", 0.5, 0.0, 100.0, "item-specific noise around the cluster centre");
+  return d;
+}
+
+const ParamDecl& protocol_section() {
+  static const ParamDecl d = ParamDecl()
+      .choice("split", "leave_one_out", {"leave_one_out"},
+              "last item = test, second-to-last = validation, rest = training")
+      .choice("train_samples", "all_position", {"all_position", "prefix"},
+              "all_position: one sample per user, every position predicts the next item; "
+              "prefix: every prefix is a sample predicting its next item")
+      .integer("max_len", 50, 1, 4096, "maximum input length L (the most recent items are kept)")
+      .choice("candidates", "full", {"full"}, "full: rank the target against every item")
+      .boolean("mask_history", true,
+               "remove the user's history items from the candidates (except the target)")
+      .choice("ties", "expected", {"expected", "optimistic", "pessimistic"},
+              "tie term of the count-based rank: #ties/2, 0 or #ties")
+      .choice_list("metrics", {"hr", "ndcg", "mrr"}, {"hr", "recall", "ndcg", "mrr"},
+                   "metrics to compute")
+      .integer_list("ks", {5, 10, 20}, 1, 100000, "cut-offs K")
+      .text("select", "ndcg@10", "validation metric for early stopping and the best epoch");
+  return d;
+}
+
+const ParamDecl& train_section() {
+  static const ParamDecl d = ParamDecl()
+      .choice("optimizer", "adam", {"adam", "adamw"}, "optimizer")
+      .real("lr", 1e-3, 1e-8, 10.0, "learning rate")
+      .real("weight_decay", 0.0, 0.0, 10.0, "weight decay (L2 for adam, decoupled for adamw)")
+      .real("clip_norm", 0.0, 0.0, 1e6, "gradient clipping by global norm (0 = off)")
+      .integer("epochs", 50, 1, 100000, "maximum number of epochs")
+      .integer("patience", 10, 0, 100000,
+               "stop after this many evaluations without improvement (0 = never stop early)")
+      .integer("eval_every", 1, 1, 100000, "evaluate on validation every N epochs")
+      .integer("batch_size", 256, 1, 1000000, "training batch size (sequences)")
+      .integer("eval_batch_size", 1024, 1, 1000000,
+               "users per evaluation batch (metrics do not depend on it)")
+      .integer("threads", 0, 0, 1024, "CPU threads for LibTorch (0 = all cores)")
+      .text("device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N");
+  return d;
+}
+
+}  // namespace mmsr

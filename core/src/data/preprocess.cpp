@@ -1,0 +1,143 @@
+#include <algorithm>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "mmsr/dataset.h"
+#include "mmsr/errors.h"
+#include "mmsr/text.h"
+
+namespace mmsr {
+
+int64_t Dataset::num_interactions() const {
+  int64_t n = 0;
+  for (const auto& s : sequences) n += int64_t(s.size());
+  return n;
+}
+
+void Dataset::compute_checksum() {
+  Hasher h;
+  h.add_u64(sequences.size());
+  for (size_t u = 0; u < sequences.size(); ++u) {
+    h.add(user_tokens[u]);
+    h.add_u64(sequences[u].size());
+    for (int32_t i : sequences[u]) h.add(item_tokens[i]);
+  }
+  for (const auto& [name, f] : features) {
+    h.add(name).add_u64(f.dim);
+    h.add(f.values.data(), f.values.size() * sizeof(float));
+  }
+  checksum = h.hex();
+}
+
+Dataset preprocess(const RawSequences& raw, const PreprocessOptions& opt, const std::string& name) {
+  std::vector<std::vector<int32_t>> seqs = raw.sequences;
+  std::vector<size_t> users(seqs.size());
+  for (size_t u = 0; u < users.size(); ++u) users[u] = u;
+
+  if (opt.drop_consecutive_repeats) {
+    for (auto& s : seqs) s.erase(std::unique(s.begin(), s.end()), s.end());
+  }
+  if (opt.k_core > 0) {
+    // Iterate until both users and items satisfy the threshold: dropping one can break the other.
+    const size_t k = size_t(opt.k_core);
+    for (bool changed = true; changed;) {
+      changed = false;
+      std::vector<size_t> count(raw.item_tokens.size(), 0);
+      for (size_t u : users)
+        for (int32_t i : seqs[u]) ++count[i];
+      std::vector<size_t> kept;
+      for (size_t u : users) {
+        auto& s = seqs[u];
+        size_t before = s.size();
+        s.erase(std::remove_if(s.begin(), s.end(), [&](int32_t i) { return count[i] < k; }),
+                s.end());
+        if (s.size() != before) changed = true;
+        if (s.size() >= k) kept.push_back(u);
+        else changed = true;
+      }
+      users.swap(kept);
+    }
+  }
+  if (opt.keep_last > 0) {
+    for (size_t u : users) {
+      auto& s = seqs[u];
+      if (int64_t(s.size()) > opt.keep_last) s.erase(s.begin(), s.end() - opt.keep_last);
+    }
+  }
+  const size_t min_len = size_t(std::max<int64_t>(opt.min_length, 3));
+
+  Dataset d;
+  d.name = name;
+  d.item_tokens.push_back("<pad>");
+  std::vector<int32_t> remap(raw.item_tokens.size(), 0);
+  for (size_t u : users) {
+    if (seqs[u].size() < min_len) continue;
+    std::vector<int32_t> out;
+    out.reserve(seqs[u].size());
+    for (int32_t i : seqs[u]) {
+      if (remap[i] == 0) {
+        remap[i] = int32_t(d.item_tokens.size());
+        d.item_tokens.push_back(raw.item_tokens[i]);
+      }
+      out.push_back(remap[i]);
+    }
+    d.user_tokens.push_back(raw.user_tokens[u]);
+    d.sequences.push_back(std::move(out));
+  }
+  if (d.sequences.empty())
+    throw InputError(raw.source + ": no user is left after preprocessing (min_length = " +
+                     std::to_string(min_len) + ", k_core = " + std::to_string(opt.k_core) +
+                     "); relax [data] min_length or k_core");
+  d.compute_checksum();
+  return d;
+}
+
+LeaveOneOutSplit::LeaveOneOutSplit(const Dataset& data)
+    : data_(&data), item_counts_(size_t(data.num_items() + 1), 0) {
+  for (const auto& s : data.sequences) {
+    if (s.size() < 3)
+      throw std::logic_error("leave-one-out needs at least 3 interactions per user");
+    for (size_t t = 0; t + 2 < s.size(); ++t) ++item_counts_[s[t]];
+  }
+}
+
+DatasetStats compute_stats(const Dataset& data) {
+  DatasetStats st;
+  st.users = data.num_users();
+  st.items = data.num_items();
+  st.interactions = data.num_interactions();
+  std::vector<int64_t> lengths;
+  for (const auto& s : data.sequences) lengths.push_back(int64_t(s.size()));
+  if (!lengths.empty()) {
+    std::sort(lengths.begin(), lengths.end());
+    st.min_length = lengths.front();
+    st.max_length = lengths.back();
+    st.mean_length = double(st.interactions) / double(st.users);
+    size_t n = lengths.size();
+    st.median_length =
+        n % 2 ? double(lengths[n / 2]) : 0.5 * double(lengths[n / 2 - 1] + lengths[n / 2]);
+  }
+  if (st.users && st.items) st.density = double(st.interactions) / double(st.users * st.items);
+  std::vector<char> in_train(size_t(st.items + 1), 0);
+  for (const auto& s : data.sequences)
+    for (size_t t = 0; t + 2 < s.size(); ++t) in_train[s[t]] = 1;
+  for (const auto& s : data.sequences)
+    if (s.size() >= 3 && !in_train[s.back()]) ++st.cold_test_items;
+  return st;
+}
+
+std::string stats_json(const DatasetStats& st) {
+  nlohmann::json j = {{"users", st.users},
+                      {"items", st.items},
+                      {"interactions", st.interactions},
+                      {"mean_length", st.mean_length},
+                      {"median_length", st.median_length},
+                      {"min_length", st.min_length},
+                      {"max_length", st.max_length},
+                      {"density", st.density},
+                      {"cold_test_targets", st.cold_test_items}};
+  return j.dump();
+}
+
+}  // namespace mmsr

@@ -1,0 +1,259 @@
+#include "mmsr/readers.h"
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <string_view>
+#include <unordered_map>
+
+#include "mmsr/errors.h"
+
+namespace mmsr {
+namespace {
+
+std::ifstream open_or_throw(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    throw InputError(path + ": cannot open the data file (check the path; relative paths are "
+                            "resolved from the experiment file's folder)");
+  return in;
+}
+
+std::vector<std::string_view> split_ws(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+    if (j > i) out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::vector<std::string_view> split_tabs(std::string_view line) {
+  std::vector<std::string_view> out;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t start = 0;
+  for (size_t i = 0; i <= line.size(); ++i) {
+    if (i == line.size() || line[i] == '\t') {
+      out.push_back(line.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+class Interner {
+ public:
+  explicit Interner(std::vector<std::string>& tokens) : tokens_(tokens) {}
+  int32_t id(std::string_view token) {
+    auto it = index_.find(std::string(token));
+    if (it != index_.end()) return it->second;
+    int32_t id = int32_t(tokens_.size());
+    tokens_.emplace_back(token);
+    index_.emplace(tokens_.back(), id);
+    return id;
+  }
+
+ private:
+  std::vector<std::string>& tokens_;
+  std::unordered_map<std::string, int32_t> index_;
+};
+
+// Groups (user, item) events by user, keeping users in first-seen order.
+struct UserGrouper {
+  RawSequences& raw;
+  Interner items;
+  std::unordered_map<std::string, size_t> user_index;
+  explicit UserGrouper(RawSequences& r) : raw(r), items(r.item_tokens) {}
+  std::vector<int32_t>& user(std::string_view token) {
+    auto [it, inserted] = user_index.emplace(std::string(token), raw.sequences.size());
+    if (inserted) {
+      raw.user_tokens.emplace_back(token);
+      raw.sequences.emplace_back();
+    }
+    return raw.sequences[it->second];
+  }
+};
+
+void require_nonempty(const RawSequences& raw, const std::string& path) {
+  if (raw.sequences.empty())
+    throw InputError(path + ": the file holds no interactions (is it the right file?)");
+}
+
+}  // namespace
+
+RawSequences read_s3rec(const std::string& path) {
+  auto in = open_or_throw(path);
+  RawSequences raw;
+  raw.source = path;
+  UserGrouper group(raw);
+  std::string line;
+  long line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    auto fields = split_ws(line);
+    if (fields.empty()) continue;
+    if (fields.size() < 2)
+      throw InputError(located(path, line_no,
+                               "expected 'user item item ...' (S3-Rec format), found only a user"));
+    auto& seq = group.user(fields[0]);
+    if (!seq.empty())
+      throw InputError(located(path, line_no, "user '" + std::string(fields[0]) +
+                                                  "' appears on two lines; the S3-Rec format has "
+                                                  "one line per user (use format = \"sasrec\" for "
+                                                  "'user item' pairs)"));
+    for (size_t i = 1; i < fields.size(); ++i) seq.push_back(group.items.id(fields[i]));
+  }
+  require_nonempty(raw, path);
+  return raw;
+}
+
+RawSequences read_user_item_pairs(const std::string& path) {
+  auto in = open_or_throw(path);
+  RawSequences raw;
+  raw.source = path;
+  UserGrouper group(raw);
+  std::string line;
+  long line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    auto fields = split_ws(line);
+    if (fields.empty()) continue;
+    if (fields.size() != 2)
+      throw InputError(located(path, line_no, "expected 'user item' (SASRec format), found " +
+                                                  std::to_string(fields.size()) + " fields"));
+    group.user(fields[0]).push_back(group.items.id(fields[1]));
+  }
+  require_nonempty(raw, path);
+  return raw;
+}
+
+RawSequences read_recbole_inter(const std::string& path) {
+  auto in = open_or_throw(path);
+  std::string line;
+  if (!std::getline(in, line))
+    throw InputError(path + ": empty file; a RecBole .inter file starts with a typed header");
+  auto header = split_tabs(line);
+  int user_col = -1, item_col = -1, time_col = -1;
+  for (size_t i = 0; i < header.size(); ++i) {
+    std::string_view h = header[i];
+    auto colon = h.find(':');
+    if (colon == std::string_view::npos)
+      throw InputError(located(path, 1, "header field '" + std::string(h) +
+                                            "' has no type; RecBole headers look like "
+                                            "'user_id:token'"));
+    std::string_view name = h.substr(0, colon);
+    if (name == "user_id") user_col = int(i);
+    else if (name == "item_id") item_col = int(i);
+    else if (name == "timestamp") time_col = int(i);
+  }
+  if (user_col < 0 || item_col < 0)
+    throw InputError(located(path, 1, "the header needs user_id and item_id columns"));
+
+  struct Event {
+    double time;
+    size_t order;
+    int32_t item;
+  };
+  RawSequences raw;
+  raw.source = path;
+  Interner items(raw.item_tokens);
+  std::unordered_map<std::string, size_t> user_index;
+  std::vector<std::vector<Event>> events;
+  long line_no = 1;
+  size_t order = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    auto fields = split_tabs(line);
+    if (fields.size() != header.size())
+      throw InputError(located(path, line_no, "expected " + std::to_string(header.size()) +
+                                                  " tab-separated fields, found " +
+                                                  std::to_string(fields.size())));
+    double t = 0;
+    if (time_col >= 0) {
+      std::string field(fields[time_col]);
+      char* end = nullptr;
+      t = std::strtod(field.c_str(), &end);
+      if (field.empty() || *end != '\0')
+        throw InputError(located(path, line_no, "timestamp '" + field + "' is not a number"));
+    }
+    auto [it, inserted] = user_index.emplace(std::string(fields[user_col]), events.size());
+    if (inserted) {
+      raw.user_tokens.emplace_back(fields[user_col]);
+      events.emplace_back();
+    }
+    events[it->second].push_back({t, order++, items.id(fields[item_col])});
+  }
+  for (auto& evs : events) {
+    std::stable_sort(evs.begin(), evs.end(),
+                     [](const Event& a, const Event& b) { return a.time < b.time; });
+    std::vector<int32_t> seq;
+    seq.reserve(evs.size());
+    for (const auto& e : evs) seq.push_back(e.item);
+    raw.sequences.push_back(std::move(seq));
+  }
+  require_nonempty(raw, path);
+  return raw;
+}
+
+RawSequences read_unisrec(const std::string& prefix) {
+  // Rows: user_id \t "i1 i2 ..." \t target. The test file's history + target is the full sequence.
+  auto read_rows = [](const std::string& path, auto&& on_row) {
+    auto in = open_or_throw(path);
+    std::string line;
+    long line_no = 0;
+    if (!std::getline(in, line)) throw InputError(path + ": empty file");
+    ++line_no;
+    if (line.rfind("user_id", 0) != 0)
+      throw InputError(located(path, 1, "expected the header 'user_id:token\\titem_id_list:"
+                                        "token_seq\\titem_id:token'"));
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line.empty() || line == "\r") continue;
+      auto fields = split_tabs(line);
+      if (fields.size() != 3)
+        throw InputError(located(path, line_no, "expected 3 tab-separated fields, found " +
+                                                    std::to_string(fields.size())));
+      on_row(fields[0], split_ws(fields[1]), fields[2], line_no, path);
+    }
+  };
+  RawSequences raw;
+  raw.source = prefix + ".test.inter";
+  UserGrouper group(raw);
+  read_rows(prefix + ".test.inter",
+            [&](std::string_view user, const std::vector<std::string_view>& hist,
+                std::string_view target, long line_no, const std::string& path) {
+              auto& seq = group.user(user);
+              if (!seq.empty())
+                throw InputError(located(path, line_no, "user '" + std::string(user) +
+                                                            "' has two test rows"));
+              for (auto t : hist) seq.push_back(group.items.id(t));
+              seq.push_back(group.items.id(target));
+            });
+  // The validation row must be the test history minus its last item, or the files do not describe one split.
+  read_rows(prefix + ".valid.inter",
+            [&](std::string_view user, const std::vector<std::string_view>& hist,
+                std::string_view target, long line_no, const std::string& path) {
+              auto it = group.user_index.find(std::string(user));
+              if (it == group.user_index.end())
+                throw InputError(located(path, line_no, "user '" + std::string(user) +
+                                                            "' has a validation row but no test row"));
+              const auto& seq = raw.sequences[it->second];
+              bool ok = seq.size() == hist.size() + 2;
+              for (size_t i = 0; ok && i < hist.size(); ++i)
+                ok = raw.item_tokens[seq[i]] == hist[i];
+              ok = ok && raw.item_tokens[seq[hist.size()]] == target;
+              if (!ok)
+                throw InputError(located(path, line_no, "validation row of user '" +
+                                                            std::string(user) +
+                                                            "' is not the prefix of its test row"));
+            });
+  require_nonempty(raw, raw.source);
+  return raw;
+}
+
+}  // namespace mmsr

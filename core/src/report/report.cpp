@@ -1,0 +1,161 @@
+#include "mmsr/report.h"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "mmsr/errors.h"
+#include "mmsr/store.h"
+
+namespace mmsr {
+namespace {
+
+struct Acc {
+  LeaderboardRow row;
+  std::map<std::string, std::vector<double>> values;  // metric label -> one value per seed
+  std::vector<double> train_seconds, best_epochs;
+};
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / double(v.size());
+}
+
+double stdev_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  double m = mean_of(v), s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / double(v.size() - 1));
+}
+
+// Metric columns in a stable reading order: by name as the protocol lists them, then by K.
+std::vector<std::string> metric_columns(const std::string& protocol_json) {
+  auto p = nlohmann::json::parse(protocol_json);
+  std::vector<std::string> cols;
+  for (const auto& name : p["metrics"])
+    for (const auto& k : p["ks"]) cols.push_back(name.get<std::string>() + "@" + std::to_string(k.get<int64_t>()));
+  return cols;
+}
+
+}  // namespace
+
+std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
+  std::map<std::pair<std::string, std::string>, Leaderboard> boards;
+  std::map<std::tuple<std::string, std::string, std::string>, Acc> accs;
+  std::vector<std::tuple<std::string, std::string, std::string>> order;
+  for (const auto& path : options.stores) {
+    if (!std::filesystem::exists(path)) throw InputError(path + ": no such results store");
+    Store store(path);
+    for (const auto& run : store.finished_runs()) {
+      auto bkey = std::make_pair(run.dataset_checksum, run.protocol_hash);
+      auto& board = boards[bkey];
+      board.dataset_name = run.dataset_name;
+      board.dataset_checksum = run.dataset_checksum;
+      board.protocol_hash = run.protocol_hash;
+      board.protocol_json = run.protocol_json;
+      auto key = std::make_tuple(run.dataset_checksum, run.protocol_hash, run.config_key);
+      auto [it, inserted] = accs.try_emplace(key);
+      Acc& acc = it->second;
+      if (inserted) {
+        order.push_back(key);
+        acc.row.model = run.model_name;
+        acc.row.grid_label = run.grid_label;
+        acc.row.config_key = run.config_key;
+      }
+      // The same run merged from two stores counts once.
+      bool seen = false;
+      for (auto s : acc.row.seeds) seen = seen || s == run.seed;
+      if (seen) continue;
+      acc.row.seeds.push_back(run.seed);
+      acc.train_seconds.push_back(run.train_seconds);
+      acc.best_epochs.push_back(double(run.best_epoch));
+      for (const auto& m : store.run_metrics(run.id))
+        if (m.split == options.split && m.branch == options.branch && m.name != "tied_share")
+          acc.values[m.name + "@" + std::to_string(m.k)].push_back(m.value);
+    }
+  }
+  for (const auto& key : order) {
+    Acc& acc = accs[key];
+    auto& board = boards[{std::get<0>(key), std::get<1>(key)}];
+    acc.row.metric_labels = metric_columns(board.protocol_json);
+    for (const auto& label : acc.row.metric_labels) {
+      acc.row.mean.push_back(mean_of(acc.values[label]));
+      acc.row.stdev.push_back(stdev_of(acc.values[label]));
+    }
+    acc.row.mean_train_seconds = mean_of(acc.train_seconds);
+    acc.row.mean_best_epoch = mean_of(acc.best_epochs);
+    board.rows.push_back(acc.row);
+  }
+  std::vector<Leaderboard> out;
+  for (auto& [k, b] : boards) out.push_back(std::move(b));
+  return out;
+}
+
+std::string render(const std::vector<Leaderboard>& boards, const std::string& format) {
+  std::ostringstream out;
+  if (format == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& b : boards) {
+      nlohmann::json jb = {{"dataset", b.dataset_name},
+                           {"dataset_checksum", b.dataset_checksum},
+                           {"protocol_hash", b.protocol_hash},
+                           {"protocol", nlohmann::json::parse(b.protocol_json)},
+                           {"rows", nlohmann::json::array()}};
+      for (const auto& r : b.rows) {
+        nlohmann::json jr = {{"model", r.model},      {"grid", r.grid_label},
+                             {"config_key", r.config_key}, {"seeds", r.seeds},
+                             {"train_seconds", r.mean_train_seconds},
+                             {"best_epoch", r.mean_best_epoch}};
+        for (size_t i = 0; i < r.metric_labels.size(); ++i)
+          jr["metrics"][r.metric_labels[i]] = {{"mean", r.mean[i]}, {"std", r.stdev[i]}};
+        jb["rows"].push_back(jr);
+      }
+      j.push_back(jb);
+    }
+    return j.dump(2) + "\n";
+  }
+  if (format == "csv") {
+    out << "dataset,protocol_hash,model,grid,config_key,seeds,metric,mean,std\n";
+    for (const auto& b : boards)
+      for (const auto& r : b.rows)
+        for (size_t i = 0; i < r.metric_labels.size(); ++i)
+          out << fmt::format("{},{},\"{}\",\"{}\",{},{},{},{:.6f},{:.6f}\n", b.dataset_name,
+                             b.protocol_hash, r.model, r.grid_label, r.config_key, r.seeds.size(),
+                             r.metric_labels[i], r.mean[i], r.stdev[i]);
+    return out.str();
+  }
+  if (format != "md") throw InputError("--format " + format + ": use md, csv or json");
+  if (boards.empty()) return "No finished runs in the store(s).\n";
+  for (const auto& b : boards) {
+    auto p = nlohmann::json::parse(b.protocol_json);
+    out << fmt::format("## {} (dataset {}), protocol {}\n\n", b.dataset_name, b.dataset_checksum,
+                       b.protocol_hash);
+    out << fmt::format(
+        "Protocol: {} split, {} training samples, max length {}, {} ranking, history {}, ties {}, "
+        "selection on validation {}. Cells: test mean ± std over seeds.\n\n",
+        p["split"].get<std::string>(), p["train_samples"].get<std::string>(), p["max_len"].get<int64_t>(),
+        p["candidates"].get<std::string>(), p["mask_history"].get<bool>() ? "masked" : "not masked",
+        p["ties"].get<std::string>(), p["select"].get<std::string>());
+    if (b.rows.empty()) continue;
+    out << "| model | grid | seeds |";
+    for (const auto& l : b.rows[0].metric_labels) out << " " << l << " |";
+    out << " best epoch | train time |\n|---|---|---|";
+    for (size_t i = 0; i < b.rows[0].metric_labels.size(); ++i) out << "---|";
+    out << "---|---|\n";
+    for (const auto& r : b.rows) {
+      out << fmt::format("| {} | {} | {} |", r.model, r.grid_label.empty() ? "-" : r.grid_label,
+                         r.seeds.size());
+      for (size_t i = 0; i < r.mean.size(); ++i) out << fmt::format(" {:.4f} ± {:.4f} |", r.mean[i], r.stdev[i]);
+      out << fmt::format(" {:.1f} | {:.0f}s |\n", r.mean_best_epoch, r.mean_train_seconds);
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace mmsr

@@ -1,0 +1,214 @@
+#include "mmsr/runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "mmsr/engine.h"
+#include "mmsr/errors.h"
+#include "mmsr/readers.h"
+#include "mmsr/store.h"
+#include "mmsr/text.h"
+
+namespace mmsr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One line on a terminal, redrawn in place; nothing at all when stderr is not a terminal.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+  void show(const std::string& text) {
+    if (!enabled_) return;
+    auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    std::fprintf(stderr, "\r\033[K%s", text.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void clear() {
+    if (enabled_ && shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  Clock::time_point last_{};
+};
+
+std::string run_key(const RunSpec& run, const Experiment& ex, const Dataset& data,
+                    const std::string& plugins_json) {
+  return Hasher()
+      .add(run.config_json)
+      .add_u64(run.seed)
+      .add(ex.protocol_hash)
+      .add(data.checksum)
+      .add(plugins_json)
+      .add(host_fingerprint())
+      .hex();
+}
+
+std::string plugin_versions(const RunSpec& run, const PluginRegistry& registry) {
+  nlohmann::json j = nlohmann::json::object();
+  auto note = [&](PluginKind kind, const std::string& name) {
+    if (const ComponentEntry* e = registry.find(kind, name))
+      j[name] = e->library_version.empty() ? "static" : e->library_version;
+  };
+  note(PluginKind::ItemTower, run.tower.plugin);
+  note(PluginKind::Backbone, run.backbone.plugin);
+  for (const auto& l : run.losses) note(PluginKind::Objective, l.plugin);
+  return j.dump();
+}
+
+}  // namespace
+
+Dataset load_dataset(const Experiment& ex) {
+  const std::string format = ex.data.get_string("format");
+  if (format == "synthetic") {
+    Dataset d = generate_synthetic(ex.synthetic);
+    if (!ex.data.get_string("name").empty()) d.name = ex.data.get_string("name");
+    return d;
+  }
+  const std::string path = ex.data_path();
+  RawSequences raw;
+  if (format == "s3rec") raw = read_s3rec(path);
+  else if (format == "sasrec") raw = read_user_item_pairs(path);
+  else if (format == "recbole") raw = read_recbole_inter(path);
+  else if (format == "unisrec") raw = read_unisrec(path);
+  else throw InputError(ex.file + ": [data].format = \"" + format + "\" is not a known format");
+  PreprocessOptions opt;
+  opt.drop_consecutive_repeats = ex.data.get_bool("drop_consecutive_repeats");
+  opt.k_core = ex.data.get_int("k_core");
+  opt.min_length = ex.data.get_int("min_length");
+  opt.keep_last = ex.data.get_int("keep_last");
+  std::string name = ex.data.get_string("name");
+  if (name.empty()) name = std::filesystem::path(path).stem().string();
+  return preprocess(raw, opt, name);
+}
+
+GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
+                           const PluginRegistry& registry, const RunOptions& options) {
+  GridSummary summary;
+  summary.total = int(ex.runs.size());
+  auto t0 = Clock::now();
+  Dataset data = load_dataset(ex);
+  LeaveOneOutSplit split(data);
+  DatasetStats stats = compute_stats(data);
+  double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n",
+                           data.name, stats.users, stats.items, stats.interactions, data.checksum,
+                           format_seconds(load_seconds));
+  // Resolve the device early so a bad [train].device is an input error before anything is written.
+  for (const auto& r : ex.runs) resolve_device(r.train.get_string("device"));
+  if (options.dry_run) {
+    for (const auto& r : ex.runs)
+      std::cout << fmt::format("{} seed {}{}{}\n", r.model_name, r.seed,
+                               r.grid_label.empty() ? "" : "  ", r.grid_label);
+    std::cout << fmt::format("{} runs (dry run: nothing trained, nothing written)\n", ex.runs.size());
+    return summary;
+  }
+
+  Store store(options.store_path);
+  const int64_t experiment_id = store.add_experiment(ex.name, ex.file, ex.description, config_text);
+  store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic"
+                                                  ? "synthetic"
+                                                  : ex.data_path(),
+                    stats_json(stats));
+
+  ProgressLine progress(options.progress);
+  int index = 0;
+  for (const auto& run : ex.runs) {
+    ++index;
+    const std::string plugins = plugin_versions(run, registry);
+    RunRecord rec;
+    rec.run_key = run_key(run, ex, data, plugins);
+    auto status = store.run_status(rec.run_key);
+    const std::string title = fmt::format("[{}/{}] {}{}{} seed {}", index, ex.runs.size(),
+                                          run.model_name, run.grid_label.empty() ? "" : " (",
+                                          run.grid_label.empty() ? "" : run.grid_label + ")", run.seed);
+    if (status && *status == "finished") {
+      ++summary.skipped;
+      std::cerr << title << ": already finished, skipped\n";
+      continue;
+    }
+    rec.experiment_id = experiment_id;
+    rec.model_name = run.model_name;
+    rec.grid_label = run.grid_label;
+    rec.config_key = run.config_key;
+    rec.config_json = run.config_json;
+    rec.protocol_hash = ex.protocol_hash;
+    rec.protocol_json = ex.protocol_json;
+    rec.dataset_checksum = data.checksum;
+    rec.seed = run.seed;
+    rec.plugins_json = plugins;
+    rec.fingerprint = host_fingerprint();
+    rec.device = resolve_device(run.train.get_string("device"));
+    const int64_t run_id = store.begin_run(rec);
+
+    auto run_start = Clock::now();
+    RunCallbacks cb;
+    cb.on_step = [&](const StepReport& s) {
+      double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+      double done = double(s.epoch - 1) + double(s.step) / double(s.steps_per_epoch);
+      double eta = done > 0 ? elapsed / done * (double(s.max_epochs) - done) : 0;
+      progress.show(fmt::format("{} | epoch {}/{} step {}/{} | loss {:.4f} | {} elapsed, at most {} left",
+                                title, s.epoch, s.max_epochs, s.step, s.steps_per_epoch, s.loss,
+                                format_seconds(elapsed), format_seconds(eta)));
+    };
+    cb.on_epoch = [&](const EpochReport& e) {
+      nlohmann::json terms = nlohmann::json::object(), valid = nlohmann::json::object();
+      for (auto& [n, v] : e.terms) terms[n] = v;
+      for (auto& m : e.valid) valid[m.label()] = m.value;
+      store.add_epoch(run_id, e.epoch, e.loss, terms.dump(), valid.dump(), e.seconds);
+      if (options.verbose) {
+        progress.clear();
+        std::string v;
+        for (auto& m : e.valid) v += fmt::format(" {}={:.4f}", m.label(), m.value);
+        std::cerr << fmt::format("{} epoch {} loss {:.4f}{}{} ({})\n", title, e.epoch, e.loss, v,
+                                 e.improved ? " *" : "", format_seconds(e.seconds));
+      }
+    };
+    try {
+      RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
+      progress.clear();
+      if (out.status != "finished") {
+        store.fail_run(run_id, out.status, out.error);
+        ++summary.failed;
+        std::cerr << title << ": " << out.status << ": " << out.error << "\n";
+        continue;
+      }
+      out.timings.push_back({"data_load", load_seconds, 0});
+      store.finish_run(run_id, out.best_epoch, out.metrics, out.ranks, out.timings);
+      ++summary.finished;
+      std::string line;
+      for (const auto& m : out.metrics)
+        if (m.split == "test" && m.branch == "fused" && m.name != "tied_share" &&
+            m.name + "@" + std::to_string(m.k) == ex.protocol.get_string("select"))
+          line = fmt::format("test {}={:.4f}", ex.protocol.get_string("select"), m.value);
+      double secs = std::chrono::duration<double>(Clock::now() - run_start).count();
+      std::cerr << fmt::format("{}: {} (best epoch {}, {})\n", title, line, out.best_epoch,
+                               format_seconds(secs));
+    } catch (const InputError&) {
+      progress.clear();
+      store.fail_run(run_id, "failed", "input error");
+      throw;
+    } catch (const std::exception& e) {
+      progress.clear();
+      store.fail_run(run_id, "failed", e.what());
+      ++summary.failed;
+      std::cerr << title << ": failed: " << e.what() << "\n";
+    }
+  }
+  return summary;
+}
+
+}  // namespace mmsr

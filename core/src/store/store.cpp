@@ -1,0 +1,312 @@
+#include "mmsr/store.h"
+
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+#include "mmsr/errors.h"
+#include "mmsr/text.h"
+
+namespace mmsr {
+namespace {
+
+// A prepared statement that finalizes itself; bind() takes values in order.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db) + " in: " + sql);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
+  Statement& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(stmt_, i, v.c_str(), int(v.size()), SQLITE_TRANSIENT));
+  }
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+  }
+  void run() {
+    step();
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) throw std::runtime_error(std::string("SQLite bind: ") + sqlite3_errmsg(db_));
+    return *this;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) { exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "?";
+      sqlite3_free(err);
+      throw std::runtime_error("SQLite: " + m);
+    }
+  }
+  sqlite3* db_;
+  bool done_ = false;
+};
+
+const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL, description TEXT,
+  config_text TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS datasets (
+  checksum TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, stats TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY, run_key TEXT NOT NULL UNIQUE,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  model_name TEXT NOT NULL, grid_label TEXT NOT NULL, config_key TEXT NOT NULL, config TEXT NOT NULL,
+  protocol_hash TEXT NOT NULL, protocol TEXT NOT NULL,
+  dataset_checksum TEXT NOT NULL REFERENCES datasets(checksum),
+  seed INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running','finished','failed','diverged','interrupted')),
+  error TEXT, plugins TEXT NOT NULL, fingerprint TEXT NOT NULL, device TEXT NOT NULL,
+  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT);
+CREATE INDEX IF NOT EXISTS runs_by_group ON runs(dataset_checksum, protocol_hash, config_key);
+CREATE TABLE IF NOT EXISTS epochs (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
+  loss REAL, terms TEXT NOT NULL, valid TEXT NOT NULL, seconds REAL NOT NULL,
+  PRIMARY KEY (run_id, epoch));
+CREATE TABLE IF NOT EXISTS metrics (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, split TEXT NOT NULL,
+  branch TEXT NOT NULL, name TEXT NOT NULL, k INTEGER NOT NULL, value REAL NOT NULL,
+  PRIMARY KEY (run_id, split, branch, name, k));
+CREATE TABLE IF NOT EXISTS user_ranks (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, split TEXT NOT NULL,
+  branch TEXT NOT NULL, user INTEGER NOT NULL, rank REAL NOT NULL, ties INTEGER NOT NULL,
+  PRIMARY KEY (run_id, split, branch, user)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timings (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, phase TEXT NOT NULL,
+  seconds REAL NOT NULL, peak_rss_mb REAL, PRIMARY KEY (run_id, phase));
+)SQL";
+
+}  // namespace
+
+Store::Store(const std::string& path) : path_(path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(path + ": cannot open the results store: " + m);
+  }
+  sqlite3_busy_timeout(db_, 30000);
+  try {
+    migrate();
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+Store::~Store() {
+  if (db_) sqlite3_close(db_);
+}
+
+void Store::exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "?";
+    sqlite3_free(err);
+    throw std::runtime_error("SQLite: " + m);
+  }
+}
+
+void Store::migrate() {
+  // Refuse a file that is some other SQLite database (or not a database) before changing anything.
+  int64_t tables = 0;
+  bool has_meta = false;
+  try {
+    Statement q(db_, "SELECT name FROM sqlite_master WHERE type='table'");
+    while (q.step()) {
+      ++tables;
+      if (q.text(0) == "meta") has_meta = true;
+    }
+  } catch (const std::exception&) {
+    throw InputError(path_ + ": not an mmsr results store (not a SQLite database); "
+                             "pass another --store path");
+  }
+  if (tables > 0 && !has_meta)
+    throw InputError(path_ + ": a SQLite database that is not an mmsr results store; "
+                             "pass another --store path");
+  if (has_meta) {
+    Statement q(db_, "SELECT value FROM meta WHERE key='schema_version'");
+    int version = q.step() ? std::stoi(q.text(0)) : 0;
+    if (version > kStoreSchemaVersion)
+      throw InputError(path_ + ": written by a newer mmsr (store schema " + std::to_string(version) +
+                       ", this build reads up to " + std::to_string(kStoreSchemaVersion) +
+                       "); upgrade mmsr or use another store");
+  }
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA foreign_keys=ON");
+  exec("PRAGMA synchronous=NORMAL");
+  Transaction tx(db_);
+  exec(kSchema);
+  exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" +
+       std::to_string(kStoreSchemaVersion) + "'), ('created_by', 'mmsr')");
+  tx.commit();
+}
+
+int64_t Store::add_experiment(const std::string& name, const std::string& file,
+                              const std::string& description, const std::string& config_text) {
+  Statement s(db_,
+              "INSERT INTO experiments(name, file, description, config_text, created_at) "
+              "VALUES (?, ?, ?, ?, ?)");
+  s.bind(1, name).bind(2, file).bind(3, description).bind(4, config_text).bind(5, utc_now_iso());
+  s.run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::put_dataset(const std::string& checksum, const std::string& name,
+                        const std::string& source, const std::string& stats_json) {
+  Statement s(db_, "INSERT OR IGNORE INTO datasets(checksum, name, source, stats) VALUES (?, ?, ?, ?)");
+  s.bind(1, checksum).bind(2, name).bind(3, source).bind(4, stats_json);
+  s.run();
+}
+
+std::optional<std::string> Store::run_status(const std::string& run_key) {
+  Statement s(db_, "SELECT status FROM runs WHERE run_key = ?");
+  s.bind(1, run_key);
+  if (s.step()) return s.text(0);
+  return std::nullopt;
+}
+
+int64_t Store::begin_run(const RunRecord& r) {
+  Transaction tx(db_);
+  {
+    Statement del(db_, "DELETE FROM runs WHERE run_key = ? AND status <> 'finished'");
+    del.bind(1, r.run_key);
+    del.run();
+  }
+  Statement s(db_,
+              "INSERT INTO runs(run_key, experiment_id, model_name, grid_label, config_key, config, "
+              "protocol_hash, protocol, dataset_checksum, seed, status, plugins, fingerprint, device, "
+              "started_at) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?)");
+  s.bind(1, r.run_key).bind(2, r.experiment_id).bind(3, r.model_name).bind(4, r.grid_label);
+  s.bind(5, r.config_key).bind(6, r.config_json).bind(7, r.protocol_hash).bind(8, r.protocol_json);
+  s.bind(9, r.dataset_checksum).bind(10, int64_t(r.seed)).bind(11, r.plugins_json);
+  s.bind(12, r.fingerprint).bind(13, r.device).bind(14, utc_now_iso());
+  s.run();
+  int64_t id = sqlite3_last_insert_rowid(db_);
+  tx.commit();
+  return id;
+}
+
+void Store::add_epoch(int64_t run_id, int64_t epoch, double loss, const std::string& terms_json,
+                      const std::string& valid_json, double seconds) {
+  Statement s(db_,
+              "INSERT OR REPLACE INTO epochs(run_id, epoch, loss, terms, valid, seconds) "
+              "VALUES (?,?,?,?,?,?)");
+  s.bind(1, run_id).bind(2, epoch).bind(3, loss).bind(4, terms_json).bind(5, valid_json);
+  s.bind(6, seconds);
+  s.run();
+}
+
+void Store::finish_run(int64_t run_id, int64_t best_epoch, const std::vector<MetricRecord>& metrics,
+                       const std::vector<RankRecord>& ranks, const std::vector<TimingRecord>& timings) {
+  Transaction tx(db_);
+  {
+    Statement s(db_, "INSERT INTO metrics(run_id, split, branch, name, k, value) VALUES (?,?,?,?,?,?)");
+    for (const auto& m : metrics) {
+      s.bind(1, run_id).bind(2, m.split).bind(3, m.branch).bind(4, m.name).bind(5, m.k);
+      s.bind(6, m.value);
+      s.run();
+    }
+  }
+  {
+    Statement s(db_,
+                "INSERT INTO user_ranks(run_id, split, branch, user, rank, ties) VALUES (?,?,?,?,?,?)");
+    for (const auto& r : ranks) {
+      s.bind(1, run_id).bind(2, r.split).bind(3, r.branch).bind(4, r.user).bind(5, r.rank);
+      s.bind(6, r.ties);
+      s.run();
+    }
+  }
+  {
+    Statement s(db_, "INSERT OR REPLACE INTO timings(run_id, phase, seconds, peak_rss_mb) VALUES (?,?,?,?)");
+    for (const auto& t : timings) {
+      s.bind(1, run_id).bind(2, t.phase).bind(3, t.seconds).bind(4, t.peak_rss_mb);
+      s.run();
+    }
+  }
+  Statement s(db_, "UPDATE runs SET status='finished', best_epoch=?, finished_at=? WHERE id=?");
+  s.bind(1, best_epoch).bind(2, utc_now_iso()).bind(3, run_id);
+  s.run();
+  tx.commit();
+}
+
+void Store::fail_run(int64_t run_id, const std::string& status, const std::string& error) {
+  Statement s(db_, "UPDATE runs SET status=?, error=?, finished_at=? WHERE id=?");
+  s.bind(1, status).bind(2, error).bind(3, utc_now_iso()).bind(4, run_id);
+  s.run();
+}
+
+std::vector<FinishedRun> Store::finished_runs() {
+  Statement s(db_,
+              "SELECT r.id, r.run_key, e.name, r.model_name, r.grid_label, r.config_key, r.config, "
+              "r.protocol_hash, r.protocol, r.dataset_checksum, d.name, r.seed, r.best_epoch, "
+              "COALESCE((SELECT seconds FROM timings t WHERE t.run_id=r.id AND t.phase='train'), 0) "
+              "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+              "JOIN datasets d ON d.checksum = r.dataset_checksum "
+              "WHERE r.status='finished' ORDER BY r.id");
+  std::vector<FinishedRun> out;
+  while (s.step()) {
+    FinishedRun r;
+    r.id = s.integer(0);
+    r.run_key = s.text(1);
+    r.experiment = s.text(2);
+    r.model_name = s.text(3);
+    r.grid_label = s.text(4);
+    r.config_key = s.text(5);
+    r.config_json = s.text(6);
+    r.protocol_hash = s.text(7);
+    r.protocol_json = s.text(8);
+    r.dataset_checksum = s.text(9);
+    r.dataset_name = s.text(10);
+    r.seed = uint64_t(s.integer(11));
+    r.best_epoch = s.integer(12);
+    r.train_seconds = s.real(13);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<MetricRecord> Store::run_metrics(int64_t run_id) {
+  Statement s(db_, "SELECT split, branch, name, k, value FROM metrics WHERE run_id=? ORDER BY split, branch, name, k");
+  s.bind(1, run_id);
+  std::vector<MetricRecord> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.integer(3), s.real(4)});
+  return out;
+}
+
+}  // namespace mmsr

@@ -1,0 +1,192 @@
+#include "model.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "mmsr/errors.h"
+
+namespace mmsr {
+
+AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registry,
+                               const BuildContext& context)
+    : num_items_(context.num_items) {
+  const ComponentEntry* t = registry.find(PluginKind::ItemTower, run.tower.plugin);
+  const ComponentEntry* b = registry.find(PluginKind::Backbone, run.backbone.plugin);
+  if (!t || !b) throw InputError("plugin not loaded: " + (t ? run.backbone.plugin : run.tower.plugin));
+  tower_ = register_module("tower", t->make_item_tower(run.tower.params, context));
+  branch_names_ = tower_->branch_names();
+  if (branch_names_.empty()) throw std::logic_error("item tower '" + t->name + "' declares no branch");
+  for (size_t i = 0; i < branch_names_.size(); ++i) {
+    BuildContext c = context;
+    c.branch_index = i;
+    c.branch_name = branch_names_[i];
+    c.input_dim = tower_->branch_dim(i);
+    encoders_.push_back(
+        register_module("encoder_" + branch_names_[i], b->make_backbone(run.backbone.params, c)));
+  }
+  for (size_t i = 0; i < run.losses.size(); ++i) {
+    const ComponentEntry* o = registry.find(PluginKind::Objective, run.losses[i].plugin);
+    if (!o) throw InputError("plugin not loaded: " + run.losses[i].plugin);
+    objectives_.push_back(
+        register_module("loss_" + std::to_string(i), o->make_objective(run.losses[i].params, context)));
+    weights_.push_back(run.losses[i].weight);
+    objective_names_.push_back(run.losses[i].plugin);
+  }
+}
+
+LossTerms AssembledModel::loss(const Batch& batch, const torch::Tensor& log_popularity,
+                               const TrainProgress& progress) {
+  // Each distinct item of the batch goes through the tower once; slots gather their rows.
+  std::vector<torch::Tensor> unique_vectors = tower_->forward(batch.unique_items);
+  ForwardOutput out;
+  out.batch = &batch;
+  out.log_popularity = log_popularity;
+  out.progress = progress;
+  for (size_t b = 0; b < encoders_.size(); ++b) {
+    const auto& u = unique_vectors[b];
+    torch::Tensor inputs = u.index_select(0, batch.item_index.reshape({-1}))
+                               .reshape({batch.items.size(0), batch.items.size(1), u.size(1)});
+    out.branches.push_back({branch_names_[b], encoders_[b]->forward(inputs, batch.valid, batch), u});
+  }
+  // The whole catalogue only when a loss asks for it (full softmax), computed once per step.
+  auto cache = std::make_shared<std::vector<torch::Tensor>>();
+  out.all_item_vectors = [this, cache](size_t branch) {
+    if (cache->empty()) *cache = all_item_vectors();
+    return (*cache)[branch];
+  };
+  out.score = [this](size_t branch, const torch::Tensor& states, const torch::Tensor& vectors) {
+    return tower_->score(branch, states, vectors);
+  };
+  LossTerms total;
+  for (size_t i = 0; i < objectives_.size(); ++i) {
+    LossTerms part = objectives_[i]->compute(out);
+    torch::Tensor weighted = part.total * weights_[i];
+    total.total = total.total.defined() ? total.total + weighted : weighted;
+    for (auto& [name, value] : part.terms)
+      total.terms.emplace_back(objective_names_[i] + "/" + name, value);
+  }
+  return total;
+}
+
+std::vector<torch::Tensor> AssembledModel::all_item_vectors() {
+  auto params = parameters();
+  auto device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
+  return tower_->forward(torch::arange(num_items_ + 1, torch::TensorOptions().dtype(torch::kLong).device(device)));
+}
+
+std::vector<torch::Tensor> AssembledModel::last_states(const Batch& batch,
+                                                       const std::vector<torch::Tensor>& tables) {
+  std::vector<torch::Tensor> states;
+  for (size_t b = 0; b < encoders_.size(); ++b) {
+    torch::Tensor inputs = tables[b].index_select(0, batch.items.reshape({-1}))
+                               .reshape({batch.items.size(0), batch.items.size(1), tables[b].size(1)});
+    torch::Tensor h = encoders_[b]->forward(inputs, batch.valid, batch);
+    states.push_back(h.select(1, h.size(1) - 1));  // left padding: the last column is the newest item
+  }
+  return states;
+}
+
+std::vector<OptimizerGroupRequest> AssembledModel::optimizer_groups() {
+  std::vector<OptimizerGroupRequest> groups = tower_->optimizer_groups();
+  for (auto& e : encoders_)
+    for (auto& g : e->optimizer_groups()) groups.push_back(std::move(g));
+  for (auto& o : objectives_)
+    for (auto& g : o->optimizer_groups()) groups.push_back(std::move(g));
+  return groups;
+}
+
+std::vector<BatchBuilder::Sample> BatchBuilder::training_samples(bool prefix) const {
+  std::vector<Sample> out;
+  for (int64_t u = 0; u < split_.num_users(); ++u) {
+    int64_t n = split_.train_length(u);
+    if (n < 2) continue;  // a single training item predicts nothing
+    if (prefix)
+      for (int64_t end = 1; end < n; ++end) out.push_back({int32_t(u), int32_t(end)});
+    else out.push_back({int32_t(u), int32_t(n)});
+  }
+  return out;
+}
+
+namespace {
+
+Batch finish_batch(torch::Tensor items, torch::Tensor targets, torch::Tensor users) {
+  Batch b;
+  b.items = std::move(items);
+  b.targets = std::move(targets);
+  b.users = std::move(users);
+  b.valid = b.items.ne(0);
+  auto both = torch::cat({b.items.reshape({-1}), b.targets.reshape({-1})});
+  auto [unique, inverse, counts] = at::_unique2(both, /*sorted=*/true, /*return_inverse=*/true);
+  (void)counts;
+  int64_t cells = b.items.numel();
+  b.unique_items = unique;
+  b.item_index = inverse.slice(0, 0, cells).reshape(b.items.sizes());
+  b.target_index = inverse.slice(0, cells).reshape(b.items.sizes());
+  return b;
+}
+
+}  // namespace
+
+Batch BatchBuilder::training_batch(const std::vector<Sample>& samples, size_t begin, size_t end,
+                                   bool prefix) const {
+  const int64_t B = int64_t(end - begin), L = max_len_;
+  auto items = torch::zeros({B, L}, torch::kLong);
+  auto targets = torch::zeros({B, L}, torch::kLong);
+  auto users = torch::empty({B}, torch::kLong);
+  auto* ip = items.data_ptr<int64_t>();
+  auto* tp = targets.data_ptr<int64_t>();
+  auto* up = users.data_ptr<int64_t>();
+  for (int64_t r = 0; r < B; ++r) {
+    const Sample& s = samples[begin + size_t(r)];
+    const int32_t* seq = split_.train_begin(s.user);
+    up[r] = s.user;
+    // Inputs: seq[start, end); next items: seq[start+1, end] (all-position) or only seq[end] (prefix).
+    int64_t last_target = prefix ? s.end : s.end - 1;
+    int64_t count = std::min<int64_t>(L, prefix ? s.end : s.end - 1);
+    int64_t start = (prefix ? s.end : s.end - 1) - count;
+    for (int64_t j = 0; j < count; ++j) {
+      int64_t col = L - count + j;
+      ip[r * L + col] = seq[start + j];
+      if (!prefix) tp[r * L + col] = seq[start + j + 1];
+    }
+    if (prefix) tp[r * L + L - 1] = seq[last_target];
+  }
+  return finish_batch(items, targets, users);
+}
+
+Batch BatchBuilder::evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end,
+                                     bool test) const {
+  const int64_t B = int64_t(end - begin), L = max_len_;
+  auto items = torch::zeros({B, L}, torch::kLong);
+  auto targets = torch::zeros({B, L}, torch::kLong);
+  auto user_ids = torch::empty({B}, torch::kLong);
+  auto* ip = items.data_ptr<int64_t>();
+  auto* tp = targets.data_ptr<int64_t>();
+  auto* up = user_ids.data_ptr<int64_t>();
+  for (int64_t r = 0; r < B; ++r) {
+    int32_t u = users[begin + size_t(r)];
+    up[r] = u;
+    int64_t n = split_.input_length(u, test);
+    int64_t count = std::min<int64_t>(L, n);
+    const int32_t* h = split_.history(u);
+    for (int64_t j = 0; j < count; ++j) ip[r * L + L - count + j] = h[n - count + j];
+    tp[r * L + L - 1] = split_.target(u, test);
+  }
+  return finish_batch(items, targets, user_ids);
+}
+
+Batch to_device(const Batch& b, const torch::Device& device) {
+  if (device.is_cpu()) return b;
+  Batch d;
+  d.items = b.items.to(device, /*non_blocking=*/true);
+  d.valid = b.valid.to(device, true);
+  d.targets = b.targets.to(device, true);
+  d.users = b.users.to(device, true);
+  d.unique_items = b.unique_items.to(device, true);
+  d.item_index = b.item_index.to(device, true);
+  d.target_index = b.target_index.to(device, true);
+  return d;
+}
+
+}  // namespace mmsr

@@ -1,0 +1,69 @@
+// Internal to the engine: a model assembled from plugins, and the batches it eats.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "mmsr/config.h"
+#include "mmsr/dataset.h"
+#include "mmsr/registry.h"
+#include "mmsr/sdk/modules.h"
+
+namespace mmsr {
+
+// Item tower + one sequence encoder per branch + weighted objectives, as one module so that .to(device),
+// the optimizer and checkpoints see every parameter.
+class AssembledModel : public torch::nn::Module {
+ public:
+  AssembledModel(const RunSpec& run, const PluginRegistry& registry, const BuildContext& context);
+
+  size_t num_branches() const { return encoders_.size(); }
+  const std::vector<std::string>& branch_names() const { return branch_names_; }
+  ItemTower& tower() { return *tower_; }
+
+  // Training forward and weighted loss.
+  LossTerms loss(const Batch& batch, const torch::Tensor& log_popularity, const TrainProgress& progress);
+  // Item vectors of the whole catalogue, per branch: [N+1, d_b].
+  std::vector<torch::Tensor> all_item_vectors();
+  // User states at the last position, per branch, reading item vectors from precomputed tables.
+  std::vector<torch::Tensor> last_states(const Batch& batch, const std::vector<torch::Tensor>& tables);
+  // Parameters claimed by components for optimizer groups of their own.
+  std::vector<OptimizerGroupRequest> optimizer_groups();
+
+ private:
+  std::shared_ptr<ItemTower> tower_;
+  std::vector<std::shared_ptr<SequenceEncoder>> encoders_;
+  std::vector<std::shared_ptr<Objective>> objectives_;
+  std::vector<double> weights_;
+  std::vector<std::string> objective_names_;
+  std::vector<std::string> branch_names_;
+  int64_t num_items_ = 0;
+};
+
+// Host-side batch construction from a split. Inputs are the most recent max_len items, left-padded.
+class BatchBuilder {
+ public:
+  BatchBuilder(const LeaveOneOutSplit& split, int64_t max_len) : split_(split), max_len_(max_len) {}
+
+  // A training sample: user u's training part up to (excluding) position `end`; all-position samples
+  // predict every next item of the window, prefix samples only the item at `end`.
+  struct Sample {
+    int32_t user;
+    int32_t end;
+  };
+  std::vector<Sample> training_samples(bool prefix) const;
+  Batch training_batch(const std::vector<Sample>& samples, size_t begin, size_t end, bool prefix) const;
+  // Evaluation inputs of users [begin, end): the history before the validation or test target.
+  Batch evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end, bool test) const;
+
+ private:
+  const LeaveOneOutSplit& split_;
+  int64_t max_len_;
+};
+
+Batch to_device(const Batch& batch, const torch::Device& device);
+
+}  // namespace mmsr

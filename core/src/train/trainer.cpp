@@ -1,0 +1,361 @@
+// One run: build the model from plugins, train with early stopping on the validation metric, restore the best
+// epoch, and evaluate it under the experiment's protocol (full ranking, count-based ranks).
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "mmsr/engine.h"
+#include "mmsr/errors.h"
+#include "model.h"
+
+namespace mmsr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+// Shuffles with its own generator so the data order depends only on the seed and the epoch.
+void shuffle(std::vector<BatchBuilder::Sample>& v, uint64_t seed) {
+  uint64_t s = seed;
+  auto next = [&]() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[size_t(next() % i)]);
+}
+
+struct SplitEvaluation {
+  // Per branch (and "fused" when there are several): per-user ranks and tie counts, in user order.
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> ranks;
+  std::vector<std::vector<int64_t>> ties;
+};
+
+class Evaluator {
+ public:
+  Evaluator(const Experiment& ex, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+            int64_t batch_size, torch::Device device)
+      : split_(split), builder_(builder), batch_size_(batch_size), device_(device),
+        mask_history_(ex.protocol.get_bool("mask_history")),
+        tie_rule_(parse_tie_rule(ex.protocol.get_string("ties"))) {
+    for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
+  }
+
+  SplitEvaluation run(AssembledModel& model, bool test) {
+    torch::NoGradGuard no_grad;
+    model.eval();
+    std::vector<torch::Tensor> tables = model.all_item_vectors();  // once per evaluation
+    const size_t nb = model.num_branches();
+    SplitEvaluation out;
+    out.names = model.branch_names();
+    if (nb > 1) out.names.push_back("fused");
+    out.ranks.assign(out.names.size(), {});
+    out.ties.assign(out.names.size(), {});
+    const int64_t n_items = split_.num_items();
+    for (size_t begin = 0; begin < users_.size(); begin += size_t(batch_size_)) {
+      size_t end = std::min(users_.size(), begin + size_t(batch_size_));
+      Batch batch = to_device(builder_.evaluation_batch(users_, begin, end, test), device_);
+      std::vector<torch::Tensor> states = model.last_states(batch, tables);
+      torch::Tensor candidates = candidate_mask(begin, end, test, n_items);
+      torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
+      torch::Tensor fused;
+      for (size_t b = 0; b <= nb; ++b) {
+        if (b == nb && nb == 1) break;
+        torch::Tensor scores;
+        if (b < nb) {
+          scores = model.tower().score(b, states[b], tables[b]).to(torch::kFloat);
+          fused = fused.defined() ? fused + scores : scores.clone();
+        } else {
+          scores = fused / double(nb);
+        }
+        collect(scores, candidates, target, out.ranks[b], out.ties[b]);
+      }
+    }
+    model.train();
+    return out;
+  }
+
+ private:
+  // [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history
+  // does not when masking is on (except the target itself, which may be a repeat).
+  torch::Tensor candidate_mask(size_t begin, size_t end, bool test, int64_t n_items) {
+    const int64_t B = int64_t(end - begin);
+    auto mask = torch::ones({B, n_items + 1}, torch::kBool);
+    auto* m = mask.data_ptr<bool>();
+    for (int64_t r = 0; r < B; ++r) {
+      bool* row = m + r * (n_items + 1);
+      row[0] = false;
+      int32_t u = users_[begin + size_t(r)];
+      if (mask_history_) {
+        const int32_t* h = split_.history(u);
+        for (int64_t j = 0, n = split_.input_length(u, test); j < n; ++j) row[h[j]] = false;
+      }
+      row[split_.target(u, test)] = true;
+    }
+    return mask.to(device_);
+  }
+
+  void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
+               std::vector<double>& ranks, std::vector<int64_t>& ties) {
+    // A NaN score is treated as +inf: a broken model must never be rewarded by a comparison that is false.
+    scores = torch::nan_to_num(scores, std::numeric_limits<double>::infinity());
+    torch::Tensor t = scores.gather(1, target);
+    torch::Tensor higher = (scores.gt(t) & candidates).sum(1);
+    torch::Tensor equal = (scores.eq(t) & candidates).sum(1) - 1;  // minus the target itself
+    higher = higher.cpu();
+    equal = equal.cpu();
+    auto* hp = higher.data_ptr<int64_t>();
+    auto* ep = equal.data_ptr<int64_t>();
+    for (int64_t i = 0; i < higher.size(0); ++i) {
+      ranks.push_back(rank_from_counts(hp[i], ep[i], tie_rule_));
+      ties.push_back(ep[i]);
+    }
+  }
+
+  const LeaveOneOutSplit& split_;
+  const BatchBuilder& builder_;
+  int64_t batch_size_;
+  torch::Device device_;
+  bool mask_history_;
+  TieRule tie_rule_;
+  std::vector<int32_t> users_;
+};
+
+std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks) {
+  return compute_metrics(ranks, ex.protocol.get_string_list("metrics"), ex.protocol.get_int_list("ks"));
+}
+
+// The selection score of an evaluation: the fused score's (or the only branch's) validation metric.
+double selection_value(const Experiment& ex, const SplitEvaluation& e) {
+  return metric_value(branch_metrics(ex, e.ranks.back()), ex.protocol.get_string("select"));
+}
+
+std::vector<torch::Tensor> snapshot(torch::nn::Module& m) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : m.parameters()) out.push_back(p.detach().clone());
+  for (auto& b : m.buffers()) out.push_back(b.detach().clone());
+  return out;
+}
+
+void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (auto& p : m.parameters()) p.copy_(saved[i++]);
+  for (auto& b : m.buffers()) b.copy_(saved[i++]);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(AssembledModel& model, const ParamSet& train,
+                                                        std::vector<OptimizerGroupRequest>& groups) {
+  const double lr = train.get_double("lr"), wd = train.get_double("weight_decay");
+  groups = model.optimizer_groups();
+  // Parameters no component claimed form the default group.
+  std::vector<torch::Tensor> rest;
+  for (auto& p : model.parameters()) {
+    bool claimed = false;
+    for (auto& g : groups)
+      for (auto& q : g.parameters) claimed = claimed || q.is_same(p);
+    if (!claimed && p.requires_grad()) rest.push_back(p);
+  }
+  auto build = [&](auto make_options) {
+    std::vector<torch::optim::OptimizerParamGroup> pgs;
+    pgs.emplace_back(rest, std::make_unique<decltype(make_options(lr))>(make_options(lr)));
+    for (auto& g : groups)
+      pgs.emplace_back(g.parameters,
+                       std::make_unique<decltype(make_options(lr))>(make_options(lr * g.lr_scale)));
+    return pgs;
+  };
+  if (train.get_string("optimizer") == "adamw") {
+    auto pgs = build([&](double l) { return torch::optim::AdamWOptions(l).weight_decay(wd); });
+    return std::make_unique<torch::optim::AdamW>(pgs, torch::optim::AdamWOptions(lr).weight_decay(wd));
+  }
+  auto pgs = build([&](double l) { return torch::optim::AdamOptions(l).weight_decay(wd); });
+  return std::make_unique<torch::optim::Adam>(pgs, torch::optim::AdamOptions(lr).weight_decay(wd));
+}
+
+void apply_schedules(torch::optim::Optimizer& opt, const std::vector<OptimizerGroupRequest>& groups,
+                     double lr, int64_t epoch) {
+  for (size_t i = 0; i < groups.size(); ++i) {
+    double scale = groups[i].lr_scale * (groups[i].schedule ? groups[i].schedule(epoch) : 1.0);
+    opt.param_groups()[i + 1].options().set_lr(lr * scale);
+  }
+}
+
+}  // namespace
+
+std::string resolve_device(const std::string& requested) {
+  if (requested == "auto") return torch::cuda::is_available() ? "cuda:0" : "cpu";
+  if (requested == "cpu") return "cpu";
+  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw InputError("[train].device = \"" + requested +
+                       "\": no CUDA device is available here; use \"auto\" or \"cpu\"");
+    std::string d = requested == "cuda" ? "cuda:0" : requested;
+    try {
+      torch::Device dev(d);
+      if (dev.index() >= int(torch::cuda::device_count()))
+        throw InputError("[train].device = \"" + requested + "\": only " +
+                         std::to_string(torch::cuda::device_count()) + " CUDA device(s) here");
+    } catch (const c10::Error&) {
+      throw InputError("[train].device = \"" + requested + "\": not a device name (cpu, cuda, cuda:N)");
+    }
+    return d;
+  }
+  throw InputError("[train].device = \"" + requested + "\": use auto, cpu, cuda or cuda:N");
+}
+
+RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
+                              const LeaveOneOutSplit& split, const PluginRegistry& registry,
+                              const RunCallbacks& callbacks) {
+  const auto run_start = Clock::now();
+  RunOutcome outcome;
+  const ParamSet& train = run.train;
+  int64_t threads = train.get_int("threads");
+  if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
+  at::set_num_threads(int(threads));  // LibTorch starts with one intra-op thread here otherwise
+  outcome.device = resolve_device(train.get_string("device"));
+  const torch::Device device(outcome.device);
+
+  torch::manual_seed(run.seed);
+  if (device.is_cuda()) torch::cuda::manual_seed_all(run.seed);
+
+  const int64_t max_len = ex.protocol.get_int("max_len");
+  BuildContext context;
+  context.num_items = data.num_items();
+  context.max_len = max_len;
+  context.seed = run.seed;
+  context.item_counts = &split.item_counts();
+
+  auto t0 = Clock::now();
+  auto model = std::make_shared<AssembledModel>(run, registry, context);
+  model->to(device);
+  std::vector<OptimizerGroupRequest> groups;
+  auto optimizer = make_optimizer(*model, train, groups);
+  outcome.timings.push_back({"build", since(t0), peak_rss_mb()});
+
+  // log pop(j) of the training split, for popularity-corrected losses.
+  auto counts = torch::tensor(split.item_counts(), torch::kLong).to(torch::kDouble);
+  double total = counts.sum().item<double>();
+  auto log_pop = torch::where(counts.gt(0), (counts / total).log(), torch::zeros_like(counts))
+                     .to(torch::kFloat)
+                     .to(device);
+
+  BatchBuilder builder(split, max_len);
+  const bool prefix = ex.protocol.get_string("train_samples") == "prefix";
+  auto samples = builder.training_samples(prefix);
+  const int64_t batch_size = train.get_int("batch_size");
+  const int64_t steps_per_epoch = (int64_t(samples.size()) + batch_size - 1) / batch_size;
+  const int64_t max_epochs = train.get_int("epochs"), patience = train.get_int("patience");
+  const int64_t eval_every = train.get_int("eval_every");
+  const double clip = train.get_double("clip_norm"), lr = train.get_double("lr");
+  Evaluator evaluator(ex, split, builder, train.get_int("eval_batch_size"), device);
+
+  double best = -1;
+  int64_t best_epoch = 0, bad_evals = 0, step = 0;
+  std::vector<torch::Tensor> best_state;
+  double train_seconds = 0, valid_seconds = 0;
+  model->train();
+  for (int64_t epoch = 1; epoch <= max_epochs; ++epoch) {
+    auto epoch_start = Clock::now();
+    apply_schedules(*optimizer, groups, lr, epoch);
+    shuffle(samples, run.seed * 1000003ull + uint64_t(epoch));
+    double loss_sum = 0;
+    std::vector<std::pair<std::string, double>> term_sums;
+    for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+      size_t begin = size_t(s * batch_size), end = std::min(samples.size(), begin + size_t(batch_size));
+      Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
+      LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, step});
+      optimizer->zero_grad();
+      loss.total.backward();
+      if (clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), clip);
+      optimizer->step();
+      double value = loss.total.item<double>();
+      if (!std::isfinite(value)) {
+        outcome.status = "diverged";
+        outcome.error = "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
+                        ", step " + std::to_string(s + 1);
+        outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
+        return outcome;
+      }
+      loss_sum += value;
+      if (term_sums.empty())
+        for (auto& [n, v] : loss.terms) term_sums.emplace_back(n, 0.0);
+      for (size_t i = 0; i < loss.terms.size() && i < term_sums.size(); ++i)
+        term_sums[i].second += loss.terms[i].second.item<double>();
+      if (callbacks.on_step) callbacks.on_step({epoch, max_epochs, s + 1, steps_per_epoch, value});
+    }
+    train_seconds += since(epoch_start);
+    EpochReport report;
+    report.epoch = epoch;
+    report.loss = loss_sum / double(std::max<int64_t>(1, steps_per_epoch));
+    for (auto& [n, v] : term_sums) report.terms.emplace_back(n, v / double(steps_per_epoch));
+    bool stop = false;
+    if (epoch % eval_every == 0 || epoch == max_epochs) {
+      auto ve = Clock::now();
+      SplitEvaluation valid = evaluator.run(*model, false);
+      valid_seconds += since(ve);
+      report.valid = branch_metrics(ex, valid.ranks.back());
+      double value = selection_value(ex, valid);
+      if (value > best) {
+        best = value;
+        best_epoch = epoch;
+        best_state = snapshot(*model);
+        bad_evals = 0;
+        report.improved = true;
+      } else if (patience > 0 && ++bad_evals >= patience) {
+        stop = true;
+      }
+    }
+    report.seconds = since(epoch_start);
+    if (callbacks.on_epoch) callbacks.on_epoch(report);
+    if (stop) break;
+  }
+  outcome.timings.push_back({"train", train_seconds, peak_rss_mb()});
+  outcome.timings.push_back({"valid_eval", valid_seconds, peak_rss_mb()});
+
+  // The reported test number is the selected (best-validation) epoch's, never the best test epoch.
+  if (!best_state.empty()) restore(*model, best_state);
+  outcome.best_epoch = best_epoch;
+  auto te = Clock::now();
+  SplitEvaluation valid = evaluator.run(*model, false);
+  SplitEvaluation test = evaluator.run(*model, true);
+  outcome.timings.push_back({"test_eval", since(te), peak_rss_mb()});
+  for (const auto* e : {&valid, &test}) {
+    const std::string split_name = e == &valid ? "valid" : "test";
+    for (size_t b = 0; b < e->names.size(); ++b) {
+      // Single-branch models record their only branch as "fused": the score the leaderboard ranks by.
+      std::string branch = e->names.size() == 1 ? "fused" : e->names[b];
+      for (const auto& m : branch_metrics(ex, e->ranks[b]))
+        outcome.metrics.push_back({split_name, branch, m.name, m.k, m.value});
+      int64_t tied = 0;
+      for (int64_t t : e->ties[b]) tied += t > 0;
+      outcome.metrics.push_back({split_name, branch, "tied_share", 0,
+                                 e->ties[b].empty() ? 0.0 : double(tied) / double(e->ties[b].size())});
+      for (size_t u = 0; u < e->ranks[b].size(); ++u)
+        outcome.ranks.push_back({split_name, branch, int64_t(u), e->ranks[b][u], e->ties[b][u]});
+    }
+  }
+  outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
+  return outcome;
+}
+
+}  // namespace mmsr

@@ -1,0 +1,43 @@
+// The ID-only item tower: one learnable vector per item, one branch. Scores are dot products with the same
+// table (shared input and output embeddings, as in SASRec).
+#include <torch/nn/init.h>
+#include <torch/nn/modules/embedding.h>
+
+#include "mmsr/sdk/plugin.h"
+
+namespace {
+
+using namespace mmsr;
+
+class IdTower : public ItemTower {
+ public:
+  IdTower(int64_t num_items, int64_t dim, const std::string& init, double std) : dim_(dim) {
+    table_ = register_module("table", torch::nn::Embedding(torch::nn::EmbeddingOptions(num_items + 1, dim).padding_idx(0)));
+    torch::NoGradGuard g;
+    if (init == "xavier") torch::nn::init::xavier_normal_(table_->weight);
+    else table_->weight.normal_(0.0, std);
+    table_->weight[0].zero_();
+  }
+  std::vector<std::string> branch_names() const override { return {"id"}; }
+  int64_t branch_dim(size_t) const override { return dim_; }
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids) override { return {table_->forward(ids)}; }
+
+ private:
+  int64_t dim_;
+  torch::nn::Embedding table_{nullptr};
+};
+
+}  // namespace
+
+MMSR_PLUGIN(id_tower, "1.0.0") {
+  registrar.add_item_tower(
+      "id", "ID only: a learnable embedding per item (one branch, 'id')",
+      ParamDecl()
+          .integer("dim", 64, 1, 65536, "item vector dimension d")
+          .choice("init", "normal", {"normal", "xavier"}, "initialisation of the table")
+          .real("init_std", 0.02, 1e-6, 10.0, "std of the normal initialisation"),
+      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        return std::make_shared<IdTower>(ctx.num_items, p.get_int("dim"), p.get_string("init"),
+                                         p.get_double("init_std"));
+      });
+}
