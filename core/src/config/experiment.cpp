@@ -351,9 +351,11 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
     const toml::node* loss_node = m.get("loss");
     if (!loss_node) p.fail(&model_node, mw + ": missing loss (e.g. loss = \"softmax\")");
     std::vector<const toml::node*> loss_nodes;
-    if (loss_node->is_array_of_tables())
+    // loss = "name" | ["a", "b"] | { plugin = ... } | [[model.loss]] tables (in any mix).
+    if (loss_node->is_array())
       for (const auto& n : *loss_node->as_array()) loss_nodes.push_back(&n);
     else loss_nodes.push_back(loss_node);
+    if (loss_nodes.empty()) p.fail(loss_node, mw + ": loss is empty; name at least one loss plugin");
     for (size_t i = 0; i < loss_nodes.size(); ++i) {
       auto [e, s] = p.component(loss_nodes[i], PluginKind::Objective,
                                 mw + " loss #" + std::to_string(i + 1), int(i) + 1, true, weights);

@@ -74,6 +74,9 @@ const ParamDecl& train_section() {
                "stop after this many evaluations without improvement (0 = never stop early)")
       .integer("eval_every", 1, 1, 100000, "evaluate on validation every N epochs")
       .integer("batch_size", 256, 1, 1000000, "training batch size (sequences)")
+      .boolean("length_buckets", false,
+               "group samples of similar length into batches (faster on short sequences; changes which "
+               "samples share a batch)")
       .integer("eval_batch_size", 1024, 1, 1000000,
                "users per evaluation batch (metrics do not depend on it)")
       .integer("threads", 0, 0, 1024, "CPU threads for LibTorch (0 = all cores)")

@@ -130,7 +130,12 @@ Batch finish_batch(torch::Tensor items, torch::Tensor targets, torch::Tensor use
 
 Batch BatchBuilder::training_batch(const std::vector<Sample>& samples, size_t begin, size_t end,
                                    bool prefix) const {
-  const int64_t B = int64_t(end - begin), L = max_len_;
+  const int64_t B = int64_t(end - begin);
+  // The batch is as wide as its longest window: positions count from the right (left padding), so cutting
+  // columns that are padding in every row changes no output, only saves work.
+  int64_t L = 1;
+  for (size_t i = begin; i < end; ++i)
+    L = std::max<int64_t>(L, std::min<int64_t>(max_len_, prefix ? samples[i].end : samples[i].end - 1));
   auto items = torch::zeros({B, L}, torch::kLong);
   auto targets = torch::zeros({B, L}, torch::kLong);
   auto users = torch::empty({B}, torch::kLong);
@@ -157,7 +162,10 @@ Batch BatchBuilder::training_batch(const std::vector<Sample>& samples, size_t be
 
 Batch BatchBuilder::evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end,
                                      bool test) const {
-  const int64_t B = int64_t(end - begin), L = max_len_;
+  const int64_t B = int64_t(end - begin);
+  int64_t L = 1;
+  for (size_t i = begin; i < end; ++i)
+    L = std::max<int64_t>(L, std::min<int64_t>(max_len_, split_.input_length(users[i], test)));
   auto items = torch::zeros({B, L}, torch::kLong);
   auto targets = torch::zeros({B, L}, torch::kLong);
   auto user_ids = torch::empty({B}, torch::kLong);

@@ -7,6 +7,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -32,16 +33,43 @@ double peak_rss_mb() {
   return 0;
 }
 
-// Shuffles with its own generator so the data order depends only on the seed and the epoch.
-void shuffle(std::vector<BatchBuilder::Sample>& v, uint64_t seed) {
-  uint64_t s = seed;
-  auto next = [&]() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+// The data order depends only on the seed and the epoch: its own generator, not torch's.
+class OrderRng {
+ public:
+  explicit OrderRng(uint64_t seed) : s_(seed) {}
+  uint64_t next() {
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
-  };
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[size_t(next() % i)]);
+  }
+  template <typename T>
+  void shuffle(std::vector<T>& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[size_t(next() % i)]);
+  }
+
+ private:
+  uint64_t s_;
+};
+
+// The epoch's batches as [begin, end) ranges of `samples`, which is reordered in place. With length
+// bucketing, windows of 64 batches are sorted by sample length so each batch is narrow, then the batch order
+// is shuffled; without it, a plain shuffle.
+std::vector<std::pair<size_t, size_t>> epoch_batches(std::vector<BatchBuilder::Sample>& samples,
+                                                     size_t batch_size, bool bucket, uint64_t seed) {
+  OrderRng rng(seed);
+  rng.shuffle(samples);
+  std::vector<std::pair<size_t, size_t>> batches;
+  for (size_t b = 0; b < samples.size(); b += batch_size)
+    batches.emplace_back(b, std::min(samples.size(), b + batch_size));
+  if (bucket) {
+    const size_t window = batch_size * 64;
+    for (size_t w = 0; w < samples.size(); w += window)
+      std::stable_sort(samples.begin() + long(w), samples.begin() + long(std::min(samples.size(), w + window)),
+                       [](const BatchBuilder::Sample& a, const BatchBuilder::Sample& b) { return a.end < b.end; });
+    rng.shuffle(batches);
+  }
+  return batches;
 }
 
 struct SplitEvaluation {
@@ -58,7 +86,16 @@ class Evaluator {
       : split_(split), builder_(builder), batch_size_(batch_size), device_(device),
         mask_history_(ex.protocol.get_bool("mask_history")),
         tie_rule_(parse_tie_rule(ex.protocol.get_string("ties"))) {
+    // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are
+    // written back by user index, so the order changes no number.
     for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
+    for (bool test : {false, true}) {
+      auto& order = order_[test];
+      order = users_;
+      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+        return split.input_length(a, test) < split.input_length(b, test);
+      });
+    }
   }
 
   SplitEvaluation run(AssembledModel& model, bool test) {
@@ -69,14 +106,15 @@ class Evaluator {
     SplitEvaluation out;
     out.names = model.branch_names();
     if (nb > 1) out.names.push_back("fused");
-    out.ranks.assign(out.names.size(), {});
-    out.ties.assign(out.names.size(), {});
+    out.ranks.assign(out.names.size(), std::vector<double>(users_.size(), 0.0));
+    out.ties.assign(out.names.size(), std::vector<int64_t>(users_.size(), 0));
+    const auto& order = order_[test];
     const int64_t n_items = split_.num_items();
     for (size_t begin = 0; begin < users_.size(); begin += size_t(batch_size_)) {
       size_t end = std::min(users_.size(), begin + size_t(batch_size_));
-      Batch batch = to_device(builder_.evaluation_batch(users_, begin, end, test), device_);
+      Batch batch = to_device(builder_.evaluation_batch(order, begin, end, test), device_);
       std::vector<torch::Tensor> states = model.last_states(batch, tables);
-      torch::Tensor candidates = candidate_mask(begin, end, test, n_items);
+      torch::Tensor candidates = candidate_mask(order, begin, end, test, n_items);
       torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
       torch::Tensor fused;
       for (size_t b = 0; b <= nb; ++b) {
@@ -88,7 +126,7 @@ class Evaluator {
         } else {
           scores = fused / double(nb);
         }
-        collect(scores, candidates, target, out.ranks[b], out.ties[b]);
+        collect(scores, candidates, target, order, begin, out.ranks[b], out.ties[b]);
       }
     }
     model.train();
@@ -98,14 +136,15 @@ class Evaluator {
  private:
   // [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history
   // does not when masking is on (except the target itself, which may be a repeat).
-  torch::Tensor candidate_mask(size_t begin, size_t end, bool test, int64_t n_items) {
+  torch::Tensor candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
+                               int64_t n_items) {
     const int64_t B = int64_t(end - begin);
     auto mask = torch::ones({B, n_items + 1}, torch::kBool);
     auto* m = mask.data_ptr<bool>();
     for (int64_t r = 0; r < B; ++r) {
       bool* row = m + r * (n_items + 1);
       row[0] = false;
-      int32_t u = users_[begin + size_t(r)];
+      int32_t u = order[begin + size_t(r)];
       if (mask_history_) {
         const int32_t* h = split_.history(u);
         for (int64_t j = 0, n = split_.input_length(u, test); j < n; ++j) row[h[j]] = false;
@@ -116,7 +155,8 @@ class Evaluator {
   }
 
   void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
-               std::vector<double>& ranks, std::vector<int64_t>& ties) {
+               const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
+               std::vector<int64_t>& ties) {
     // A NaN score is treated as +inf: a broken model must never be rewarded by a comparison that is false.
     scores = torch::nan_to_num(scores, std::numeric_limits<double>::infinity());
     torch::Tensor t = scores.gather(1, target);
@@ -127,8 +167,9 @@ class Evaluator {
     auto* hp = higher.data_ptr<int64_t>();
     auto* ep = equal.data_ptr<int64_t>();
     for (int64_t i = 0; i < higher.size(0); ++i) {
-      ranks.push_back(rank_from_counts(hp[i], ep[i], tie_rule_));
-      ties.push_back(ep[i]);
+      size_t u = size_t(order[begin + size_t(i)]);
+      ranks[u] = rank_from_counts(hp[i], ep[i], tie_rule_);
+      ties[u] = ep[i];
     }
   }
 
@@ -139,6 +180,7 @@ class Evaluator {
   bool mask_history_;
   TieRule tie_rule_;
   std::vector<int32_t> users_;
+  std::vector<int32_t> order_[2];  // evaluation order for validation [0] and test [1]
 };
 
 std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks) {
@@ -266,6 +308,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   const int64_t steps_per_epoch = (int64_t(samples.size()) + batch_size - 1) / batch_size;
   const int64_t max_epochs = train.get_int("epochs"), patience = train.get_int("patience");
   const int64_t eval_every = train.get_int("eval_every");
+  const bool bucket = train.get_bool("length_buckets");
   const double clip = train.get_double("clip_norm"), lr = train.get_double("lr");
   Evaluator evaluator(ex, split, builder, train.get_int("eval_batch_size"), device);
 
@@ -277,11 +320,11 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   for (int64_t epoch = 1; epoch <= max_epochs; ++epoch) {
     auto epoch_start = Clock::now();
     apply_schedules(*optimizer, groups, lr, epoch);
-    shuffle(samples, run.seed * 1000003ull + uint64_t(epoch));
+    auto batches = epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(epoch));
     double loss_sum = 0;
     std::vector<std::pair<std::string, double>> term_sums;
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
-      size_t begin = size_t(s * batch_size), end = std::min(samples.size(), begin + size_t(batch_size));
+      auto [begin, end] = batches[size_t(s)];
       Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
       LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, step});
       optimizer->zero_grad();

@@ -1,0 +1,199 @@
+// Model-level checks on plugins linked statically (the same registration the shared libraries run).
+#include <gtest/gtest.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "mmsr/registry.h"
+#include "mmsr/sdk/modules.h"
+#include "mmsr/sdk/plugin_abi.h"
+
+#include <set>
+
+extern "C" const mmsr_plugin_info* mmsr_plugin_sasrec(void);
+extern "C" const mmsr_plugin_info* mmsr_plugin_id_tower(void);
+extern "C" const mmsr_plugin_info* mmsr_plugin_inbatch(void);
+extern "C" const mmsr_plugin_info* mmsr_plugin_softmax(void);
+
+namespace mmsr {
+namespace {
+
+PluginRegistry& registry() {
+  static PluginRegistry* r = [] {
+    auto* reg = new PluginRegistry();
+    reg->register_descriptor(mmsr_plugin_sasrec(), "static");
+    reg->register_descriptor(mmsr_plugin_id_tower(), "static");
+    reg->register_descriptor(mmsr_plugin_inbatch(), "static");
+    reg->register_descriptor(mmsr_plugin_softmax(), "static");
+    return reg;
+  }();
+  return *r;
+}
+
+std::shared_ptr<SequenceEncoder> make_sasrec(std::map<std::string, ParamValue> given, int64_t dim, int64_t L) {
+  const ComponentEntry* e = registry().find(PluginKind::Backbone, "sasrec");
+  BuildContext c;
+  c.input_dim = dim;
+  c.max_len = L;
+  c.num_items = 10;
+  return e->make_backbone(ParamSet::resolve(e->params, given), c);
+}
+
+std::shared_ptr<Objective> make_objective(const std::string& name, std::map<std::string, ParamValue> given) {
+  const ComponentEntry* e = registry().find(PluginKind::Objective, name);
+  return e->make_objective(ParamSet::resolve(e->params, given), BuildContext{});
+}
+
+Batch make_batch(torch::Tensor items, torch::Tensor targets) {
+  Batch b;
+  b.items = items;
+  b.targets = targets;
+  b.valid = items.ne(0);
+  b.users = torch::arange(items.size(0));
+  auto both = torch::cat({items.reshape({-1}), targets.reshape({-1})});
+  auto [u, inv, cnt] = at::_unique2(both, true, true);
+  b.unique_items = u;
+  b.item_index = inv.slice(0, 0, items.numel()).reshape(items.sizes());
+  b.target_index = inv.slice(0, items.numel()).reshape(items.sizes());
+  return b;
+}
+
+}  // namespace
+
+class SasrecCausality : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SasrecCausality, ChangingALaterItemDoesNotChangeEarlierOutputs) {
+  torch::manual_seed(3);
+  auto enc = make_sasrec({{"norm", GetParam()}}, 8, 6);
+  enc->eval();
+  auto x = torch::randn({2, 6, 8});
+  auto valid = torch::tensor({{0, 0, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1}}).to(torch::kBool);
+  Batch unused;
+  auto y = enc->forward(x, valid, unused);
+  for (int64_t t = 2; t < 6; ++t) {
+    auto x2 = x.clone();
+    x2.index_put_({torch::indexing::Slice(), torch::indexing::Slice(t, torch::indexing::None)},
+                  torch::randn({2, 6 - t, 8}));
+    auto y2 = enc->forward(x2, valid, unused);
+    EXPECT_TRUE(torch::allclose(y.slice(1, 0, t), y2.slice(1, 0, t), 1e-5, 1e-6)) << "t = " << t;
+    EXPECT_FALSE(torch::allclose(y.slice(1, t, t + 1), y2.slice(1, t, t + 1))) << "position " << t << " must see itself";
+  }
+}
+
+TEST_P(SasrecCausality, PaddingNeverProducesNaNNorChangesValidOutputs) {
+  torch::manual_seed(4);
+  auto enc = make_sasrec({{"norm", GetParam()}}, 8, 5);
+  enc->eval();
+  auto x = torch::randn({2, 5, 8});
+  // Row 1 is entirely padding: no row of its attention may be fully masked.
+  auto valid = torch::tensor({{0, 0, 1, 1, 1}, {0, 0, 0, 0, 0}}).to(torch::kBool);
+  Batch unused;
+  auto y = enc->forward(x, valid, unused);
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+  // What stands in the padding slots does not matter.
+  auto x2 = x.clone();
+  x2.index_put_({0, torch::indexing::Slice(0, 2)}, 100.0);
+  auto y2 = enc->forward(x2, valid, unused);
+  EXPECT_TRUE(torch::allclose(y[0].slice(0, 2), y2[0].slice(0, 2), 1e-5, 1e-6));
+}
+
+INSTANTIATE_TEST_SUITE_P(NormPositions, SasrecCausality, ::testing::Values("post", "pre"));
+
+// The in-batch loss, computed naively from its definition, one position at a time.
+double naive_inbatch(const Batch& b, const torch::Tensor& h, const torch::Tensor& unique_vectors,
+                     const torch::Tensor& log_pop) {
+  const int64_t B = b.items.size(0), L = b.items.size(1);
+  auto items = b.items, targets = b.targets;
+  std::vector<int64_t> slot_item;
+  std::vector<torch::Tensor> slot_vec;
+  auto vec_of = [&](int64_t item) {
+    auto idx = (b.unique_items == item).nonzero().item<int64_t>();
+    return unique_vectors[idx];
+  };
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t t = 0; t < L; ++t) slot_item.push_back(items[r][t].item<int64_t>());
+  for (int64_t r = 0; r < B; ++r) slot_item.push_back(targets[r][L - 1].item<int64_t>());
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t r = 0; r < B; ++r) {
+    std::set<int64_t> window;
+    for (int64_t t = 0; t < L; ++t) window.insert(items[r][t].item<int64_t>()), window.insert(targets[r][t].item<int64_t>());
+    for (int64_t t = 0; t < L; ++t) {
+      int64_t target = targets[r][t].item<int64_t>();
+      if (target == 0) continue;
+      int64_t target_slot = (t < L - 1 && items[r][t + 1].item<int64_t>() == target) ? r * L + t + 1 : B * L + r;
+      std::vector<double> logits;
+      double target_logit = 0;
+      for (size_t s = 0; s < slot_item.size(); ++s) {
+        int64_t it = slot_item[s];
+        if (it == 0) continue;
+        if (int64_t(s) != target_slot && window.count(it)) continue;
+        double z = (h[r][t] * vec_of(it)).sum().item<double>() - log_pop[it].item<double>();
+        logits.push_back(z);
+        if (int64_t(s) == target_slot) target_logit = z;
+      }
+      double m = *std::max_element(logits.begin(), logits.end()), se = 0;
+      for (double z : logits) se += std::exp(z - m);
+      total += -(target_logit - m - std::log(se));
+      ++count;
+    }
+  }
+  return total / double(count);
+}
+
+TEST(InBatchLoss, MatchesTheDefinitionWithItsMasking) {
+  torch::manual_seed(5);
+  // Two users sharing item 2; user 0 repeats item 1 (its other copy must be masked, not a negative).
+  auto items = torch::tensor({{0, 1, 2, 1}, {3, 2, 4, 5}});
+  auto targets = torch::tensor({{0, 2, 1, 6}, {2, 4, 5, 2}});
+  Batch b = make_batch(items, targets);
+  const int64_t U = b.unique_items.size(0), d = 4;
+  auto h = torch::randn({2, 4, d});
+  auto uv = torch::randn({U, d});
+  auto log_pop = torch::log(torch::tensor({1.0f, 0.1f, 0.2f, 0.1f, 0.15f, 0.25f, 0.2f}));
+  ForwardOutput out;
+  out.batch = &b;
+  out.log_popularity = log_pop;
+  out.branches.push_back({"id", h, uv});
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.t()); };
+  auto loss = make_objective("inbatch", {})->compute(out).total.item<double>();
+  EXPECT_NEAR(loss, naive_inbatch(b, h, uv, log_pop), 1e-5);
+}
+
+TEST(InBatchLoss, NoDebiasAndUniqueCandidatesDiffer) {
+  torch::manual_seed(6);
+  Batch b = make_batch(torch::tensor({{1, 2, 3}, {5, 6, 7}}), torch::tensor({{2, 3, 4}, {6, 7, 8}}));
+  auto h = torch::randn({2, 3, 4}, torch::requires_grad());
+  auto uv = torch::randn({b.unique_items.size(0), 4});
+  ForwardOutput out;
+  out.batch = &b;
+  out.log_popularity = torch::log(torch::tensor({1.0f, 0.2f, 0.1f, 0.1f, 0.1f, 0.1f, 0.2f, 0.1f, 0.1f}));
+  out.branches.push_back({"id", h, uv});
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.t()); };
+  double slots = make_objective("inbatch", {})->compute(out).total.item<double>();
+  double plain = make_objective("inbatch", {{"debias", false}})->compute(out).total.item<double>();
+  auto unique = make_objective("inbatch", {{"candidates", std::string("unique")}})->compute(out).total;
+  EXPECT_NE(slots, plain);
+  EXPECT_TRUE(std::isfinite(unique.item<double>()));
+  unique.backward();
+  EXPECT_TRUE(torch::isfinite(h.grad()).all().item<bool>());
+}
+
+TEST(SoftmaxLoss, EqualsCrossEntropyOverTheCatalogueWithoutPadding) {
+  torch::manual_seed(7);
+  Batch b = make_batch(torch::tensor({{0, 1, 2}}), torch::tensor({{0, 2, 3}}));
+  auto h = torch::randn({1, 3, 4});
+  auto all = torch::randn({5, 4});
+  ForwardOutput out;
+  out.batch = &b;
+  out.branches.push_back({"id", h, torch::Tensor()});
+  out.all_item_vectors = [&](size_t) { return all; };
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.t()); };
+  double loss = make_objective("softmax", {})->compute(out).total.item<double>();
+  auto z = torch::matmul(h[0].slice(0, 1), all.slice(0, 1).t());  // items 1..4 only
+  double expected = torch::nn::functional::cross_entropy(z, torch::tensor({1, 2})).item<double>();
+  EXPECT_NEAR(loss, expected, 1e-5);
+}
+
+}  // namespace mmsr

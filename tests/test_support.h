@@ -1,0 +1,61 @@
+// Shared helpers for the tests: temporary folders and a registry of declared (not built) components.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <ftw.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "mmsr/registry.h"
+
+namespace mmsr::test {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mmsr-test-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  // Not std::filesystem::remove_all: the PyPI LibTorch exports its own copy of that symbol (from the
+  // toolset it was built with), which the dynamic linker may bind instead of libstdc++'s and which crashes.
+  ~TempDir() {
+    nftw(path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+         FTW_DEPTH | FTW_PHYS);
+  }
+  std::string file(const std::string& name, const std::string& content = "") const {
+    auto p = (std::filesystem::path(path_) / name).string();
+    if (!content.empty() || !std::filesystem::exists(p)) std::ofstream(p) << content;
+    return p;
+  }
+  std::string path(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
+  const std::string& dir() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A registry holding declarations shaped like the real plugins, for parsing tests (factories unused).
+inline PluginRegistry declared_registry() {
+  PluginRegistry r;
+  r.add_item_tower("id", "ids", ParamDecl().integer("dim", 64, 1, 4096, "dimension"), nullptr);
+  r.add_backbone("sasrec", "self-attention",
+                 ParamDecl()
+                     .integer("layers", 2, 1, 48, "blocks")
+                     .real("dropout", 0.1, 0.0, 0.99, "dropout")
+                     .choice("norm", "post", {"post", "pre"}, "norm position"),
+                 nullptr);
+  r.add_objective("softmax", "full softmax", ParamDecl(), nullptr);
+  return r;
+}
+
+inline bool shared_data_available(const std::string& relative) {
+  return std::filesystem::exists(std::string(MMSR_SHARED_DATA_DIR) + "/" + relative);
+}
+
+}  // namespace mmsr::test

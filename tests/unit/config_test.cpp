@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include "mmsr/config.h"
+#include "mmsr/errors.h"
+#include "test_support.h"
+
+namespace mmsr {
+namespace {
+
+const char* kValid = R"(
+[experiment]
+name = "t"
+seeds = [1, 2]
+
+[train]
+lr = [0.001, 0.01]
+epochs = 2
+
+[[model]]
+name = "A"
+tower = { plugin = "id", dim = 16 }
+backbone = { plugin = "sasrec", layers = [1, 2] }
+loss = "softmax"
+)";
+
+Experiment parse(const std::string& text) {
+  static PluginRegistry r = test::declared_registry();
+  return parse_experiment(
+      text, "exp.toml", "/tmp", [&](PluginKind k, const std::string& n) { return r.find(k, n); },
+      [&](PluginKind k) { return r.names(k); });
+}
+
+// The message of the InputError a text raises ("" when it parses).
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, GridIsTheCartesianProductTimesSeeds) {
+  Experiment ex = parse(kValid);
+  ASSERT_EQ(ex.runs.size(), 2u * 2u * 2u);
+  EXPECT_EQ(ex.runs[0].grid_label, "train.lr=0.001, backbone.layers=1");
+  // Seeds of one configuration share the configuration key; different points do not.
+  EXPECT_EQ(ex.runs[0].config_key, ex.runs[1].config_key);
+  EXPECT_NE(ex.runs[0].config_key, ex.runs[2].config_key);
+  EXPECT_EQ(ex.runs[0].backbone.params.get_int("layers"), 1);
+  EXPECT_EQ(ex.runs[2].backbone.params.get_int("layers"), 2);
+  EXPECT_DOUBLE_EQ(ex.runs[4].train.get_double("lr"), 0.01);
+}
+
+TEST(Config, ThreadsDoNotChangeARunsIdentity) {
+  std::string a = kValid, b = kValid;
+  b.replace(b.find("epochs = 2"), 10, "epochs = 2\nthreads = 1");
+  EXPECT_EQ(parse(a).runs[0].config_key, parse(b).runs[0].config_key);
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndSuggestion) {
+  std::string text = kValid;
+  text.replace(text.find("layers = [1, 2]"), 15, "layer = 2");
+  EXPECT_EQ(error_of(text),
+            "exp.toml:13: model 'A' backbone (sasrec): unknown key 'layer' (did you mean 'layers'?); "
+            "known keys: layers, dropout, norm, plugin");
+}
+
+TEST(Config, WrongTypeAndRange) {
+  std::string t1 = kValid;
+  t1.replace(t1.find("epochs = 2"), 10, "epochs = \"2\"");
+  EXPECT_EQ(error_of(t1), "exp.toml:8: [train].epochs: expected integer, found string");
+  std::string t2 = kValid;
+  t2.replace(t2.find("dim = 16"), 8, "dim = 0");
+  EXPECT_EQ(error_of(t2), "exp.toml:12: model 'A' tower (id).dim = 0: must be in [1, 4096]");
+}
+
+TEST(Config, UnknownPluginListsTheAvailableOnes) {
+  std::string text = kValid;
+  text.replace(text.find("\"sasrec\""), 8, "\"sasrek\"");
+  EXPECT_EQ(error_of(text),
+            "exp.toml:13: model 'A' backbone: unknown backbone plugin 'sasrek' (did you mean "
+            "'sasrec'?); available: sasrec (see `mmsr plugins`)");
+}
+
+TEST(Config, MalformedTomlGivesItsLine) {
+  EXPECT_NE(error_of("[experiment]\nname = \n").find("exp.toml:2: malformed TOML"), std::string::npos);
+}
+
+TEST(Config, UnknownSectionAndMissingModel) {
+  EXPECT_EQ(error_of("[trian]\nlr = 1\n"),
+            "exp.toml:1: unknown section 'trian' (did you mean 'train'?); sections: experiment, data, "
+            "protocol, train, model");
+  EXPECT_NE(error_of("[experiment]\nname = \"x\"\n").find("no models"), std::string::npos);
+}
+
+TEST(Config, SelectionMetricMustBeComputed) {
+  std::string text = kValid;
+  text += "\n[protocol]\nselect = \"ndcg@7\"\n";
+  EXPECT_NE(error_of(text).find("[protocol].select = \"ndcg@7\""), std::string::npos);
+}
+
+TEST(Config, ProtocolArraysAreNotGridAxes) {
+  std::string text = kValid;
+  text += "\n[protocol]\nmax_len = [10, 20]\n";
+  EXPECT_NE(error_of(text).find("arrays are grid axes, which this section does not take"), std::string::npos);
+}
+
+TEST(Config, DataPathIsRequiredForFiles) {
+  std::string text = kValid;
+  text += "\n[data]\nformat = \"s3rec\"\n";
+  EXPECT_NE(error_of(text).find("[data].path is required"), std::string::npos);
+}
+
+TEST(Config, ProtocolHashChangesWithTheProtocolOnly) {
+  std::string a = kValid, b = kValid + std::string("\n[protocol]\nties = \"pessimistic\"\n");
+  EXPECT_NE(parse(a).protocol_hash, parse(b).protocol_hash);
+  std::string c = kValid;
+  c.replace(c.find("epochs = 2"), 10, "epochs = 3");
+  EXPECT_EQ(parse(a).protocol_hash, parse(c).protocol_hash);
+}
+
+}  // namespace mmsr

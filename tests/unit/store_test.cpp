@@ -1,0 +1,86 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "mmsr/errors.h"
+#include "mmsr/store.h"
+#include "test_support.h"
+
+namespace mmsr {
+
+using test::TempDir;
+
+namespace {
+RunRecord record(const std::string& key) {
+  RunRecord r;
+  r.run_key = key;
+  r.model_name = "m";
+  r.config_key = "c";
+  r.config_json = "{}";
+  r.protocol_hash = "p";
+  r.protocol_json = "{}";
+  r.dataset_checksum = "d";
+  r.plugins_json = "{}";
+  r.fingerprint = "f";
+  r.device = "cpu";
+  return r;
+}
+}  // namespace
+
+TEST(Store, AFinishedRunIsCompleteAndAnUnfinishedOneIsRestarted) {
+  TempDir t;
+  Store s(t.path("s.sqlite"));
+  int64_t e = s.add_experiment("x", "x.toml", "", "");
+  s.put_dataset("d", "data", "src", "{}");
+  RunRecord r = record("k1");
+  r.experiment_id = e;
+  int64_t id = s.begin_run(r);
+  s.add_epoch(id, 1, 0.5, "{}", "{}", 1.0);
+  EXPECT_EQ(*s.run_status("k1"), "running");
+  EXPECT_TRUE(s.finished_runs().empty());  // an unfinished run is never reported
+  // Restarting removes the earlier attempt and its epochs.
+  int64_t id2 = s.begin_run(r);
+  EXPECT_NE(id, id2);  // run ids are never reused
+  {
+    sqlite3_stmt* st;
+    sqlite3_prepare_v2(s.handle(), "SELECT COUNT(*) FROM epochs", -1, &st, nullptr);
+    sqlite3_step(st);
+    EXPECT_EQ(sqlite3_column_int64(st, 0), 0);  // the earlier attempt's epochs went with it
+    sqlite3_finalize(st);
+  }
+  s.finish_run(id2, 1, {{"test", "fused", "hr", 10, 0.25}}, {{"test", "fused", 0, 3.0, 0}}, {{"train", 1.0, 10.0}});
+  auto runs = s.finished_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].id, id2);
+  EXPECT_EQ(s.run_metrics(id2).size(), 1u);
+  EXPECT_FALSE(s.run_status("nope").has_value());
+}
+
+TEST(Store, RefusesForeignAndNewerFiles) {
+  TempDir t;
+  auto foreign = t.path("other.sqlite");
+  {
+    sqlite3* db;
+    sqlite3_open(foreign.c_str(), &db);
+    sqlite3_exec(db, "CREATE TABLE x(a)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  EXPECT_THROW(Store{foreign}, InputError);
+  auto text = t.file("text.sqlite", "this is not a database, just some text that is long enough to matter\n");
+  EXPECT_THROW(Store{text}, InputError);
+  auto newer = t.path("newer.sqlite");
+  { Store s(newer); }
+  {
+    sqlite3* db;
+    sqlite3_open(newer.c_str(), &db);
+    sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  try {
+    Store s(newer);
+    FAIL() << "a newer store must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("store schema 99"), std::string::npos);
+  }
+}
+
+}  // namespace mmsr
