@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets mmsr up (idempotent) and runs the quick-start grid: SASRec in two settings x 2 seeds on synthetic data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+mkdir -p results
+exec build/bin/mmsr run examples/quickstart.toml --store results/quickstart.sqlite "$@"
