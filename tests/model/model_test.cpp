@@ -5,7 +5,9 @@
 
 #include <cmath>
 
+#include "mmsr/config.h"
 #include "mmsr/registry.h"
+#include "train/model.h"
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/plugin_abi.h"
 
@@ -26,6 +28,21 @@ PluginRegistry& registry() {
     reg->register_descriptor(mmsr_plugin_id_tower(), "static");
     reg->register_descriptor(mmsr_plugin_inbatch(), "static");
     reg->register_descriptor(mmsr_plugin_softmax(), "static");
+    // A loss with a parameter in an optimizer group of its own, slower and raised at epoch 3 (KDSR's shape).
+    struct Probe : Objective {
+      Probe() { w = register_parameter("w", torch::ones({3})); }
+      LossTerms compute(const ForwardOutput& out) override {
+        return {(w * w).sum() + out.branches[0].states.sum() * 0.0, {}};
+      }
+      std::vector<OptimizerGroupRequest> optimizer_groups() override {
+        return {{"probe", {w}, 0.25, [](int64_t epoch) { return epoch >= 3 ? 2.0 : 1.0; }}};
+      }
+      torch::Tensor w;
+    };
+    reg->add_objective("probe", "test", ParamDecl(),
+                       [](const ParamSet&, const BuildContext&) -> std::shared_ptr<Objective> {
+                         return std::make_shared<Probe>();
+                       });
     return reg;
   }();
   return *r;
@@ -194,6 +211,32 @@ TEST(SoftmaxLoss, EqualsCrossEntropyOverTheCatalogueWithoutPadding) {
   auto z = torch::matmul(h[0].slice(0, 1), all.slice(0, 1).t());  // items 1..4 only
   double expected = torch::nn::functional::cross_entropy(z, torch::tensor({1, 2})).item<double>();
   EXPECT_NEAR(loss, expected, 1e-5);
+}
+
+TEST(Optimizer, ComponentGroupsGetTheirScaledAndScheduledLearningRates) {
+  auto& r = registry();
+  RunSpec run;
+  run.tower = {"id", ParamSet::resolve(r.find(PluginKind::ItemTower, "id")->params, {{"dim", int64_t(8)}})};
+  run.backbone = {"sasrec", ParamSet::resolve(r.find(PluginKind::Backbone, "sasrec")->params, {})};
+  run.losses = {{"probe", ParamSet(), 1.0}};
+  run.train = ParamSet::resolve(train_section(), {{"lr", 0.01}});
+  BuildContext c;
+  c.num_items = 20;
+  c.max_len = 5;
+  AssembledModel model(run, r, c);
+  std::vector<OptimizerGroupRequest> groups;
+  auto opt = make_optimizer(model, run.train, groups);
+  ASSERT_EQ(opt->param_groups().size(), 2u);
+  // The probe's parameter is in its own group only.
+  ASSERT_EQ(opt->param_groups()[1].params().size(), 1u);
+  for (const auto& p : opt->param_groups()[0].params())
+    EXPECT_FALSE(p.is_same(opt->param_groups()[1].params()[0]));
+  EXPECT_EQ(opt->param_groups()[0].params().size() + 1, model.parameters().size());
+  apply_schedules(*opt, groups, 0.01, 1);
+  EXPECT_DOUBLE_EQ(opt->param_groups()[0].options().get_lr(), 0.01);
+  EXPECT_DOUBLE_EQ(opt->param_groups()[1].options().get_lr(), 0.0025);
+  apply_schedules(*opt, groups, 0.01, 3);
+  EXPECT_DOUBLE_EQ(opt->param_groups()[1].options().get_lr(), 0.005);
 }
 
 }  // namespace mmsr

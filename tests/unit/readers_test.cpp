@@ -60,6 +60,26 @@ TEST(Readers, RecBoleSortsByTimestampStably) {
             t.path("h.inter") + ":1: header field 'user' has no type; RecBole headers look like 'user_id:token'");
 }
 
+TEST(Readers, RecBoleItemFieldsAttachByToken) {
+  TempDir t;
+  auto p = t.file("d.item", "item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
+                            "i1\tToy Story\tAnimation Comedy\ni9\tUnused\tDrama\n");
+  ItemTable table = read_recbole_items(p);
+  EXPECT_EQ(table.fields, (std::vector<std::string>{"movie_title", "class"}));
+  Dataset d;
+  d.item_tokens = {"<pad>", "i2", "i1"};
+  d.user_tokens = {"u"};
+  d.sequences = {{1, 2, 1}};
+  d.compute_checksum();
+  std::string before = d.checksum;
+  attach_item_fields(d, table);
+  EXPECT_EQ(d.item_fields["movie_title"][2], "Toy Story");
+  EXPECT_EQ(d.item_fields["class"][1], "");  // i2 has no row
+  EXPECT_NE(d.checksum, before);             // side information is part of the dataset's identity
+  EXPECT_EQ(error_of([&] { read_recbole_items(t.file("b.item", "item_id:token\tx:token\ni1\n")); }),
+            t.path("b.item") + ":2: expected 2 tab-separated fields, found 1");
+}
+
 TEST(Readers, UniSRecRebuildsTheFullSequence) {
   TempDir t;
   const std::string header = "user_id:token\titem_id_list:token_seq\titem_id:token\n";

@@ -29,6 +29,8 @@ struct Dataset {
   std::vector<std::string> item_tokens;          // index = item id; [0] is "<pad>"
   std::vector<std::vector<int32_t>> sequences;   // per user, item ids 1..N in time order
   std::map<std::string, FeatureMatrix> features; // optional pooled modality features
+  // Optional item side information by field name (RecBole .item columns), one string per item id.
+  std::map<std::string, std::vector<std::string>> item_fields;
   std::string checksum;                          // content hash of users, items and sequences
 
   int64_t num_items() const { return int64_t(item_tokens.size()) - 1; }

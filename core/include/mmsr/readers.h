@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "mmsr/dataset.h"
@@ -16,6 +17,15 @@ RawSequences read_user_item_pairs(const std::string& path);
 // RecBole atomic .inter: TSV with a typed header ("user_id:token item_id:token ... timestamp:float");
 // interactions are ordered per user by timestamp when the column exists (ties keep file order).
 RawSequences read_recbole_inter(const std::string& path);
+// RecBole atomic .item: TSV with a typed header; one row per item token. Returns field -> (token -> value).
+struct ItemTable {
+  std::vector<std::string> fields;  // without the item_id column, in file order
+  std::map<std::string, std::map<std::string, std::string>> values;
+};
+ItemTable read_recbole_items(const std::string& path);
+// Copies an item table onto a dataset's items (by token); items without a row get "".
+void attach_item_fields(Dataset& data, const ItemTable& table);
+
 // UniSRec pre-split files "<prefix>.{train,valid,test}.inter": the test rows hold each user's full history
 // then the target, which is the whole sequence; valid rows are checked to be its prefix.
 RawSequences read_unisrec(const std::string& prefix);

@@ -18,6 +18,7 @@ const ParamDecl& data_section() {
               "recbole (.inter atomic file), unisrec (pre-split <prefix>.{train,valid,test}.inter)")
       .text("path", "", "data file (or UniSRec prefix), relative to the experiment file")
       .text("name", "", "dataset name in reports (default: the file name)")
+      .text("item_file", "", "RecBole .item file with item side information (relative to the experiment file)")
       .boolean("drop_consecutive_repeats", false, "collapse an item repeated in a row into one")
       .integer("k_core", 0, 0, 1000, "iterative k-core on users and items (0 = off)")
       .integer("min_length", 3, 3, 100000, "drop users with fewer interactions (leave-one-out needs 3)")

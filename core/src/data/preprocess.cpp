@@ -23,6 +23,10 @@ void Dataset::compute_checksum() {
     h.add_u64(sequences[u].size());
     for (int32_t i : sequences[u]) h.add(item_tokens[i]);
   }
+  for (const auto& [name, column] : item_fields) {
+    h.add(name);
+    for (const auto& v : column) h.add(v);
+  }
   for (const auto& [name, f] : features) {
     h.add(name).add_u64(f.dim);
     h.add(f.values.data(), f.values.size() * sizeof(float));

@@ -200,6 +200,54 @@ RawSequences read_recbole_inter(const std::string& path) {
   return raw;
 }
 
+ItemTable read_recbole_items(const std::string& path) {
+  auto in = open_or_throw(path);
+  std::string line;
+  if (!std::getline(in, line))
+    throw InputError(path + ": empty file; a RecBole .item file starts with a typed header");
+  auto header = split_tabs(line);
+  int id_col = -1;
+  ItemTable table;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < header.size(); ++i) {
+    auto colon = header[i].find(':');
+    if (colon == std::string_view::npos)
+      throw InputError(located(path, 1, "header field '" + std::string(header[i]) +
+                                            "' has no type; RecBole headers look like 'item_id:token'"));
+    names.emplace_back(header[i].substr(0, colon));
+    if (names.back() == "item_id") id_col = int(i);
+    else table.fields.push_back(names.back());
+  }
+  if (id_col < 0) throw InputError(located(path, 1, "the header needs an item_id column"));
+  long line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    auto fields = split_tabs(line);
+    if (fields.size() != header.size())
+      throw InputError(located(path, line_no, "expected " + std::to_string(header.size()) +
+                                                  " tab-separated fields, found " +
+                                                  std::to_string(fields.size())));
+    std::string id(fields[id_col]);
+    for (size_t i = 0; i < fields.size(); ++i)
+      if (int(i) != id_col) table.values[names[i]][id] = std::string(fields[i]);
+  }
+  return table;
+}
+
+void attach_item_fields(Dataset& data, const ItemTable& table) {
+  for (const auto& field : table.fields) {
+    auto& column = data.item_fields[field];
+    column.assign(data.item_tokens.size(), "");
+    const auto& values = table.values.at(field);
+    for (size_t id = 1; id < data.item_tokens.size(); ++id) {
+      auto it = values.find(data.item_tokens[id]);
+      if (it != values.end()) column[id] = it->second;
+    }
+  }
+  data.compute_checksum();
+}
+
 RawSequences read_unisrec(const std::string& prefix) {
   // Rows: user_id \t "i1 i2 ..." \t target. The test file's history + target is the full sequence.
   auto read_rows = [](const std::string& path, auto&& on_row) {

@@ -92,7 +92,13 @@ Dataset load_dataset(const Experiment& ex) {
   opt.keep_last = ex.data.get_int("keep_last");
   std::string name = ex.data.get_string("name");
   if (name.empty()) name = std::filesystem::path(path).stem().string();
-  return preprocess(raw, opt, name);
+  Dataset data = preprocess(raw, opt, name);
+  if (const std::string& item_file = ex.data.get_string("item_file"); !item_file.empty()) {
+    std::filesystem::path p(item_file);
+    if (p.is_relative()) p = std::filesystem::path(ex.base_dir) / p;
+    attach_item_fields(data, read_recbole_items(p.lexically_normal().string()));
+  }
+  return data;
 }
 
 GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
