@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "mmsr/config.h"
+#include "mmsr/errors.h"
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
 #include "test_support.h"
@@ -125,6 +126,21 @@ TEST(EndToEnd, SameSeedSameNumbersAndMetricsIndependentOfEvalBatch) {
     EXPECT_EQ(x.mean[i], x2.mean[i]) << x.metric_labels[i];  // a CPU run repeats exactly
     EXPECT_NEAR(x.mean[i], y.mean[i], 1e-12) << x.metric_labels[i];
   }
+}
+
+TEST(EndToEnd, APluginRefusingItsParametersIsAnInputErrorBeforeAnyWrite) {
+  TempDir t;
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("layers = 1"), 10, "layers = 1, heads = 3");  // 3 does not divide 16
+  try {
+    run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("e2e.toml: model 'SASRec' cannot be built: sasrec: heads = 3 does not divide"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
 }
 
 TEST(EndToEnd, LossesCompose) {

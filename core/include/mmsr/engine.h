@@ -50,6 +50,11 @@ RunOutcome train_and_evaluate(const Experiment& experiment, const RunSpec& run, 
                               const LeaveOneOutSplit& split, const PluginRegistry& registry,
                               const RunCallbacks& callbacks);
 
+// Builds the run's model once on the CPU and drops it: a plugin that refuses its parameters (say, heads that do
+// not divide the dimension) becomes an InputError naming the model before anything is trained or written.
+void check_buildable(const Experiment& experiment, const RunSpec& run, const Dataset& data,
+                     const LeaveOneOutSplit& split, const PluginRegistry& registry);
+
 // The device a [train].device value resolves to here ("cpu", "cuda:0", ...); InputError for a bad value.
 std::string resolve_device(const std::string& requested);
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -113,8 +114,13 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n",
                            data.name, stats.users, stats.items, stats.interactions, data.checksum,
                            format_seconds(load_seconds));
-  // Resolve the device early so a bad [train].device is an input error before anything is written.
-  for (const auto& r : ex.runs) resolve_device(r.train.get_string("device"));
+  // Resolve devices and build every configuration once, so that a bad [train].device or a plugin that
+  // refuses its parameters is an input error before anything is trained or written.
+  std::set<std::string> checked;
+  for (const auto& r : ex.runs) {
+    resolve_device(r.train.get_string("device"));
+    if (checked.insert(r.config_key).second) check_buildable(ex, r, data, split, registry);
+  }
   if (options.dry_run) {
     for (const auto& r : ex.runs)
       std::cout << fmt::format("{} seed {}{}{}\n", r.model_name, r.seed,

@@ -228,6 +228,24 @@ std::string resolve_device(const std::string& requested) {
   throw InputError("[train].device = \"" + requested + "\": use auto, cpu, cuda or cuda:N");
 }
 
+void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& data,
+                     const LeaveOneOutSplit& split, const PluginRegistry& registry) {
+  BuildContext context;
+  context.num_items = data.num_items();
+  context.max_len = ex.protocol.get_int("max_len");
+  context.seed = run.seed;
+  context.item_counts = &split.item_counts();
+  try {
+    AssembledModel model(run, registry, context);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(ex.file + ": model '" + run.model_name + "'" +
+                     (run.grid_label.empty() ? "" : " (" + run.grid_label + ")") +
+                     " cannot be built: " + e.what());
+  }
+}
+
 RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
                               const LeaveOneOutSplit& split, const PluginRegistry& registry,
                               const RunCallbacks& callbacks) {
