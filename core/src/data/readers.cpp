@@ -83,9 +83,9 @@ void require_nonempty(const RawSequences& raw, const std::string& path) {
     throw InputError(path + ": the file holds no interactions (is it the right file?)");
 }
 
-}  // namespace
-
-RawSequences read_s3rec(const std::string& path) {
+// Reads whitespace-separated lines, skipping blank ones; on_fields(group, fields, line_no) adds each line.
+template <typename OnFields>
+RawSequences read_whitespace_lines(const std::string& path, OnFields&& on_fields) {
   auto in = open_or_throw(path);
   RawSequences raw;
   raw.source = path;
@@ -95,7 +95,16 @@ RawSequences read_s3rec(const std::string& path) {
   while (std::getline(in, line)) {
     ++line_no;
     auto fields = split_ws(line);
-    if (fields.empty()) continue;
+    if (!fields.empty()) on_fields(group, fields, line_no);
+  }
+  require_nonempty(raw, path);
+  return raw;
+}
+
+}  // namespace
+
+RawSequences read_s3rec(const std::string& path) {
+  return read_whitespace_lines(path, [&](UserGrouper& group, const auto& fields, long line_no) {
     if (fields.size() < 2)
       throw InputError(located(path, line_no,
                                "expected 'user item item ...' (S3-Rec format), found only a user"));
@@ -106,29 +115,16 @@ RawSequences read_s3rec(const std::string& path) {
                                                   "one line per user (use format = \"sasrec\" for "
                                                   "'user item' pairs)"));
     for (size_t i = 1; i < fields.size(); ++i) seq.push_back(group.items.id(fields[i]));
-  }
-  require_nonempty(raw, path);
-  return raw;
+  });
 }
 
 RawSequences read_user_item_pairs(const std::string& path) {
-  auto in = open_or_throw(path);
-  RawSequences raw;
-  raw.source = path;
-  UserGrouper group(raw);
-  std::string line;
-  long line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    auto fields = split_ws(line);
-    if (fields.empty()) continue;
+  return read_whitespace_lines(path, [&](UserGrouper& group, const auto& fields, long line_no) {
     if (fields.size() != 2)
       throw InputError(located(path, line_no, "expected 'user item' (SASRec format), found " +
                                                   std::to_string(fields.size()) + " fields"));
     group.user(fields[0]).push_back(group.items.id(fields[1]));
-  }
-  require_nonempty(raw, path);
-  return raw;
+  });
 }
 
 RawSequences read_recbole_inter(const std::string& path) {

@@ -1,34 +1,14 @@
 // A deterministic synthetic catalogue whose latent clusters drive both behaviour and features, so that
 // sequence models beat popularity and modality features carry real signal. Uses its own generator and
-// distributions (not <random>'s, whose outputs differ between standard libraries).
+// distributions (mmsr/rng.h).
 #include <cmath>
 
 #include "mmsr/errors.h"
 #include "mmsr/readers.h"
+#include "mmsr/rng.h"
 
 namespace mmsr {
 namespace {
-
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
-  int64_t below(int64_t n) { return int64_t(uniform() * double(n)) % n; }
-  double normal() {
-    double u1 = uniform(), u2 = uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  }
-
- private:
-  uint64_t s_;
-};
 
 // Samples index i of 0..n-1 with probability proportional to weights[i] (cumulative table).
 int64_t sample(const std::vector<double>& cumulative, double u) {

@@ -16,6 +16,7 @@
 
 #include "mmsr/engine.h"
 #include "mmsr/errors.h"
+#include "mmsr/rng.h"
 #include "model.h"
 
 namespace mmsr {
@@ -32,31 +33,12 @@ double peak_rss_mb() {
   return 0;
 }
 
-// The data order depends only on the seed and the epoch: its own generator, not torch's.
-class OrderRng {
- public:
-  explicit OrderRng(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  template <typename T>
-  void shuffle(std::vector<T>& v) {
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[size_t(next() % i)]);
-  }
-
- private:
-  uint64_t s_;
-};
-
 // The epoch's batches as [begin, end) ranges of `samples`, which is reordered in place. With length
 // bucketing, windows of 64 batches are sorted by sample length so each batch is narrow, then the batch order
 // is shuffled; without it, a plain shuffle.
 std::vector<std::pair<size_t, size_t>> epoch_batches(std::vector<BatchBuilder::Sample>& samples,
                                                      size_t batch_size, bool bucket, uint64_t seed) {
-  OrderRng rng(seed);
+  SplitMix64 rng(seed);  // the data order depends only on the seed and the epoch, not on torch
   rng.shuffle(samples);
   std::vector<std::pair<size_t, size_t>> batches;
   for (size_t b = 0; b < samples.size(); b += batch_size)
