@@ -17,6 +17,7 @@ extern "C" const mmsr_plugin_info* mmsr_plugin_sasrec(void);
 extern "C" const mmsr_plugin_info* mmsr_plugin_id_tower(void);
 extern "C" const mmsr_plugin_info* mmsr_plugin_inbatch(void);
 extern "C" const mmsr_plugin_info* mmsr_plugin_softmax(void);
+extern "C" const mmsr_plugin_info* mmsr_plugin_bce(void);
 
 namespace mmsr {
 namespace {
@@ -28,6 +29,7 @@ PluginRegistry& registry() {
     reg->register_descriptor(mmsr_plugin_id_tower(), "static");
     reg->register_descriptor(mmsr_plugin_inbatch(), "static");
     reg->register_descriptor(mmsr_plugin_softmax(), "static");
+    reg->register_descriptor(mmsr_plugin_bce(), "static");
     // A loss with a parameter in an optimizer group of its own, slower and raised at epoch 3 (KDSR's shape).
     struct Probe : Objective {
       Probe() { w = register_parameter("w", torch::ones({3})); }
@@ -57,9 +59,12 @@ std::shared_ptr<SequenceEncoder> make_sasrec(std::map<std::string, ParamValue> g
   return e->make_backbone(ParamSet::resolve(e->params, given), c);
 }
 
-std::shared_ptr<Objective> make_objective(const std::string& name, std::map<std::string, ParamValue> given) {
+std::shared_ptr<Objective> make_objective(const std::string& name, std::map<std::string, ParamValue> given,
+                                          int64_t num_items = 10) {
   const ComponentEntry* e = registry().find(PluginKind::Objective, name);
-  return e->make_objective(ParamSet::resolve(e->params, given), BuildContext{});
+  BuildContext c;
+  c.num_items = num_items;
+  return e->make_objective(ParamSet::resolve(e->params, given), c);
 }
 
 Batch make_batch(torch::Tensor items, torch::Tensor targets) {
@@ -211,6 +216,26 @@ TEST(SoftmaxLoss, EqualsCrossEntropyOverTheCatalogueWithoutPadding) {
   auto z = torch::matmul(h[0].slice(0, 1), all.slice(0, 1).t());  // items 1..4 only
   double expected = torch::nn::functional::cross_entropy(z, torch::tensor({1, 2})).item<double>();
   EXPECT_NEAR(loss, expected, 1e-5);
+}
+
+TEST(BceLoss, NegativesComeFromOutsideTheUsersWindow) {
+  torch::manual_seed(8);
+  // Catalogue 1..5; the user's window holds 1..4, so every negative must be item 5.
+  Batch b = make_batch(torch::tensor({{1, 2, 3}}), torch::tensor({{2, 3, 4}}));
+  auto h = torch::randn({1, 3, 4});
+  auto all = torch::randn({6, 4});
+  ForwardOutput out;
+  out.batch = &b;
+  out.branches.push_back({"id", h, torch::Tensor()});
+  out.all_item_vectors = [&](size_t) { return all; };
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  double loss = make_objective("bce", {{"negatives", int64_t(3)}}, 5)->compute(out).total.item<double>();
+  double expected = 0;
+  for (int t = 0; t < 3; ++t) {
+    double pos = (h[0][t] * all[t + 2]).sum().item<double>(), neg = (h[0][t] * all[5]).sum().item<double>();
+    expected += std::log1p(std::exp(-pos)) + 3 * std::log1p(std::exp(neg));
+  }
+  EXPECT_NEAR(loss, expected / 3, 1e-5);
 }
 
 TEST(Optimizer, ComponentGroupsGetTheirScaledAndScheduledLearningRates) {

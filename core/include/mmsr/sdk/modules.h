@@ -47,10 +47,11 @@ class ItemTower : public torch::nn::Module {
   virtual int64_t branch_dim(size_t branch) const = 0;
   // item_ids: [U] int64 -> one [U, d_b] tensor per branch. Row for id 0 (padding) may be anything.
   virtual std::vector<torch::Tensor> forward(const torch::Tensor& item_ids) = 0;
-  // Scores of states [..., d] against item vectors [C, d] -> [..., C]. Default: dot product.
+  // Scores of states against item vectors: [..., d] x [C, d] -> [..., C], or batched per row,
+  // [P, 1, d] x [P, C, d] -> [P, 1, C]. Default: dot product.
   virtual torch::Tensor score(size_t /*branch*/, const torch::Tensor& states,
                               const torch::Tensor& item_vectors) {
-    return torch::matmul(states, item_vectors.t());
+    return torch::matmul(states, item_vectors.transpose(-2, -1));
   }
   virtual std::vector<OptimizerGroupRequest> optimizer_groups() { return {}; }
 };
