@@ -78,6 +78,49 @@ struct UserGrouper {
   }
 };
 
+// A RecBole atomic file: a typed header ("name:type" fields, tab-separated), then rows with as many fields.
+class AtomicFile {
+ public:
+  AtomicFile(const std::string& path, const std::string& kind) : path_(path), in_(open_or_throw(path)) {
+    if (!std::getline(in_, line_))
+      throw InputError(path + ": empty file; a RecBole " + kind + " file starts with a typed header");
+    for (std::string_view h : split_tabs(line_)) {
+      auto colon = h.find(':');
+      if (colon == std::string_view::npos)
+        throw InputError(located(path, 1, "header field '" + std::string(h) +
+                                              "' has no type; RecBole headers look like 'user_id:token'"));
+      names_.emplace_back(h.substr(0, colon));
+    }
+  }
+  const std::vector<std::string>& names() const { return names_; }
+  int column(const std::string& name) const {
+    auto it = std::find(names_.begin(), names_.end(), name);
+    return it == names_.end() ? -1 : int(it - names_.begin());
+  }
+  // The next non-empty row's fields (views into an internal buffer, valid until the next call).
+  bool next(std::vector<std::string_view>& fields) {
+    while (std::getline(in_, line_)) {
+      ++line_no_;
+      if (line_.empty() || line_ == "\r") continue;
+      fields = split_tabs(line_);
+      if (fields.size() != names_.size())
+        throw InputError(located(path_, line_no_, "expected " + std::to_string(names_.size()) +
+                                                      " tab-separated fields, found " +
+                                                      std::to_string(fields.size())));
+      return true;
+    }
+    return false;
+  }
+  long line_no() const { return line_no_; }
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+  std::string line_;
+  std::vector<std::string> names_;
+  long line_no_ = 1;
+};
+
 void require_nonempty(const RawSequences& raw, const std::string& path) {
   if (raw.sequences.empty())
     throw InputError(path + ": the file holds no interactions (is it the right file?)");
@@ -128,27 +171,11 @@ RawSequences read_user_item_pairs(const std::string& path) {
 }
 
 RawSequences read_recbole_inter(const std::string& path) {
-  auto in = open_or_throw(path);
-  std::string line;
-  if (!std::getline(in, line))
-    throw InputError(path + ": empty file; a RecBole .inter file starts with a typed header");
-  auto header = split_tabs(line);
-  int user_col = -1, item_col = -1, time_col = -1;
-  for (size_t i = 0; i < header.size(); ++i) {
-    std::string_view h = header[i];
-    auto colon = h.find(':');
-    if (colon == std::string_view::npos)
-      throw InputError(located(path, 1, "header field '" + std::string(h) +
-                                            "' has no type; RecBole headers look like "
-                                            "'user_id:token'"));
-    std::string_view name = h.substr(0, colon);
-    if (name == "user_id") user_col = int(i);
-    else if (name == "item_id") item_col = int(i);
-    else if (name == "timestamp") time_col = int(i);
-  }
+  AtomicFile file(path, ".inter");
+  const int user_col = file.column("user_id"), item_col = file.column("item_id");
+  const int time_col = file.column("timestamp");
   if (user_col < 0 || item_col < 0)
     throw InputError(located(path, 1, "the header needs user_id and item_id columns"));
-
   struct Event {
     double time;
     size_t order;
@@ -159,30 +186,23 @@ RawSequences read_recbole_inter(const std::string& path) {
   Interner items(raw.item_tokens);
   std::unordered_map<std::string, size_t> user_index;
   std::vector<std::vector<Event>> events;
-  long line_no = 1;
+  std::vector<std::string_view> fields;
   size_t order = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty() || line == "\r") continue;
-    auto fields = split_tabs(line);
-    if (fields.size() != header.size())
-      throw InputError(located(path, line_no, "expected " + std::to_string(header.size()) +
-                                                  " tab-separated fields, found " +
-                                                  std::to_string(fields.size())));
+  while (file.next(fields)) {
     double t = 0;
     if (time_col >= 0) {
-      std::string field(fields[time_col]);
+      std::string field(fields[size_t(time_col)]);
       char* end = nullptr;
       t = std::strtod(field.c_str(), &end);
       if (field.empty() || *end != '\0')
-        throw InputError(located(path, line_no, "timestamp '" + field + "' is not a number"));
+        throw InputError(located(path, file.line_no(), "timestamp '" + field + "' is not a number"));
     }
-    auto [it, inserted] = user_index.emplace(std::string(fields[user_col]), events.size());
+    auto [it, inserted] = user_index.emplace(std::string(fields[size_t(user_col)]), events.size());
     if (inserted) {
-      raw.user_tokens.emplace_back(fields[user_col]);
+      raw.user_tokens.emplace_back(fields[size_t(user_col)]);
       events.emplace_back();
     }
-    events[it->second].push_back({t, order++, items.id(fields[item_col])});
+    events[it->second].push_back({t, order++, items.id(fields[size_t(item_col)])});
   }
   for (auto& evs : events) {
     std::stable_sort(evs.begin(), evs.end(),
@@ -197,36 +217,17 @@ RawSequences read_recbole_inter(const std::string& path) {
 }
 
 ItemTable read_recbole_items(const std::string& path) {
-  auto in = open_or_throw(path);
-  std::string line;
-  if (!std::getline(in, line))
-    throw InputError(path + ": empty file; a RecBole .item file starts with a typed header");
-  auto header = split_tabs(line);
-  int id_col = -1;
-  ItemTable table;
-  std::vector<std::string> names;
-  for (size_t i = 0; i < header.size(); ++i) {
-    auto colon = header[i].find(':');
-    if (colon == std::string_view::npos)
-      throw InputError(located(path, 1, "header field '" + std::string(header[i]) +
-                                            "' has no type; RecBole headers look like 'item_id:token'"));
-    names.emplace_back(header[i].substr(0, colon));
-    if (names.back() == "item_id") id_col = int(i);
-    else table.fields.push_back(names.back());
-  }
+  AtomicFile file(path, ".item");
+  const int id_col = file.column("item_id");
   if (id_col < 0) throw InputError(located(path, 1, "the header needs an item_id column"));
-  long line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty() || line == "\r") continue;
-    auto fields = split_tabs(line);
-    if (fields.size() != header.size())
-      throw InputError(located(path, line_no, "expected " + std::to_string(header.size()) +
-                                                  " tab-separated fields, found " +
-                                                  std::to_string(fields.size())));
-    std::string id(fields[id_col]);
+  ItemTable table;
+  for (const auto& name : file.names())
+    if (name != "item_id") table.fields.push_back(name);
+  std::vector<std::string_view> fields;
+  while (file.next(fields)) {
+    std::string id(fields[size_t(id_col)]);
     for (size_t i = 0; i < fields.size(); ++i)
-      if (int(i) != id_col) table.values[names[i]][id] = std::string(fields[i]);
+      if (int(i) != id_col) table.values[file.names()[i]][id] = std::string(fields[i]);
   }
   return table;
 }
