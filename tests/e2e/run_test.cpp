@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "mmsr/config.h"
+#include "mmsr/engine.h"
 #include "mmsr/errors.h"
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
@@ -141,6 +142,31 @@ TEST(EndToEnd, APluginRefusingItsParametersIsAnInputErrorBeforeAnyWrite) {
         << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
+}
+
+TEST(EndToEnd, CudaRequestedWithoutAGpuIsAnInputError) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present: see GpuRunMatchesCpu";
+  TempDir t;
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("threads = 1"), 11, "threads = 1\ndevice = \"cuda\"");
+  EXPECT_THROW(run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite"))), InputError);
+  EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
+}
+
+TEST(EndToEnd, GpuRunMatchesCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device here";
+  TempDir t;
+  std::string cpu = tiny("loss = \"softmax\""), gpu = cpu;
+  cpu.replace(cpu.find("threads = 1"), 11, "threads = 1\ndevice = \"cpu\"");
+  gpu.replace(gpu.find("threads = 1"), 11, "threads = 1\ndevice = \"cuda\"");
+  run_experiment(parse(cpu), cpu, plugins(), quiet(t.path("c.sqlite")));
+  run_experiment(parse(gpu), gpu, plugins(), quiet(t.path("g.sqlite")));
+  ReportOptions rc, rg;
+  rc.stores = {t.path("c.sqlite")};
+  rg.stores = {t.path("g.sqlite")};
+  auto c = build_leaderboards(rc)[0].rows[0], g = build_leaderboards(rg)[0].rows[0];
+  // Different kernels and random streams: the same model family, not the same bits.
+  for (size_t i = 0; i < c.mean.size(); ++i) EXPECT_NEAR(c.mean[i], g.mean[i], 0.1) << c.metric_labels[i];
 }
 
 TEST(EndToEnd, LossesCompose) {

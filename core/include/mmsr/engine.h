@@ -55,6 +55,9 @@ RunOutcome train_and_evaluate(const Experiment& experiment, const RunSpec& run, 
 void check_buildable(const Experiment& experiment, const RunSpec& run, const Dataset& data,
                      const LeaveOneOutSplit& split, const PluginRegistry& registry);
 
+// Whether LibTorch sees a CUDA device here.
+bool cuda_available();
+
 // The device a [train].device value resolves to here ("cpu", "cuda:0", ...); InputError for a bad value.
 std::string resolve_device(const std::string& requested);
 

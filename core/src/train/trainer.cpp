@@ -189,6 +189,8 @@ void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
 
 }  // namespace
 
+bool cuda_available() { return torch::cuda::is_available(); }
+
 std::string resolve_device(const std::string& requested) {
   if (requested == "auto") return torch::cuda::is_available() ? "cuda:0" : "cpu";
   if (requested == "cpu") return "cpu";
