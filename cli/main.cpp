@@ -1,4 +1,5 @@
-// mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written).
+// mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written),
+// 130 interrupted by a signal (the current run recorded as interrupted).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 #include "mmsr/config.h"
 #include "mmsr/errors.h"
+#include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/registry.h"
 #include "mmsr/report.h"
@@ -179,8 +181,10 @@ int main(int argc, char** argv) {
       opt.dry_run = dry_run;
       opt.progress = !quiet;
       opt.verbose = verbose;
+      mmsr::install_interrupt_handlers();
       auto summary = mmsr::run_experiment(ex, text, registry, opt);
       if (dry_run) return 0;
+      if (summary.interrupted) return 130;
       std::cerr << fmt::format("{} runs: {} finished now, {} already finished, {} failed\n", summary.total,
                                summary.finished, summary.skipped, summary.failed);
       if (!no_report) {

@@ -5,6 +5,7 @@
 
 #include "mmsr/config.h"
 #include "mmsr/engine.h"
+#include "mmsr/interrupt.h"
 #include "mmsr/errors.h"
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
@@ -167,6 +168,22 @@ TEST(EndToEnd, GpuRunMatchesCpu) {
   auto c = build_leaderboards(rc)[0].rows[0], g = build_leaderboards(rg)[0].rows[0];
   // Different kernels and random streams: the same model family, not the same bits.
   for (size_t i = 0; i < c.mean.size(); ++i) EXPECT_NEAR(c.mean[i], g.mean[i], 0.1) << c.metric_labels[i];
+}
+
+TEST(EndToEnd, AnInterruptedRunIsRecordedAndTheNextInvocationFinishesIt) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = tiny("loss = \"softmax\"");
+  request_interrupt();  // as SIGINT would, before the first step
+  GridSummary first = run_experiment(parse(text), text, plugins(), quiet(store));
+  clear_interrupt();
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE status='interrupted'"), 1);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs"), 1);  // the grid stopped there
+  GridSummary second = run_experiment(parse(text), text, plugins(), quiet(store));
+  EXPECT_EQ(second.finished, 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE status='finished'"), 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs"), 2);
 }
 
 TEST(EndToEnd, LossesCompose) {

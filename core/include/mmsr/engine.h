@@ -36,7 +36,7 @@ struct RunCallbacks {
 };
 
 struct RunOutcome {
-  std::string status = "finished";  // or "diverged"
+  std::string status = "finished";  // or "diverged", "interrupted"
   std::string error;
   std::string device;
   int64_t best_epoch = 0;

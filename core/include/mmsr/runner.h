@@ -18,6 +18,7 @@ struct RunOptions {
 
 struct GridSummary {
   int total = 0, finished = 0, skipped = 0, failed = 0;
+  bool interrupted = false;  // a signal stopped the grid; the current run is recorded as 'interrupted'
 };
 
 // Loads the dataset an experiment names (file readers + preprocessing, or the generator).

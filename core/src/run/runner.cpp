@@ -13,6 +13,7 @@
 
 #include "mmsr/engine.h"
 #include "mmsr/errors.h"
+#include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/store.h"
 #include "mmsr/text.h"
@@ -192,6 +193,12 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     try {
       RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
       progress.clear();
+      if (out.status == "interrupted") {
+        store.fail_run(run_id, out.status, out.error);
+        summary.interrupted = true;
+        std::cerr << title << ": interrupted (" << out.error << "); rerun the same command to go on\n";
+        break;
+      }
       if (out.status != "finished") {
         store.fail_run(run_id, out.status, out.error);
         ++summary.failed;

@@ -16,6 +16,7 @@
 
 #include "mmsr/engine.h"
 #include "mmsr/errors.h"
+#include "mmsr/interrupt.h"
 #include "mmsr/rng.h"
 #include "model.h"
 
@@ -289,6 +290,12 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
     double loss_sum = 0;
     std::vector<std::pair<std::string, double>> term_sums;
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+      if (interrupt_requested()) {
+        outcome.status = "interrupted";
+        outcome.error = "stopped by a signal at epoch " + std::to_string(epoch) + ", step " + std::to_string(s + 1);
+        outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
+        return outcome;
+      }
       auto [begin, end] = batches[size_t(s)];
       Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
       LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, step});
