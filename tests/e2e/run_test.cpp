@@ -186,6 +186,21 @@ TEST(EndToEnd, AnInterruptedRunIsRecordedAndTheNextInvocationFinishesIt) {
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs"), 2);
 }
 
+TEST(EndToEnd, RowsThatWouldReadTheSameShowWhatTellsThemApart) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string a = tiny("loss = \"softmax\""), b = a;
+  b.replace(b.find("epochs = 2"), 10, "epochs = 1");
+  run_experiment(parse(a), a, plugins(), quiet(store));
+  run_experiment(parse(b), b, plugins(), quiet(store));
+  ReportOptions r;
+  r.stores = {store};
+  auto rows = build_leaderboards(r)[0].rows;
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].grid_label, "train.epochs=2");
+  EXPECT_EQ(rows[1].grid_label, "train.epochs=1");
+}
+
 TEST(EndToEnd, LossesCompose) {
   TempDir t;
   std::string text = kTiny;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -42,12 +43,55 @@ std::vector<std::string> metric_columns(const std::string& protocol_json) {
   return cols;
 }
 
+// Flattens a configuration JSON into "path=value" pairs ("backbone.params.layers" -> "backbone.layers").
+void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      std::string key = it.key() == "params" ? prefix : (prefix.empty() ? it.key() : prefix + "." + it.key());
+      flatten(it.value(), key, out);
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) flatten(j[i], prefix + "[" + std::to_string(i) + "]", out);
+  } else {
+    out[prefix] = j.dump();
+  }
+}
+
+// Rows of one board that would read the same (same model name and grid label, e.g. the same file run twice
+// with an edited setting) get the settings that tell them apart appended to their label.
+void disambiguate(std::vector<LeaderboardRow>& rows, const std::map<std::string, std::string>& configs) {
+  std::map<std::string, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < rows.size(); ++i) by_label[rows[i].model + "\n" + rows[i].grid_label].push_back(i);
+  for (auto& [label, idx] : by_label) {
+    if (idx.size() < 2) continue;
+    std::vector<std::map<std::string, std::string>> flat(idx.size());
+    for (size_t j = 0; j < idx.size(); ++j)
+      flatten(nlohmann::json::parse(configs.at(rows[idx[j]].config_key)), "", flat[j]);
+    std::set<std::string> differing;
+    for (size_t j = 1; j < idx.size(); ++j)
+      for (const auto& [k, v] : flat[j])
+        if (!flat[0].count(k) || flat[0].at(k) != v) differing.insert(k);
+    for (const auto& [k, v] : flat[0])
+      for (size_t j = 1; j < idx.size(); ++j)
+        if (!flat[j].count(k)) differing.insert(k);
+    for (size_t j = 0; j < idx.size(); ++j) {
+      std::vector<std::string> parts;
+      for (const auto& k : differing) parts.push_back(k + "=" + (flat[j].count(k) ? flat[j].at(k) : "-"));
+      auto& g = rows[idx[j]].grid_label;
+      std::string extra;
+      for (size_t p = 0; p < parts.size(); ++p) extra += (p ? ", " : "") + parts[p];
+      g = g.empty() ? extra : g + "; " + extra;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
   std::map<std::pair<std::string, std::string>, Leaderboard> boards;
   std::map<std::tuple<std::string, std::string, std::string>, Acc> accs;
   std::vector<std::tuple<std::string, std::string, std::string>> order;
+  std::map<std::string, std::string> configs;  // config_key -> configuration JSON
   for (const auto& path : options.stores) {
     if (!std::filesystem::exists(path)) throw InputError(path + ": no such results store");
     Store store(path);
@@ -66,6 +110,7 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
         acc.row.model = run.model_name;
         acc.row.grid_label = run.grid_label;
         acc.row.config_key = run.config_key;
+        configs[run.config_key] = run.config_json;
       }
       // The same run merged from two stores counts once.
       bool seen = false;
@@ -92,7 +137,10 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
     board.rows.push_back(acc.row);
   }
   std::vector<Leaderboard> out;
-  for (auto& [k, b] : boards) out.push_back(std::move(b));
+  for (auto& [k, b] : boards) {
+    disambiguate(b.rows, configs);
+    out.push_back(std::move(b));
+  }
   return out;
 }
 
