@@ -8,16 +8,12 @@
 #include "mmsr/config.h"
 #include "mmsr/registry.h"
 #include "train/model.h"
+#include "model/static_plugins.h"
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/plugin_abi.h"
 
 #include <set>
 
-extern "C" const mmsr_plugin_info* mmsr_plugin_sasrec(void);
-extern "C" const mmsr_plugin_info* mmsr_plugin_id_tower(void);
-extern "C" const mmsr_plugin_info* mmsr_plugin_inbatch(void);
-extern "C" const mmsr_plugin_info* mmsr_plugin_softmax(void);
-extern "C" const mmsr_plugin_info* mmsr_plugin_bce(void);
 
 namespace mmsr {
 namespace {
@@ -25,11 +21,7 @@ namespace {
 PluginRegistry& registry() {
   static PluginRegistry* r = [] {
     auto* reg = new PluginRegistry();
-    reg->register_descriptor(mmsr_plugin_sasrec(), "static");
-    reg->register_descriptor(mmsr_plugin_id_tower(), "static");
-    reg->register_descriptor(mmsr_plugin_inbatch(), "static");
-    reg->register_descriptor(mmsr_plugin_softmax(), "static");
-    reg->register_descriptor(mmsr_plugin_bce(), "static");
+    test::register_static_plugins(*reg);
     // A loss with a parameter in an optimizer group of its own, slower and raised at epoch 3 (KDSR's shape).
     struct Probe : Objective {
       Probe() { w = register_parameter("w", torch::ones({3})); }

@@ -1,0 +1,147 @@
+// The conformance suite every backbone passes: it runs over every registered backbone, so a new one is covered
+// by being registered. Each check is stated from the SequenceEncoder contract (core/include/mmsr/sdk/modules.h).
+#include <gtest/gtest.h>
+#include <torch/serialize/archive.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "mmsr/registry.h"
+#include "mmsr/sdk/modules.h"
+#include "model/static_plugins.h"
+
+namespace mmsr {
+namespace {
+
+PluginRegistry& backbones() {
+  static PluginRegistry* r = [] {
+    auto* reg = new PluginRegistry();
+    test::register_static_plugins(*reg);
+    return reg;
+  }();
+  return *r;
+}
+
+constexpr int64_t kDim = 8, kLen = 7;
+
+std::shared_ptr<SequenceEncoder> build(const std::string& name, uint64_t seed) {
+  torch::manual_seed(seed);
+  const ComponentEntry* e = backbones().find(PluginKind::Backbone, name);
+  BuildContext c;
+  c.input_dim = kDim;
+  c.max_len = kLen;
+  c.num_items = 30;
+  c.seed = seed;
+  auto enc = e->make_backbone(ParamSet::resolve(e->params, {}), c);
+  enc->eval();  // dropout off: the checks compare outputs exactly
+  return enc;
+}
+
+// Left-padded validity: row r has lengths[r] real items at the right end.
+torch::Tensor valid_for(const std::vector<int64_t>& lengths, int64_t L) {
+  auto v = torch::zeros({int64_t(lengths.size()), L}, torch::kBool);
+  for (size_t r = 0; r < lengths.size(); ++r)
+    if (lengths[r] > 0) v[int64_t(r)].slice(0, L - lengths[r]).fill_(true);
+  return v;
+}
+
+torch::Tensor run(SequenceEncoder& enc, const torch::Tensor& x, const torch::Tensor& valid) {
+  Batch b;
+  b.items = valid.to(torch::kLong);  // ids are not read by these encoders; shape and padding are
+  b.valid = valid;
+  return enc.forward(x, valid, b);
+}
+
+class BackboneConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BackboneConformance, ShapesAndFiniteOutputs) {
+  auto enc = build(GetParam(), 1);
+  auto valid = valid_for({7, 3, 0}, kLen);  // a full row, a short one, and one that is all padding
+  auto y = run(*enc, torch::randn({3, kLen, kDim}), valid);
+  ASSERT_EQ(y.sizes(), torch::IntArrayRef({3, kLen, enc->output_dim()}));
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+}
+
+TEST_P(BackboneConformance, NoPositionSeesALaterItem) {
+  auto enc = build(GetParam(), 2);
+  auto valid = valid_for({7, 5}, kLen);
+  auto x = torch::randn({2, kLen, kDim});
+  auto y = run(*enc, x, valid);
+  for (int64_t t = 2; t < kLen; ++t) {
+    auto x2 = x.clone();
+    x2.slice(1, t).copy_(torch::randn({2, kLen - t, kDim}));
+    auto y2 = run(*enc, x2, valid);
+    EXPECT_TRUE(torch::allclose(y.slice(1, 0, t), y2.slice(1, 0, t), 1e-5, 1e-6)) << "changed from position " << t;
+  }
+}
+
+TEST_P(BackboneConformance, EveryRealPositionSeesItsOwnItem) {
+  auto enc = build(GetParam(), 7);
+  auto valid = valid_for({7, 4}, kLen);
+  auto x = torch::randn({2, kLen, kDim});
+  auto y = run(*enc, x, valid);
+  for (int64_t t = kLen - 4; t < kLen; ++t) {
+    auto x2 = x.clone();
+    x2.select(1, t).add_(torch::randn({2, kDim}));  // not a constant: LayerNorm would remove that
+    auto y2 = run(*enc, x2, valid);
+    for (int64_t r = 0; r < 2; ++r)
+      EXPECT_FALSE(torch::allclose(y[r][t], y2[r][t])) << "row " << r << " position " << t << " ignores its item";
+  }
+}
+
+TEST_P(BackboneConformance, PaddingNeverChangesRealPositions) {
+  auto enc = build(GetParam(), 3);
+  auto valid = valid_for({4}, kLen);
+  auto x = torch::randn({1, kLen, kDim});
+  auto y = run(*enc, x, valid);
+  // Whatever stands in the padding slots...
+  auto x2 = x.clone();
+  x2.slice(1, 0, kLen - 4).fill_(7.0);
+  EXPECT_TRUE(torch::allclose(y.slice(1, kLen - 4), run(*enc, x2, valid).slice(1, kLen - 4), 1e-5, 1e-6));
+  // ...and however much of it there is (the host trims batches to their longest row).
+  auto narrow = run(*enc, x.slice(1, kLen - 5).contiguous(), valid_for({4}, 5));
+  EXPECT_TRUE(torch::allclose(y.slice(1, kLen - 4), narrow.slice(1, 1), 1e-5, 1e-6));
+}
+
+TEST_P(BackboneConformance, DeterministicForASeed) {
+  auto x = torch::randn({2, kLen, kDim});
+  auto valid = valid_for({7, 2}, kLen);
+  auto a = run(*build(GetParam(), 11), x, valid), b = run(*build(GetParam(), 11), x, valid);
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST_P(BackboneConformance, FiniteGradientsForEveryParameter) {
+  auto enc = build(GetParam(), 4);
+  enc->train();
+  auto x = torch::randn({3, kLen, kDim}, torch::requires_grad());
+  auto y = run(*enc, x, valid_for({7, 2, 0}, kLen));
+  y.pow(2).sum().backward();
+  EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>());
+  for (const auto& p : enc->named_parameters())
+    if (p.value().grad().defined())
+      EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+}
+
+TEST_P(BackboneConformance, SaveAndLoadReproduceTheOutputs) {
+  auto a = build(GetParam(), 5);
+  torch::serialize::OutputArchive out;
+  a->save(out);
+  std::stringstream buffer;
+  out.save_to(buffer);
+  auto b = build(GetParam(), 6);  // different initial weights
+  torch::serialize::InputArchive in;
+  in.load_from(buffer);
+  b->load(in);
+  b->eval();
+  auto x = torch::randn({2, kLen, kDim});
+  auto valid = valid_for({7, 3}, kLen);
+  EXPECT_TRUE(torch::equal(run(*a, x, valid), run(*b, x, valid)));
+}
+
+std::vector<std::string> all_backbones() { return backbones().names(PluginKind::Backbone); }
+
+INSTANTIATE_TEST_SUITE_P(EveryBackbone, BackboneConformance, ::testing::ValuesIn(all_backbones()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace mmsr
