@@ -201,6 +201,31 @@ TEST(EndToEnd, RowsThatWouldReadTheSameShowWhatTellsThemApart) {
   EXPECT_EQ(rows[1].grid_label, "train.epochs=1");
 }
 
+TEST(EndToEnd, SampledEvaluationIsItsOwnBoard) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string full = tiny("loss = \"softmax\""), sampled = full;
+  sampled += "\n[protocol]\ncandidates = \"sampled\"\nnegatives = 20\nnegatives_seed = 3\n";
+  full += "\n[protocol]\nmax_len = 10\n";
+  sampled.replace(sampled.find("[protocol]\nmax_len = 10\n"), 24, "");
+  sampled.replace(sampled.find("[protocol]\ncandidates"), 10, "[protocol]\nmax_len = 10");
+  full.replace(full.find("[protocol]\nmax_len = 10\n"), 24, "");
+  EXPECT_NE(parse(full).protocol_hash, parse(sampled).protocol_hash);
+  run_experiment(parse(full), full, plugins(), quiet(store));
+  run_experiment(parse(sampled), sampled, plugins(), quiet(store));
+  ReportOptions r;
+  r.stores = {store};
+  auto boards = build_leaderboards(r);
+  ASSERT_EQ(boards.size(), 2u);  // never one table
+  // 20 negatives instead of 60 items: the same model ranks its targets higher.
+  double hr_full = 0, hr_sampled = 0;
+  for (const auto& b : boards) {
+    double hr = b.rows[0].mean[1];  // hr@10
+    (b.protocol_json.find("sampled") != std::string::npos ? hr_sampled : hr_full) = hr;
+  }
+  EXPECT_GT(hr_sampled, hr_full);
+}
+
 TEST(EndToEnd, LossesCompose) {
   TempDir t;
   std::string text = kTiny;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "mmsr/dataset.h"
 #include "mmsr/errors.h"
 #include "mmsr/readers.h"
@@ -154,6 +156,51 @@ TEST(Synthetic, DeterministicWithColdTargets) {
   DatasetStats st = compute_stats(a);
   EXPECT_GT(st.cold_test_items, 0);
   EXPECT_EQ(a.features.at("text").values.size(), size_t(101 * o.feature_dim));
+}
+
+namespace {
+Dataset small_dataset() {
+  Dataset d;
+  d.item_tokens = {"<pad>", "a", "b", "c", "d", "e", "f"};
+  d.user_tokens = {"u1", "u2"};
+  d.sequences = {{1, 2, 3}, {4, 5, 6, 1}};
+  d.compute_checksum();
+  return d;
+}
+}  // namespace
+
+TEST(Negatives, DrawnOutsideTheHistoryAndRepeatable) {
+  Dataset d = small_dataset();
+  auto a = draw_negatives(d, 2, 7), b = draw_negatives(d, 2, 7);
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(a[0].size(), 2u);
+  for (int32_t i : a[0]) EXPECT_TRUE(i >= 4 && i <= 6) << i;  // u1 touched a, b, c
+  std::vector<int32_t> u2 = a[1];
+  std::sort(u2.begin(), u2.end());
+  EXPECT_EQ(u2, (std::vector<int32_t>{2, 3}));  // the only items u2 never touched
+  EXPECT_THROW(draw_negatives(d, 3, 7), InputError);
+}
+
+TEST(Negatives, FileRefusalsNameTheLine) {
+  TempDir t;
+  Dataset d = small_dataset();
+  auto ok = read_negatives(t.file("n.txt", "u1 d e\nu2 b c\nu9 a a\n"), d, 2);
+  EXPECT_EQ(ok[1], (std::vector<int32_t>{2, 3}));
+  EXPECT_EQ(error_of([&] { read_negatives(t.file("c.txt", "u1 d e f\n"), d, 2); }),
+            t.path("c.txt") + ":1: expected 2 negatives after the user, found 3 (set [protocol].negatives to match the file)");
+  EXPECT_EQ(error_of([&] { read_negatives(t.file("i.txt", "u1 d zz\n"), d, 2); }),
+            t.path("i.txt") + ":1: negative item 'zz' is not an item of the dataset");
+  EXPECT_NE(error_of([&] { read_negatives(t.file("m.txt", "u1 d e\n"), d, 2); }).find("no negatives for user 'u2'"),
+            std::string::npos);
+}
+
+TEST(Negatives, TheLastFMFileOfTheS3RecPaper) {
+  if (!test::shared_data_available("s3rec/LastFM_sample.txt")) GTEST_SKIP() << "../shared/data absent";
+  const std::string dir = std::string(MMSR_SHARED_DATA_DIR) + "/s3rec/";
+  Dataset d = preprocess(read_s3rec(dir + "LastFM.txt"), PreprocessOptions{}, "LastFM");
+  auto n = read_negatives(dir + "LastFM_sample.txt", d, 99);
+  ASSERT_EQ(n.size(), 1090u);
+  EXPECT_EQ(n[0].size(), 99u);
 }
 
 }  // namespace mmsr

@@ -55,6 +55,9 @@ RunOutcome train_and_evaluate(const Experiment& experiment, const RunSpec& run, 
 void check_buildable(const Experiment& experiment, const RunSpec& run, const Dataset& data,
                      const LeaveOneOutSplit& split, const PluginRegistry& registry);
 
+// The negatives of sampled evaluation, per user ([protocol] candidates = "sampled"): from the file or drawn.
+std::vector<std::vector<int32_t>> sampled_negatives(const Experiment& experiment, const Dataset& data);
+
 // Whether LibTorch sees a CUDA device here.
 bool cuda_available();
 

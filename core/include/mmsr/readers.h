@@ -30,6 +30,12 @@ void attach_item_fields(Dataset& data, const ItemTable& table);
 // then the target, which is the whole sequence; valid rows are checked to be its prefix.
 RawSequences read_unisrec(const std::string& prefix);
 
+// Sampled evaluation (the SASRec and S3-Rec papers' second protocol): per user, in dataset order, the negatives
+// the target is ranked against. From a file of "user neg1 ... negN" lines (tokens as in the data file), or drawn
+// uniformly from the items the user never interacted with, from a seed (the same draw for every run).
+std::vector<std::vector<int32_t>> read_negatives(const std::string& path, const Dataset& data, int64_t count);
+std::vector<std::vector<int32_t>> draw_negatives(const Dataset& data, int64_t count, uint64_t seed);
+
 struct SyntheticOptions {
   uint64_t seed = 7;
   int64_t users = 2000;

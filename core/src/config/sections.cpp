@@ -52,7 +52,13 @@ const ParamDecl& protocol_section() {
               "all_position: one sample per user, every position predicts the next item; "
               "prefix: every prefix is a sample predicting its next item")
       .integer("max_len", 50, 1, 4096, "maximum input length L (the most recent items are kept)")
-      .choice("candidates", "full", {"full"}, "full: rank the target against every item")
+      .choice("candidates", "full", {"full", "sampled"},
+              "full: rank the target against every item; sampled: against [protocol].negatives items")
+      .integer("negatives", 99, 1, 100000, "sampled: negatives per user")
+      .text("negatives_file", "",
+            "sampled: 'user neg1 ... negN' lines (relative to the experiment file); empty = draw them")
+      .integer("negatives_seed", 0, 0, 2147483647.0,
+               "sampled without a file: seed of the draw (uniform over items the user never touched)")
       .boolean("mask_history", true,
                "remove the user's history items from the candidates (except the target)")
       .choice("ties", "expected", {"expected", "optimistic", "pessimistic"},

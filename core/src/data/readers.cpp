@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "mmsr/errors.h"
+#include "mmsr/rng.h"
 
 namespace mmsr {
 namespace {
@@ -299,6 +300,68 @@ RawSequences read_unisrec(const std::string& prefix) {
             });
   require_nonempty(raw, raw.source);
   return raw;
+}
+
+std::vector<std::vector<int32_t>> read_negatives(const std::string& path, const Dataset& data,
+                                                 int64_t count) {
+  std::unordered_map<std::string, int32_t> item_id, user_index;
+  for (size_t i = 1; i < data.item_tokens.size(); ++i) item_id.emplace(data.item_tokens[i], int32_t(i));
+  for (size_t u = 0; u < data.user_tokens.size(); ++u) user_index.emplace(data.user_tokens[u], int32_t(u));
+  std::vector<std::vector<int32_t>> out(data.sequences.size());
+  std::vector<char> seen(data.sequences.size(), 0);
+  auto in = open_or_throw(path);
+  std::string line;
+  long line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    auto fields = split_ws(line);
+    if (fields.empty()) continue;
+    auto u = user_index.find(std::string(fields[0]));
+    if (u == user_index.end()) continue;  // a user the preprocessing dropped
+    if (int64_t(fields.size()) - 1 != count)
+      throw InputError(located(path, line_no, "expected " + std::to_string(count) + " negatives after the user, found " +
+                                                  std::to_string(fields.size() - 1) +
+                                                  " (set [protocol].negatives to match the file)"));
+    for (size_t i = 1; i < fields.size(); ++i) {
+      auto it = item_id.find(std::string(fields[i]));
+      if (it == item_id.end())
+        throw InputError(located(path, line_no, "negative item '" + std::string(fields[i]) +
+                                                    "' is not an item of the dataset"));
+      out[size_t(u->second)].push_back(it->second);
+    }
+    seen[size_t(u->second)] = 1;
+  }
+  for (size_t u = 0; u < seen.size(); ++u)
+    if (!seen[u])
+      throw InputError(path + ": no negatives for user '" + data.user_tokens[u] +
+                       "': the file must list every user of the dataset");
+  return out;
+}
+
+std::vector<std::vector<int32_t>> draw_negatives(const Dataset& data, int64_t count, uint64_t seed) {
+  const int64_t n = data.num_items();
+  std::vector<std::vector<int32_t>> out(data.sequences.size());
+  std::vector<char> touched(size_t(n + 1), 0);
+  for (size_t u = 0; u < data.sequences.size(); ++u) {
+    const auto& seq = data.sequences[u];
+    for (int32_t i : seq) touched[size_t(i)] = 1;
+    int64_t available = n;
+    for (size_t i = 1; i <= size_t(n); ++i) available -= touched[i];
+    if (available < count)
+      throw InputError("[protocol].negatives = " + std::to_string(count) + ": user '" + data.user_tokens[u] +
+                       "' has only " + std::to_string(available) + " items it never interacted with");
+    // One generator per user, so a user's negatives do not depend on the other users.
+    SplitMix64 rng(seed * 0x9E3779B97F4A7C15ull + u);
+    std::vector<char> taken(size_t(n + 1), 0);
+    while (int64_t(out[u].size()) < count) {
+      int32_t item = int32_t(1 + rng.below(n));
+      if (touched[size_t(item)] || taken[size_t(item)]) continue;
+      taken[size_t(item)] = 1;
+      out[u].push_back(item);
+    }
+    for (int32_t i : seq) touched[size_t(i)] = 0;
+  }
+  return out;
 }
 
 }  // namespace mmsr

@@ -117,6 +117,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
                            format_seconds(load_seconds));
   // Resolve devices and build every configuration once, so that a bad [train].device or a plugin that
   // refuses its parameters is an input error before anything is trained or written.
+  // Sampled-evaluation negatives are read (or drawn) here too, so a bad file is caught before any training.
+  if (ex.protocol.get_string("candidates") == "sampled") sampled_negatives(ex, data);
   std::set<std::string> checked;
   for (const auto& r : ex.runs) {
     resolve_device(r.train.get_string("device"));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "mmsr/engine.h"
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
+#include "mmsr/readers.h"
 #include "mmsr/rng.h"
 #include "model.h"
 
@@ -64,8 +66,8 @@ struct SplitEvaluation {
 class Evaluator {
  public:
   Evaluator(const Experiment& ex, const LeaveOneOutSplit& split, const BatchBuilder& builder,
-            int64_t batch_size, torch::Device device)
-      : split_(split), builder_(builder), batch_size_(batch_size), device_(device),
+            int64_t batch_size, torch::Device device, const std::vector<std::vector<int32_t>>* negatives)
+      : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(negatives),
         mask_history_(ex.protocol.get_bool("mask_history")),
         tie_rule_(parse_tie_rule(ex.protocol.get_string("ties"))) {
     // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are
@@ -117,7 +119,8 @@ class Evaluator {
 
  private:
   // [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history
-  // does not when masking is on (except the target itself, which may be a repeat).
+  // does not when masking is on (except the target itself, which may be a repeat). Under sampled evaluation
+  // only the user's negatives do.
   torch::Tensor candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
                                int64_t n_items) {
     const int64_t B = int64_t(end - begin);
@@ -127,7 +130,10 @@ class Evaluator {
       bool* row = m + r * (n_items + 1);
       row[0] = false;
       int32_t u = order[begin + size_t(r)];
-      if (mask_history_) {
+      if (negatives_) {
+        std::fill(row, row + n_items + 1, false);
+        for (int32_t i : (*negatives_)[size_t(u)]) row[i] = true;
+      } else if (mask_history_) {
         const int32_t* h = split_.history(u);
         for (int64_t j = 0, n = split_.input_length(u, test); j < n; ++j) row[h[j]] = false;
       }
@@ -159,6 +165,7 @@ class Evaluator {
   const BatchBuilder& builder_;
   int64_t batch_size_;
   torch::Device device_;
+  const std::vector<std::vector<int32_t>>* negatives_;  // sampled evaluation, else null
   bool mask_history_;
   TieRule tie_rule_;
   std::vector<int32_t> users_;
@@ -189,6 +196,15 @@ void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
 }
 
 }  // namespace
+
+std::vector<std::vector<int32_t>> sampled_negatives(const Experiment& ex, const Dataset& data) {
+  const int64_t count = ex.protocol.get_int("negatives");
+  const std::string& file = ex.protocol.get_string("negatives_file");
+  if (file.empty()) return draw_negatives(data, count, uint64_t(ex.protocol.get_int("negatives_seed")));
+  std::filesystem::path p(file);
+  if (p.is_relative()) p = std::filesystem::path(ex.base_dir) / p;
+  return read_negatives(p.lexically_normal().string(), data, count);
+}
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
@@ -276,7 +292,10 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   const int64_t eval_every = train.get_int("eval_every");
   const bool bucket = train.get_bool("length_buckets");
   const double clip = train.get_double("clip_norm"), lr = train.get_double("lr");
-  Evaluator evaluator(ex, split, builder, train.get_int("eval_batch_size"), device);
+  std::vector<std::vector<int32_t>> negatives;
+  if (ex.protocol.get_string("candidates") == "sampled") negatives = sampled_negatives(ex, data);
+  Evaluator evaluator(ex, split, builder, train.get_int("eval_batch_size"), device,
+                      negatives.empty() ? nullptr : &negatives);
 
   double best = -1;
   int64_t best_epoch = 0, bad_evals = 0, step = 0;
