@@ -13,14 +13,7 @@
 namespace mmsr {
 namespace {
 
-PluginRegistry& backbones() {
-  static PluginRegistry* r = [] {
-    auto* reg = new PluginRegistry();
-    test::register_static_plugins(*reg);
-    return reg;
-  }();
-  return *r;
-}
+PluginRegistry& backbones() { return test::static_registry(); }
 
 constexpr int64_t kDim = 8, kLen = 7;
 

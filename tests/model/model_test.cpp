@@ -20,8 +20,7 @@ namespace {
 
 PluginRegistry& registry() {
   static PluginRegistry* r = [] {
-    auto* reg = new PluginRegistry();
-    test::register_static_plugins(*reg);
+    auto* reg = &test::static_registry();
     // A loss with a parameter in an optimizer group of its own, slower and raised at epoch 3 (KDSR's shape).
     struct Probe : Objective {
       Probe() { w = register_parameter("w", torch::ones({3})); }
