@@ -17,14 +17,45 @@ PluginRegistry& backbones() { return test::static_registry(); }
 
 constexpr int64_t kDim = 8, kLen = 7;
 
+constexpr int64_t kItems = 30;
+
+// Side information a feature-reading backbone (FDSA) finds in a real run: an attribute field (1 to 3 attributes
+// per item, some items without any) and a pooled feature.
+const std::map<std::string, ItemAttributes>& test_attributes() {
+  static const auto table = [] {
+    ItemAttributes a;
+    a.tokens = {"", "a", "b", "c", "d", "e"};
+    a.of_item.resize(kItems + 1);
+    for (int32_t i = 1; i <= kItems; ++i)
+      for (int32_t j = 0; j < i % 4; ++j) a.of_item[size_t(i)].push_back(1 + (i + j) % 5);
+    return std::map<std::string, ItemAttributes>{{"attributes", a}};
+  }();
+  return table;
+}
+
+const std::map<std::string, FeatureMatrix>& test_features() {
+  static const auto table = [] {
+    FeatureMatrix f;
+    f.dim = 5;
+    for (int64_t i = 0; i < (kItems + 1) * f.dim; ++i) f.values.push_back(float((i * 7) % 11) / 11.0f);
+    return std::map<std::string, FeatureMatrix>{{"text", f}};
+  }();
+  return table;
+}
+
 std::shared_ptr<SequenceEncoder> build(const std::string& name, uint64_t seed) {
   torch::manual_seed(seed);
   const ComponentEntry* e = backbones().find(PluginKind::Backbone, name);
+  static const std::vector<int64_t> counts(kItems + 1, 1);
   BuildContext c;
   c.input_dim = kDim;
   c.max_len = kLen;
-  c.num_items = 30;
+  c.num_items = kItems;
   c.seed = seed;
+  c.item_counts = &counts;
+  c.valid_target_counts = &counts;
+  c.item_attributes = &test_attributes();
+  c.item_features = &test_features();
   auto enc = e->make_backbone(ParamSet::resolve(e->params, {}), c);
   enc->eval();  // dropout off: the checks compare outputs exactly
   return enc;
@@ -38,9 +69,20 @@ torch::Tensor valid_for(const std::vector<int64_t>& lengths, int64_t L) {
   return v;
 }
 
+// Item ids of a window, counted from its right end (so a narrower window of the same items has the same ids),
+// 0 on padding. Encoders that read item features from ids (FDSA) see the same items as the vectors x.
+torch::Tensor items_for(const torch::Tensor& valid) {
+  const int64_t B = valid.size(0), L = valid.size(1);
+  auto ids = torch::zeros({B, L}, torch::kLong);
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t t = 0; t < L; ++t)
+      if (valid[r][t].item<bool>()) ids[r][t] = 1 + (r * 11 + (L - 1 - t) * 3) % kItems;
+  return ids;
+}
+
 torch::Tensor run(SequenceEncoder& enc, const torch::Tensor& x, const torch::Tensor& valid) {
   Batch b;
-  b.items = valid.to(torch::kLong);  // ids are not read by these encoders; shape and padding are
+  b.items = items_for(valid);
   b.valid = valid;
   return enc.forward(x, valid, b);
 }

@@ -45,7 +45,7 @@ TEST(Loader, LoadsTheBuiltPluginsOnceEach) {
   EXPECT_NE(r.find(PluginKind::ItemTower, "id"), nullptr);
   EXPECT_NE(r.find(PluginKind::Objective, "inbatch"), nullptr);
   const ComponentEntry* e = r.find(PluginKind::Backbone, "sasrec");
-  EXPECT_EQ(e->library_version, "1.0.0");
+  EXPECT_EQ(e->library_version, "1.1.0");
   EXPECT_NE(e->params.find("layers"), nullptr);
   // Loading the same directory again registers nothing twice.
   EXPECT_NO_THROW(r.load_directory(MMSR_PLUGIN_DIR));

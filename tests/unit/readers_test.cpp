@@ -78,8 +78,42 @@ TEST(Readers, RecBoleItemFieldsAttachByToken) {
   EXPECT_EQ(d.item_fields["movie_title"][2], "Toy Story");
   EXPECT_EQ(d.item_fields["class"][1], "");  // i2 has no row
   EXPECT_NE(d.checksum, before);             // side information is part of the dataset's identity
+  // token_seq columns are also attribute sets, one attribute per word.
+  const ItemAttributes& classes = d.attributes.at("class");
+  EXPECT_EQ(classes.vocabulary(), 2);  // Drama belongs to an item the data does not hold
+  EXPECT_EQ(classes.of_item[2].size(), 2u);
+  EXPECT_TRUE(classes.of_item[1].empty());
   EXPECT_EQ(error_of([&] { read_recbole_items(t.file("b.item", "item_id:token\tx:token\ni1\n")); }),
             t.path("b.item") + ":2: expected 2 tab-separated fields, found 1");
+}
+
+TEST(Readers, S3RecAttributeFileByItemToken) {
+  TempDir t;
+  Dataset d;
+  d.item_tokens = {"<pad>", "7", "3", "5"};
+  d.user_tokens = {"u"};
+  d.sequences = {{1, 2, 3}};
+  d.compute_checksum();
+  std::string before = d.checksum;
+  // Item 5 has no entry; item 99 is not in the data (filtered away): ignored.
+  attach_item_attributes_json(d, t.file("a.json", R"({"3": [4, 8], "7": [8, 8, 2], "99": [1]})"), "attributes");
+  const ItemAttributes& a = d.attributes.at("attributes");
+  EXPECT_EQ(a.vocabulary(), 3);  // 8, 2, 4 (1 belongs to item 99)
+  EXPECT_EQ(a.of_item[1].size(), 2u);  // item "7": 8 and 2, the repeat dropped
+  EXPECT_EQ(a.tokens[size_t(a.of_item[1][0])], "8");
+  EXPECT_EQ(a.of_item[2].size(), 2u);
+  EXPECT_TRUE(a.of_item[3].empty());
+  EXPECT_EQ(a.max_per_item(), 2);
+  EXPECT_NE(d.checksum, before);
+  EXPECT_NE(error_of([&] { attach_item_attributes_json(d, t.file("b.json", "[1, 2]"), "x"); })
+                .find("b.json: expected a JSON object"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { attach_item_attributes_json(d, t.file("c.json", R"({"3": 4})"), "x"); })
+                .find("c.json: item \"3\": expected a list of attributes"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { attach_item_attributes_json(d, t.file("e.json", "{\"3\": [1,"), "x"); })
+                .find("e.json: not valid JSON"),
+            std::string::npos);
 }
 
 TEST(Readers, UniSRecRebuildsTheFullSequence) {

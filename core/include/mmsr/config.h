@@ -44,6 +44,19 @@ struct RunSpec {
   std::string config_key;   // hash of config_json: groups the seeds of one configuration
 };
 
+// A second evaluation protocol for the same trained models ([[also_evaluate]]): only the keys that decide how
+// a trained model is ranked may change (candidates, negatives, masking, ties). The epoch stays the one selected
+// under the main protocol, and the variant's hash records that ("selected_under"), so its board never mixes
+// with runs that were selected under the variant protocol itself.
+struct ProtocolVariant {
+  ParamSet protocol;           // the main protocol with the variant's overrides
+  std::string protocol_json;   // canonical, with "selected_under": the main protocol's hash
+  std::string protocol_hash;
+};
+
+// The [protocol] keys an [[also_evaluate]] entry may change.
+const std::vector<std::string>& variant_protocol_keys();
+
 struct Experiment {
   std::string file;
   std::string base_dir;  // relative data paths are resolved from here
@@ -53,6 +66,7 @@ struct Experiment {
   ParamSet protocol;
   std::string protocol_json;  // canonical [protocol] block
   std::string protocol_hash;
+  std::vector<ProtocolVariant> also_evaluate;
   std::vector<uint64_t> seeds;
   std::vector<RunSpec> runs;
 

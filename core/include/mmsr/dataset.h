@@ -23,6 +23,16 @@ struct FeatureMatrix {
   std::vector<float> values;  // (num_items + 1) * dim
 };
 
+// Item side information as sets of tokens, one field at a time (S3-Rec attribute files; RecBole token and
+// token_seq columns): what FDSA-style models embed.
+struct ItemAttributes {
+  std::vector<std::string> tokens;            // attribute id -> token; [0] is "" (no attribute)
+  std::vector<std::vector<int32_t>> of_item;  // item id -> its attribute ids (distinct, in first-seen order)
+
+  int64_t vocabulary() const { return int64_t(tokens.size()) - 1; }
+  int64_t max_per_item() const;
+};
+
 struct Dataset {
   std::string name;
   std::vector<std::string> user_tokens;
@@ -31,6 +41,7 @@ struct Dataset {
   std::map<std::string, FeatureMatrix> features; // optional pooled modality features
   // Optional item side information by field name (RecBole .item columns), one string per item id.
   std::map<std::string, std::vector<std::string>> item_fields;
+  std::map<std::string, ItemAttributes> attributes;  // optional item attribute sets by field name
   std::string checksum;                          // content hash of users, items and sequences
 
   int64_t num_items() const { return int64_t(item_tokens.size()) - 1; }
@@ -67,11 +78,14 @@ class LeaveOneOutSplit {
 
   // Frequency of each item id in the training parts (size N+1; index 0 unused).
   const std::vector<int64_t>& item_counts() const { return item_counts_; }
+  // How often each item id is a validation target (size N+1).
+  const std::vector<int64_t>& valid_target_counts() const { return valid_target_counts_; }
   const Dataset& data() const { return *data_; }
 
  private:
   const Dataset* data_;
   std::vector<int64_t> item_counts_;
+  std::vector<int64_t> valid_target_counts_;
 };
 
 struct DatasetStats {

@@ -35,6 +35,13 @@ struct RunCallbacks {
   std::function<void(const StepReport&)> on_step;
 };
 
+// The selected model evaluated under one [[also_evaluate]] protocol (same order as Experiment::also_evaluate).
+struct VariantOutcome {
+  std::vector<MetricRecord> metrics;
+  std::vector<RankRecord> ranks;
+  double test_eval_seconds = 0;
+};
+
 struct RunOutcome {
   std::string status = "finished";  // or "diverged", "interrupted"
   std::string error;
@@ -43,6 +50,7 @@ struct RunOutcome {
   std::vector<MetricRecord> metrics;  // valid and test, per branch and fused
   std::vector<RankRecord> ranks;      // per-user test (and valid) ranks of the selected epoch
   std::vector<TimingRecord> timings;
+  std::vector<VariantOutcome> variants;
 };
 
 // The item vectors' branches, the evaluation protocol and the metric selection all come from the experiment.
@@ -55,8 +63,10 @@ RunOutcome train_and_evaluate(const Experiment& experiment, const RunSpec& run, 
 void check_buildable(const Experiment& experiment, const RunSpec& run, const Dataset& data,
                      const LeaveOneOutSplit& split, const PluginRegistry& registry);
 
-// The negatives of sampled evaluation, per user ([protocol] candidates = "sampled"): from the file or drawn.
-std::vector<std::vector<int32_t>> sampled_negatives(const Experiment& experiment, const Dataset& data);
+// The negatives of sampled evaluation, per user, when the protocol says candidates = "sampled" (from its file,
+// relative to base_dir, or drawn from its seed); empty for full ranking.
+std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
+                                                    const Dataset& data);
 
 // Whether LibTorch sees a CUDA device here.
 bool cuda_available();

@@ -20,11 +20,17 @@ RawSequences read_recbole_inter(const std::string& path);
 // RecBole atomic .item: TSV with a typed header; one row per item token. Returns field -> (token -> value).
 struct ItemTable {
   std::vector<std::string> fields;  // without the item_id column, in file order
+  std::map<std::string, std::string> types;  // field -> RecBole type (token, token_seq, float, ...)
   std::map<std::string, std::map<std::string, std::string>> values;
 };
 ItemTable read_recbole_items(const std::string& path);
-// Copies an item table onto a dataset's items (by token); items without a row get "".
+// Copies an item table onto a dataset's items (by token); items without a row get "". Its token and
+// token_seq columns also become attribute sets (Dataset::attributes, token_seq split on spaces).
 void attach_item_fields(Dataset& data, const ItemTable& table);
+// S3-Rec item side information, "<name>_item2attributes.json": {"item": [attribute, ...], ...} with items as in
+// the data file. Becomes the attribute field `field`; items absent from the file have no attribute, entries of
+// items the data does not hold (filtered away) are ignored.
+void attach_item_attributes_json(Dataset& data, const std::string& path, const std::string& field);
 
 // UniSRec pre-split files "<prefix>.{train,valid,test}.inter": the test rows hold each user's full history
 // then the target, which is the whole sequence; valid rows are checked to be its prefix.

@@ -52,6 +52,15 @@ struct TimingRecord {
   double peak_rss_mb = 0;
 };
 
+// Everything that completes one run.
+struct RunResult {
+  int64_t run_id = 0;
+  int64_t best_epoch = 0;
+  std::vector<MetricRecord> metrics;
+  std::vector<RankRecord> ranks;
+  std::vector<TimingRecord> timings;
+};
+
 struct FinishedRun {
   int64_t id = 0;
   std::string run_key, experiment, model_name, grid_label, config_key, config_json;
@@ -84,6 +93,8 @@ class Store {
                  const std::string& valid_json, double seconds);
   void finish_run(int64_t run_id, int64_t best_epoch, const std::vector<MetricRecord>& metrics,
                   const std::vector<RankRecord>& ranks, const std::vector<TimingRecord>& timings);
+  // Several runs completed together (a trained run and its [[also_evaluate]] records): all or none.
+  void finish_runs(const std::vector<RunResult>& results);
   void fail_run(int64_t run_id, const std::string& status, const std::string& error);
 
   std::vector<FinishedRun> finished_runs();

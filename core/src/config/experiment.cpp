@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -204,6 +205,12 @@ nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop 
 
 }  // namespace
 
+const std::vector<std::string>& variant_protocol_keys() {
+  static const std::vector<std::string> keys = {"candidates", "negatives", "negatives_file",
+                                                "negatives_seed", "mask_history", "ties"};
+  return keys;
+}
+
 std::string Experiment::data_path() const {
   const std::string& p = data.get_string("path");
   if (p.empty()) return "";
@@ -223,13 +230,14 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
                              "malformed TOML: " + std::string(e.description())));
   }
   Parser p(file, lookup, names);
-  static const std::set<std::string> kSections = {"experiment", "data", "protocol", "train", "model"};
+  static const std::set<std::string> kSections = {"experiment", "data",  "protocol",
+                                                  "train",      "model", "also_evaluate"};
   for (const auto& [key, node] : root) {
     std::string k(key.str());
     if (!kSections.count(k))
       p.fail_at(key.source(), "unknown section '" + k + "'" +
                                   did_you_mean(k, {kSections.begin(), kSections.end()}) +
-                                  "; sections: experiment, data, protocol, train, model");
+                                  "; sections: experiment, data, protocol, train, model, also_evaluate");
   }
 
   Experiment ex;
@@ -301,6 +309,35 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
   }
   ex.protocol_json = ex.protocol.to_json();
   ex.protocol_hash = hash_hex(ex.protocol_json);
+  if (const toml::node* also = root.get("also_evaluate")) {
+    if (!also->is_array_of_tables())
+      p.fail(also, "also_evaluate must be a list of tables ([[also_evaluate]])");
+    const auto& allowed = variant_protocol_keys();
+    size_t n = 0;
+    for (const auto& node : *also->as_array()) {
+      const std::string where = "[[also_evaluate]] #" + std::to_string(++n);
+      std::map<std::string, ParamValue> given = ex.protocol.values();
+      for (auto& slot : p.read_table(*node.as_table(), protocol_section(), where, 0, false)) {
+        if (std::find(allowed.begin(), allowed.end(), slot.key) == allowed.end())
+          p.fail(node.as_table()->get(slot.key),
+                 where + "." + slot.key + ": decides training or selection, so it cannot change for the same "
+                 "trained model; keys that may change: " + join(allowed, ", ") +
+                 " (for a different " + slot.key + ", write a second experiment)");
+        given[slot.key] = slot.values[0];
+      }
+      ProtocolVariant v;
+      v.protocol = ParamSet(given);
+      nlohmann::json j = nlohmann::json::parse(v.protocol.to_json());
+      j["selected_under"] = ex.protocol_hash;
+      v.protocol_json = j.dump();
+      v.protocol_hash = hash_hex(v.protocol_json);
+      if (v.protocol.to_json() == ex.protocol_json)
+        p.fail(&node, where + ": changes nothing; give at least one of " + join(allowed, ", "));
+      for (const auto& other : ex.also_evaluate)
+        if (other.protocol_hash == v.protocol_hash) p.fail(&node, where + ": repeats an earlier entry");
+      ex.also_evaluate.push_back(std::move(v));
+    }
+  }
 
   const toml::table* train = p.sub_table(root, "train", "train");
   std::vector<Slot> global_train;
@@ -342,20 +379,24 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
     std::vector<Slot> weights;
     auto [tower, tower_slots] =
         p.component(m.get("tower"), PluginKind::ItemTower, mw + " tower", -1, false, weights);
-    auto [backbone, backbone_slots] =
-        p.component(m.get("backbone"), PluginKind::Backbone, mw + " backbone", 0, false, weights);
+    // No backbone: a model that ignores the user's sequence (a popularity baseline); no loss: one with
+    // nothing to train. Whether the model can do without them is checked when it is built.
+    const ComponentEntry* backbone = nullptr;
+    std::vector<Slot> backbone_slots;
+    if (m.get("backbone"))
+      std::tie(backbone, backbone_slots) =
+          p.component(m.get("backbone"), PluginKind::Backbone, mw + " backbone", 0, false, weights);
     slots.insert(slots.end(), tower_slots.begin(), tower_slots.end());
     slots.insert(slots.end(), backbone_slots.begin(), backbone_slots.end());
 
     std::vector<const ComponentEntry*> losses;
     const toml::node* loss_node = m.get("loss");
-    if (!loss_node) p.fail(&model_node, mw + ": missing loss (e.g. loss = \"softmax\")");
     std::vector<const toml::node*> loss_nodes;
     // loss = "name" | ["a", "b"] | { plugin = ... } | [[model.loss]] tables (in any mix).
-    if (loss_node->is_array())
+    if (loss_node && loss_node->is_array())
       for (const auto& n : *loss_node->as_array()) loss_nodes.push_back(&n);
-    else loss_nodes.push_back(loss_node);
-    if (loss_nodes.empty()) p.fail(loss_node, mw + ": loss is empty; name at least one loss plugin");
+    else if (loss_node) loss_nodes.push_back(loss_node);
+    if (loss_node && loss_nodes.empty()) p.fail(loss_node, mw + ": loss is empty; name at least one loss plugin");
     for (size_t i = 0; i < loss_nodes.size(); ++i) {
       auto [e, s] = p.component(loss_nodes[i], PluginKind::Objective,
                                 mw + " loss #" + std::to_string(i + 1), int(i) + 1, true, weights);
@@ -386,7 +427,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
       RunSpec base;
       base.model_name = name;
       base.tower = {tower->name, ParamSet::resolve(tower->params, tw), 1.0};
-      base.backbone = {backbone->name, ParamSet::resolve(backbone->params, bb), 1.0};
+      if (backbone) base.backbone = {backbone->name, ParamSet::resolve(backbone->params, bb), 1.0};
       for (size_t i = 0; i < losses.size(); ++i)
         base.losses.push_back({losses[i]->name, ParamSet::resolve(losses[i]->params, ls[i]), lw[i]});
       base.train = ParamSet::resolve(train_section(), tr);

@@ -19,6 +19,9 @@ const ParamDecl& data_section() {
       .text("path", "", "data file (or UniSRec prefix), relative to the experiment file")
       .text("name", "", "dataset name in reports (default: the file name)")
       .text("item_file", "", "RecBole .item file with item side information (relative to the experiment file)")
+      .text("attribute_file", "",
+            "S3-Rec item attributes, {\"item\": [attribute, ...]} JSON (e.g. Beauty_item2attributes.json), "
+            "relative to the experiment file; becomes the attribute field 'attributes'")
       .boolean("drop_consecutive_repeats", false, "collapse an item repeated in a row into one")
       .integer("k_core", 0, 0, 1000, "iterative k-core on users and items (0 = off)")
       .integer("min_length", 3, 3, 100000, "drop users with fewer interactions (leave-one-out needs 3)")

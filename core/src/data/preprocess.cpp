@@ -9,6 +9,12 @@
 
 namespace mmsr {
 
+int64_t ItemAttributes::max_per_item() const {
+  size_t m = 0;
+  for (const auto& list : of_item) m = std::max(m, list.size());
+  return int64_t(m);
+}
+
 int64_t Dataset::num_interactions() const {
   int64_t n = 0;
   for (const auto& s : sequences) n += int64_t(s.size());
@@ -26,6 +32,13 @@ void Dataset::compute_checksum() {
   for (const auto& [name, column] : item_fields) {
     h.add(name);
     for (const auto& v : column) h.add(v);
+  }
+  for (const auto& [name, a] : attributes) {
+    h.add("attributes:" + name);
+    for (const auto& list : a.of_item) {
+      h.add_u64(list.size());
+      for (int32_t id : list) h.add(a.tokens[size_t(id)]);
+    }
   }
   for (const auto& [name, f] : features) {
     h.add(name).add_u64(f.dim);
@@ -98,11 +111,14 @@ Dataset preprocess(const RawSequences& raw, const PreprocessOptions& opt, const 
 }
 
 LeaveOneOutSplit::LeaveOneOutSplit(const Dataset& data)
-    : data_(&data), item_counts_(size_t(data.num_items() + 1), 0) {
+    : data_(&data),
+      item_counts_(size_t(data.num_items() + 1), 0),
+      valid_target_counts_(size_t(data.num_items() + 1), 0) {
   for (const auto& s : data.sequences) {
     if (s.size() < 3)
       throw std::logic_error("leave-one-out needs at least 3 interactions per user");
     for (size_t t = 0; t + 2 < s.size(); ++t) ++item_counts_[s[t]];
+    ++valid_target_counts_[s[s.size() - 2]];
   }
 }
 

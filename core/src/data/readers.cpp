@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 #include <string_view>
 #include <unordered_map>
+
+#include <nlohmann/json.hpp>
 
 #include "mmsr/errors.h"
 #include "mmsr/rng.h"
@@ -91,9 +94,11 @@ class AtomicFile {
         throw InputError(located(path, 1, "header field '" + std::string(h) +
                                               "' has no type; RecBole headers look like 'user_id:token'"));
       names_.emplace_back(h.substr(0, colon));
+      types_.emplace_back(h.substr(colon + 1));
     }
   }
   const std::vector<std::string>& names() const { return names_; }
+  const std::vector<std::string>& types() const { return types_; }
   int column(const std::string& name) const {
     auto it = std::find(names_.begin(), names_.end(), name);
     return it == names_.end() ? -1 : int(it - names_.begin());
@@ -119,7 +124,25 @@ class AtomicFile {
   std::ifstream in_;
   std::string line_;
   std::vector<std::string> names_;
+  std::vector<std::string> types_;
   long line_no_ = 1;
+};
+
+// Interns attribute tokens into ids 1..V and collects each item's distinct attribute ids.
+class AttributeBuilder {
+ public:
+  explicit AttributeBuilder(int64_t num_items) { out_.tokens.push_back(""); out_.of_item.resize(size_t(num_items + 1)); }
+  void add(int64_t item, const std::string& token) {
+    auto [it, inserted] = ids_.emplace(token, int32_t(out_.tokens.size()));
+    if (inserted) out_.tokens.push_back(token);
+    auto& list = out_.of_item[size_t(item)];
+    if (std::find(list.begin(), list.end(), it->second) == list.end()) list.push_back(it->second);
+  }
+  ItemAttributes finish() { return std::move(out_); }
+
+ private:
+  ItemAttributes out_;
+  std::unordered_map<std::string, int32_t> ids_;
 };
 
 void require_nonempty(const RawSequences& raw, const std::string& path) {
@@ -222,8 +245,11 @@ ItemTable read_recbole_items(const std::string& path) {
   const int id_col = file.column("item_id");
   if (id_col < 0) throw InputError(located(path, 1, "the header needs an item_id column"));
   ItemTable table;
-  for (const auto& name : file.names())
-    if (name != "item_id") table.fields.push_back(name);
+  for (size_t i = 0; i < file.names().size(); ++i)
+    if (file.names()[i] != "item_id") {
+      table.fields.push_back(file.names()[i]);
+      table.types[file.names()[i]] = file.types()[i];
+    }
   std::vector<std::string_view> fields;
   while (file.next(fields)) {
     std::string id(fields[size_t(id_col)]);
@@ -242,7 +268,54 @@ void attach_item_fields(Dataset& data, const ItemTable& table) {
       auto it = values.find(data.item_tokens[id]);
       if (it != values.end()) column[id] = it->second;
     }
+    auto type = table.types.find(field);
+    if (type == table.types.end() || (type->second != "token" && type->second != "token_seq")) continue;
+    AttributeBuilder attrs(data.num_items());
+    for (size_t id = 1; id < column.size(); ++id) {
+      if (type->second == "token") {
+        if (!column[id].empty()) attrs.add(int64_t(id), column[id]);
+      } else {
+        std::istringstream words(column[id]);
+        for (std::string w; words >> w;) attrs.add(int64_t(id), w);
+      }
+    }
+    data.attributes[field] = attrs.finish();
   }
+  data.compute_checksum();
+}
+
+void attach_item_attributes_json(Dataset& data, const std::string& path, const std::string& field) {
+  std::ifstream in = open_or_throw(path);
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": not valid JSON (" + std::string(e.what()) +
+                     "); expected {\"item\": [attribute, ...], ...}");
+  }
+  if (!j.is_object())
+    throw InputError(path + ": expected a JSON object {\"item\": [attribute, ...], ...}");
+  std::unordered_map<std::string, int64_t> item_id;
+  for (size_t id = 1; id < data.item_tokens.size(); ++id) item_id[data.item_tokens[id]] = int64_t(id);
+  // Attribute ids follow the items' order, so they do not depend on the file's key order.
+  std::vector<const nlohmann::json*> of_item(data.item_tokens.size(), nullptr);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_array())
+      throw InputError(path + ": item \"" + it.key() + "\": expected a list of attributes");
+    auto found = item_id.find(it.key());
+    if (found != item_id.end()) of_item[size_t(found->second)] = &it.value();
+  }
+  AttributeBuilder attrs(data.num_items());
+  for (size_t id = 1; id < of_item.size(); ++id) {
+    if (!of_item[id]) continue;
+    for (const auto& a : *of_item[id]) {
+      if (!a.is_number_integer() && !a.is_string())
+        throw InputError(path + ": item \"" + data.item_tokens[id] + "\": attribute " + a.dump() +
+                         " is neither an integer nor a string");
+      attrs.add(int64_t(id), a.is_string() ? a.get<std::string>() : std::to_string(a.get<int64_t>()));
+    }
+  }
+  data.attributes[field] = attrs.finish();
   data.compute_checksum();
 }
 

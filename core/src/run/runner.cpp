@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -100,6 +101,11 @@ Dataset load_dataset(const Experiment& ex) {
     if (p.is_relative()) p = std::filesystem::path(ex.base_dir) / p;
     attach_item_fields(data, read_recbole_items(p.lexically_normal().string()));
   }
+  if (const std::string& file = ex.data.get_string("attribute_file"); !file.empty()) {
+    std::filesystem::path p(file);
+    if (p.is_relative()) p = std::filesystem::path(ex.base_dir) / p;
+    attach_item_attributes_json(data, p.lexically_normal().string(), "attributes");
+  }
   return data;
 }
 
@@ -118,7 +124,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   // Resolve devices and build every configuration once, so that a bad [train].device or a plugin that
   // refuses its parameters is an input error before anything is trained or written.
   // Sampled-evaluation negatives are read (or drawn) here too, so a bad file is caught before any training.
-  if (ex.protocol.get_string("candidates") == "sampled") sampled_negatives(ex, data);
+  sampled_negatives(ex.protocol, ex.base_dir, data);
+  for (const auto& v : ex.also_evaluate) sampled_negatives(v.protocol, ex.base_dir, data);
   std::set<std::string> checked;
   for (const auto& r : ex.runs) {
     resolve_device(r.train.get_string("device"));
@@ -146,15 +153,9 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     const std::string plugins = plugin_versions(run, registry);
     RunRecord rec;
     rec.run_key = run_key(run, ex, data, plugins);
-    auto status = store.run_status(rec.run_key);
     const std::string title = fmt::format("[{}/{}] {}{}{} seed {}", index, ex.runs.size(),
                                           run.model_name, run.grid_label.empty() ? "" : " (",
                                           run.grid_label.empty() ? "" : run.grid_label + ")", run.seed);
-    if (status && *status == "finished") {
-      ++summary.skipped;
-      std::cerr << title << ": already finished, skipped\n";
-      continue;
-    }
     rec.experiment_id = experiment_id;
     rec.model_name = run.model_name;
     rec.grid_label = run.grid_label;
@@ -167,8 +168,35 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     rec.plugins_json = plugins;
     rec.fingerprint = host_fingerprint();
     rec.device = resolve_device(run.train.get_string("device"));
-    const int64_t run_id = store.begin_run(rec);
-
+    // The run under the main protocol, then one record per [[also_evaluate]] protocol: the same training,
+    // its own identity. A run is skipped only when every record of it is finished.
+    std::vector<RunRecord> records = {rec};
+    for (const auto& v : ex.also_evaluate) {
+      RunRecord r = rec;
+      r.run_key = Hasher().add(rec.run_key).add(v.protocol_hash).hex();
+      r.protocol_hash = v.protocol_hash;
+      r.protocol_json = v.protocol_json;
+      records.push_back(std::move(r));
+    }
+    std::vector<bool> done;
+    for (const auto& r : records) {
+      auto status = store.run_status(r.run_key);
+      done.push_back(status && *status == "finished");
+    }
+    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
+      ++summary.skipped;
+      std::cerr << title << ": already finished, skipped\n";
+      continue;
+    }
+    std::vector<int64_t> ids(records.size(), 0);
+    for (size_t i = 0; i < records.size(); ++i)
+      if (!done[i]) ids[i] = store.begin_run(records[i]);
+    // Epochs are recorded with the main protocol's run (an earlier finished one keeps its own).
+    const int64_t run_id = ids[0];
+    auto fail_all = [&](const std::string& status, const std::string& error) {
+      for (int64_t id : ids)
+        if (id) store.fail_run(id, status, error);
+    };
     auto run_start = Clock::now();
     RunCallbacks cb;
     cb.on_step = [&](const StepReport& s) {
@@ -183,7 +211,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       nlohmann::json terms = nlohmann::json::object(), valid = nlohmann::json::object();
       for (auto& [n, v] : e.terms) terms[n] = v;
       for (auto& m : e.valid) valid[m.label()] = m.value;
-      store.add_epoch(run_id, e.epoch, e.loss, terms.dump(), valid.dump(), e.seconds);
+      if (run_id) store.add_epoch(run_id, e.epoch, e.loss, terms.dump(), valid.dump(), e.seconds);
       if (options.verbose) {
         progress.clear();
         std::string v;
@@ -196,35 +224,50 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
       progress.clear();
       if (out.status == "interrupted") {
-        store.fail_run(run_id, out.status, out.error);
+        fail_all(out.status, out.error);
         summary.interrupted = true;
         std::cerr << title << ": interrupted (" << out.error << "); rerun the same command to go on\n";
         break;
       }
       if (out.status != "finished") {
-        store.fail_run(run_id, out.status, out.error);
+        fail_all(out.status, out.error);
         ++summary.failed;
         std::cerr << title << ": " << out.status << ": " << out.error << "\n";
         continue;
       }
       out.timings.push_back({"data_load", load_seconds, 0});
-      store.finish_run(run_id, out.best_epoch, out.metrics, out.ranks, out.timings);
+      std::vector<RunResult> results;
+      if (ids[0]) results.push_back({ids[0], out.best_epoch, out.metrics, out.ranks, out.timings});
+      for (size_t v = 0; v < out.variants.size(); ++v) {
+        if (!ids[v + 1]) continue;
+        // A variant's timings are its training's, except its own test evaluation.
+        std::vector<TimingRecord> timings = out.timings;
+        for (auto& t : timings)
+          if (t.phase == "test_eval") t.seconds = out.variants[v].test_eval_seconds;
+        results.push_back({ids[v + 1], out.best_epoch, out.variants[v].metrics, out.variants[v].ranks, timings});
+      }
+      store.finish_runs(results);
       ++summary.finished;
       std::string line;
       for (const auto& m : out.metrics)
         if (m.split == "test" && m.branch == "fused" && m.name != "tied_share" &&
             m.name + "@" + std::to_string(m.k) == ex.protocol.get_string("select"))
           line = fmt::format("test {}={:.4f}", ex.protocol.get_string("select"), m.value);
+      for (size_t v = 0; v < out.variants.size(); ++v)
+        for (const auto& m : out.variants[v].metrics)
+          if (m.split == "test" && m.branch == "fused" && m.name != "tied_share" &&
+              m.name + "@" + std::to_string(m.k) == ex.protocol.get_string("select"))
+            line += fmt::format(", also_evaluate #{} {:.4f}", v + 1, m.value);
       double secs = std::chrono::duration<double>(Clock::now() - run_start).count();
       std::cerr << fmt::format("{}: {} (best epoch {}, {})\n", title, line, out.best_epoch,
                                format_seconds(secs));
     } catch (const InputError&) {
       progress.clear();
-      store.fail_run(run_id, "failed", "input error");
+      fail_all("failed", "input error");
       throw;
     } catch (const std::exception& e) {
       progress.clear();
-      store.fail_run(run_id, "failed", e.what());
+      fail_all("failed", e.what());
       ++summary.failed;
       std::cerr << title << ": failed: " << e.what() << "\n";
     }

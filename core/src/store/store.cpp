@@ -234,34 +234,33 @@ void Store::add_epoch(int64_t run_id, int64_t epoch, double loss, const std::str
 
 void Store::finish_run(int64_t run_id, int64_t best_epoch, const std::vector<MetricRecord>& metrics,
                        const std::vector<RankRecord>& ranks, const std::vector<TimingRecord>& timings) {
+  finish_runs({RunResult{run_id, best_epoch, metrics, ranks, timings}});
+}
+
+void Store::finish_runs(const std::vector<RunResult>& results) {
   Transaction tx(db_);
-  {
-    Statement s(db_, "INSERT INTO metrics(run_id, split, branch, name, k, value) VALUES (?,?,?,?,?,?)");
-    for (const auto& m : metrics) {
-      s.bind(1, run_id).bind(2, m.split).bind(3, m.branch).bind(4, m.name).bind(5, m.k);
-      s.bind(6, m.value);
-      s.run();
+  Statement metric(db_, "INSERT INTO metrics(run_id, split, branch, name, k, value) VALUES (?,?,?,?,?,?)");
+  Statement rank(db_, "INSERT INTO user_ranks(run_id, split, branch, user, rank, ties) VALUES (?,?,?,?,?,?)");
+  Statement timing(db_, "INSERT OR REPLACE INTO timings(run_id, phase, seconds, peak_rss_mb) VALUES (?,?,?,?)");
+  Statement status(db_, "UPDATE runs SET status='finished', best_epoch=?, finished_at=? WHERE id=?");
+  for (const RunResult& r : results) {
+    for (const auto& m : r.metrics) {
+      metric.bind(1, r.run_id).bind(2, m.split).bind(3, m.branch).bind(4, m.name).bind(5, m.k);
+      metric.bind(6, m.value);
+      metric.run();
     }
-  }
-  {
-    Statement s(db_,
-                "INSERT INTO user_ranks(run_id, split, branch, user, rank, ties) VALUES (?,?,?,?,?,?)");
-    for (const auto& r : ranks) {
-      s.bind(1, run_id).bind(2, r.split).bind(3, r.branch).bind(4, r.user).bind(5, r.rank);
-      s.bind(6, r.ties);
-      s.run();
+    for (const auto& k : r.ranks) {
+      rank.bind(1, r.run_id).bind(2, k.split).bind(3, k.branch).bind(4, k.user).bind(5, k.rank);
+      rank.bind(6, k.ties);
+      rank.run();
     }
-  }
-  {
-    Statement s(db_, "INSERT OR REPLACE INTO timings(run_id, phase, seconds, peak_rss_mb) VALUES (?,?,?,?)");
-    for (const auto& t : timings) {
-      s.bind(1, run_id).bind(2, t.phase).bind(3, t.seconds).bind(4, t.peak_rss_mb);
-      s.run();
+    for (const auto& t : r.timings) {
+      timing.bind(1, r.run_id).bind(2, t.phase).bind(3, t.seconds).bind(4, t.peak_rss_mb);
+      timing.run();
     }
+    status.bind(1, r.best_epoch).bind(2, utc_now_iso()).bind(3, r.run_id);
+    status.run();
   }
-  Statement s(db_, "UPDATE runs SET status='finished', best_epoch=?, finished_at=? WHERE id=?");
-  s.bind(1, best_epoch).bind(2, utc_now_iso()).bind(3, run_id);
-  s.run();
   tx.commit();
 }
 

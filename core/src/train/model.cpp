@@ -9,13 +9,28 @@
 #include "mmsr/errors.h"
 
 namespace mmsr {
+namespace {
+
+// The encoder of a model without a backbone: one constant state per position. Its item tower's score decides
+// everything (a popularity baseline), so the user's sequence is not read at all.
+class NoSequence : public SequenceEncoder {
+ public:
+  torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor&, const Batch&) override {
+    return torch::zeros({vectors.size(0), vectors.size(1), 1}, vectors.options());
+  }
+  int64_t output_dim() const override { return 1; }
+};
+
+}  // namespace
 
 AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registry,
                                const BuildContext& context)
     : num_items_(context.num_items) {
   const ComponentEntry* t = registry.find(PluginKind::ItemTower, run.tower.plugin);
-  const ComponentEntry* b = registry.find(PluginKind::Backbone, run.backbone.plugin);
-  if (!t || !b) throw InputError("plugin not loaded: " + (t ? run.backbone.plugin : run.tower.plugin));
+  const bool sequence_free = run.backbone.plugin.empty();
+  const ComponentEntry* b = sequence_free ? nullptr : registry.find(PluginKind::Backbone, run.backbone.plugin);
+  if (!t) throw InputError("plugin not loaded: " + run.tower.plugin);
+  if (!b && !sequence_free) throw InputError("plugin not loaded: " + run.backbone.plugin);
   tower_ = register_module("tower", t->make_item_tower(run.tower.params, context));
   branch_names_ = tower_->branch_names();
   if (branch_names_.empty()) throw std::logic_error("item tower '" + t->name + "' declares no branch");
@@ -24,8 +39,9 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
     c.branch_index = i;
     c.branch_name = branch_names_[i];
     c.input_dim = tower_->branch_dim(i);
-    encoders_.push_back(
-        register_module("encoder_" + branch_names_[i], b->make_backbone(run.backbone.params, c)));
+    encoders_.push_back(register_module(
+        "encoder_" + branch_names_[i],
+        sequence_free ? std::make_shared<NoSequence>() : b->make_backbone(run.backbone.params, c)));
   }
   for (size_t i = 0; i < run.losses.size(); ++i) {
     const ComponentEntry* o = registry.find(PluginKind::Objective, run.losses[i].plugin);
@@ -71,9 +87,18 @@ LossTerms AssembledModel::loss(const Batch& batch, const torch::Tensor& log_popu
   return total;
 }
 
+bool AssembledModel::trainable() {
+  for (const auto& p : parameters())
+    if (p.requires_grad()) return true;
+  return false;
+}
+
 std::vector<torch::Tensor> AssembledModel::all_item_vectors() {
   auto params = parameters();
-  auto device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
+  auto buffers = this->buffers();  // a model may hold buffers only (a popularity baseline)
+  auto device = !params.empty()    ? params[0].device()
+                : !buffers.empty() ? buffers[0].device()
+                                   : torch::Device(torch::kCPU);
   return tower_->forward(torch::arange(num_items_ + 1, torch::TensorOptions().dtype(torch::kLong).device(device)));
 }
 

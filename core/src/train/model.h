@@ -22,6 +22,9 @@ class AssembledModel : public torch::nn::Module {
   AssembledModel(const RunSpec& run, const PluginRegistry& registry, const BuildContext& context);
 
   size_t num_branches() const { return encoders_.size(); }
+  size_t num_objectives() const { return objectives_.size(); }
+  // Whether any parameter requires a gradient (a popularity baseline has none: nothing to train).
+  bool trainable();
   const std::vector<std::string>& branch_names() const { return branch_names_; }
   ItemTower& tower() { return *tower_; }
 

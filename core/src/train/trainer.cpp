@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -65,11 +66,11 @@ struct SplitEvaluation {
 
 class Evaluator {
  public:
-  Evaluator(const Experiment& ex, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+  Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
             int64_t batch_size, torch::Device device, const std::vector<std::vector<int32_t>>* negatives)
       : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(negatives),
-        mask_history_(ex.protocol.get_bool("mask_history")),
-        tie_rule_(parse_tie_rule(ex.protocol.get_string("ties"))) {
+        mask_history_(protocol.get_bool("mask_history")),
+        tie_rule_(parse_tie_rule(protocol.get_string("ties"))) {
     // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are
     // written back by user index, so the order changes no number.
     for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
@@ -181,6 +182,25 @@ double selection_value(const Experiment& ex, const SplitEvaluation& e) {
   return metric_value(branch_metrics(ex, e.ranks.back()), ex.protocol.get_string("select"));
 }
 
+// Metrics and per-user ranks of the validation and test evaluations of the selected model.
+void record_evaluations(const Experiment& ex, const SplitEvaluation& valid, const SplitEvaluation& test,
+                        std::vector<MetricRecord>& metrics, std::vector<RankRecord>& ranks) {
+  for (const auto* e : {&valid, &test}) {
+    const std::string split_name = e == &valid ? "valid" : "test";
+    for (size_t b = 0; b < e->names.size(); ++b) {
+      // Single-branch models record their only branch as "fused": the score the leaderboard ranks by.
+      std::string branch = e->names.size() == 1 ? "fused" : e->names[b];
+      for (const auto& m : branch_metrics(ex, e->ranks[b])) metrics.push_back({split_name, branch, m.name, m.k, m.value});
+      int64_t tied = 0;
+      for (int64_t t : e->ties[b]) tied += t > 0;
+      metrics.push_back({split_name, branch, "tied_share", 0,
+                         e->ties[b].empty() ? 0.0 : double(tied) / double(e->ties[b].size())});
+      for (size_t u = 0; u < e->ranks[b].size(); ++u)
+        ranks.push_back({split_name, branch, int64_t(u), e->ranks[b][u], e->ties[b][u]});
+    }
+  }
+}
+
 std::vector<torch::Tensor> snapshot(torch::nn::Module& m) {
   std::vector<torch::Tensor> out;
   for (auto& p : m.parameters()) out.push_back(p.detach().clone());
@@ -197,12 +217,14 @@ void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
 
 }  // namespace
 
-std::vector<std::vector<int32_t>> sampled_negatives(const Experiment& ex, const Dataset& data) {
-  const int64_t count = ex.protocol.get_int("negatives");
-  const std::string& file = ex.protocol.get_string("negatives_file");
-  if (file.empty()) return draw_negatives(data, count, uint64_t(ex.protocol.get_int("negatives_seed")));
+std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
+                                                    const Dataset& data) {
+  if (protocol.get_string("candidates") != "sampled") return {};
+  const int64_t count = protocol.get_int("negatives");
+  const std::string& file = protocol.get_string("negatives_file");
+  if (file.empty()) return draw_negatives(data, count, uint64_t(protocol.get_int("negatives_seed")));
   std::filesystem::path p(file);
-  if (p.is_relative()) p = std::filesystem::path(ex.base_dir) / p;
+  if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
   return read_negatives(p.lexically_normal().string(), data, count);
 }
 
@@ -236,15 +258,22 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
   context.max_len = ex.protocol.get_int("max_len");
   context.seed = run.seed;
   context.item_counts = &split.item_counts();
+  context.valid_target_counts = &split.valid_target_counts();
+  context.item_attributes = &data.attributes;
+  context.item_features = &data.features;
+  const std::string model_label = ex.file + ": model '" + run.model_name + "'" +
+                                  (run.grid_label.empty() ? "" : " (" + run.grid_label + ")");
+  std::optional<AssembledModel> model;
   try {
-    AssembledModel model(run, registry, context);
+    model.emplace(run, registry, context);
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {
-    throw InputError(ex.file + ": model '" + run.model_name + "'" +
-                     (run.grid_label.empty() ? "" : " (" + run.grid_label + ")") +
-                     " cannot be built: " + e.what());
+    throw InputError(model_label + " cannot be built: " + e.what());
   }
+  if (model->trainable() && model->num_objectives() == 0)
+    throw InputError(model_label + " has parameters to train but no loss: add loss = \"softmax\" (or another "
+                     "loss plugin, see `mmsr plugins`)");
 }
 
 RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
@@ -268,12 +297,18 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   context.max_len = max_len;
   context.seed = run.seed;
   context.item_counts = &split.item_counts();
+  context.valid_target_counts = &split.valid_target_counts();
+  context.item_attributes = &data.attributes;
+  context.item_features = &data.features;
 
   auto t0 = Clock::now();
   auto model = std::make_shared<AssembledModel>(run, registry, context);
   model->to(device);
+  // A model with nothing to learn (a popularity baseline) is evaluated as built: no epochs, best epoch 0.
+  const bool trainable = model->trainable();
   std::vector<OptimizerGroupRequest> groups;
-  auto optimizer = make_optimizer(*model, train, groups);
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (trainable) optimizer = make_optimizer(*model, train, groups);
   outcome.timings.push_back({"build", since(t0), peak_rss_mb()});
 
   // log pop(j) of the training split, for popularity-corrected losses.
@@ -288,13 +323,12 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   auto samples = builder.training_samples(prefix);
   const int64_t batch_size = train.get_int("batch_size");
   const int64_t steps_per_epoch = (int64_t(samples.size()) + batch_size - 1) / batch_size;
-  const int64_t max_epochs = train.get_int("epochs"), patience = train.get_int("patience");
+  const int64_t max_epochs = trainable ? train.get_int("epochs") : 0, patience = train.get_int("patience");
   const int64_t eval_every = train.get_int("eval_every");
   const bool bucket = train.get_bool("length_buckets");
   const double clip = train.get_double("clip_norm"), lr = train.get_double("lr");
-  std::vector<std::vector<int32_t>> negatives;
-  if (ex.protocol.get_string("candidates") == "sampled") negatives = sampled_negatives(ex, data);
-  Evaluator evaluator(ex, split, builder, train.get_int("eval_batch_size"), device,
+  std::vector<std::vector<int32_t>> negatives = sampled_negatives(ex.protocol, ex.base_dir, data);
+  Evaluator evaluator(ex.protocol, split, builder, train.get_int("eval_batch_size"), device,
                       negatives.empty() ? nullptr : &negatives);
 
   double best = -1;
@@ -370,23 +404,20 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   if (!best_state.empty()) restore(*model, best_state);
   outcome.best_epoch = best_epoch;
   auto te = Clock::now();
-  SplitEvaluation valid = evaluator.run(*model, false);
-  SplitEvaluation test = evaluator.run(*model, true);
+  record_evaluations(ex, evaluator.run(*model, false), evaluator.run(*model, true), outcome.metrics,
+                     outcome.ranks);
   outcome.timings.push_back({"test_eval", since(te), peak_rss_mb()});
-  for (const auto* e : {&valid, &test}) {
-    const std::string split_name = e == &valid ? "valid" : "test";
-    for (size_t b = 0; b < e->names.size(); ++b) {
-      // Single-branch models record their only branch as "fused": the score the leaderboard ranks by.
-      std::string branch = e->names.size() == 1 ? "fused" : e->names[b];
-      for (const auto& m : branch_metrics(ex, e->ranks[b]))
-        outcome.metrics.push_back({split_name, branch, m.name, m.k, m.value});
-      int64_t tied = 0;
-      for (int64_t t : e->ties[b]) tied += t > 0;
-      outcome.metrics.push_back({split_name, branch, "tied_share", 0,
-                                 e->ties[b].empty() ? 0.0 : double(tied) / double(e->ties[b].size())});
-      for (size_t u = 0; u < e->ranks[b].size(); ++u)
-        outcome.ranks.push_back({split_name, branch, int64_t(u), e->ranks[b][u], e->ties[b][u]});
-    }
+  // The same selected model under each [[also_evaluate]] protocol.
+  for (const auto& variant : ex.also_evaluate) {
+    auto ve = Clock::now();
+    std::vector<std::vector<int32_t>> variant_negatives = sampled_negatives(variant.protocol, ex.base_dir, data);
+    Evaluator variant_evaluator(variant.protocol, split, builder, train.get_int("eval_batch_size"), device,
+                                variant_negatives.empty() ? nullptr : &variant_negatives);
+    VariantOutcome v;
+    record_evaluations(ex, variant_evaluator.run(*model, false), variant_evaluator.run(*model, true),
+                       v.metrics, v.ranks);
+    v.test_eval_seconds = since(ve);
+    outcome.variants.push_back(std::move(v));
   }
   outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
   return outcome;

@@ -3,8 +3,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
+
+#include "mmsr/dataset.h"
 
 namespace mmsr {
 
@@ -16,6 +19,12 @@ struct BuildContext {
   std::string branch_name;
   uint64_t seed = 0;                       // the run's seed (torch's generator is already seeded)
   const std::vector<int64_t>* item_counts = nullptr;  // training-split frequency per item id (size N+1)
+  // How often each item id is a validation target (size N+1): with item_counts, the frequency over the
+  // test inputs (training part + validation item), which some papers' popularity baselines count.
+  const std::vector<int64_t>* valid_target_counts = nullptr;
+  // Item side information of the dataset, by field or modality name (may be empty, never null in a run).
+  const std::map<std::string, ItemAttributes>* item_attributes = nullptr;
+  const std::map<std::string, FeatureMatrix>* item_features = nullptr;
   std::function<void(const std::string&)> log;        // progress messages, may be empty
 };
 

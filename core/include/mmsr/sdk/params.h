@@ -51,6 +51,10 @@ class ParamDecl {
                           std::optional<double> max, std::string doc);
   ParamDecl& choice_list(std::string name, std::vector<std::string> def,
                          std::vector<std::string> choices, std::string doc);
+  // A list of free strings (names of fields, files, ...).
+  ParamDecl& string_list(std::string name, std::vector<std::string> def, std::string doc) {
+    return choice_list(std::move(name), std::move(def), {}, std::move(doc));
+  }
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
   const ParamSpec* find(const std::string& name) const;

@@ -1,0 +1,88 @@
+// Building blocks shared by the attention plugins (SASRec, FDSA, and the multimodal towers): multi-head
+// self-attention with an explicit additive mask, a transformer block with the norm position and activation as
+// options, and the causal encoder body of SASRec (learned positions, input norm, dropout, blocks). One copy in
+// the SDK, so every model that says "SASRec-style" means the same computation.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmsr/sdk/params.h"
+
+namespace mmsr {
+
+struct TransformerOptions {
+  int64_t dim = 64, layers = 2, heads = 2, inner = 256, max_len = 50;
+  double dropout = 0.1, attn_dropout = 0.1, eps = 1e-6, init_std = 0.02;
+  bool pre_norm = false, gelu = false, scale_input = false;
+};
+
+// Adds the transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon,
+// scale_input, init_std) to a plugin's declaration, with the ODMT code's values as defaults.
+ParamDecl& declare_transformer_params(ParamDecl& decl);
+// Reads them back; `who` names the plugin in the error when heads do not divide dim.
+TransformerOptions transformer_options(const ParamSet& params, int64_t dim, int64_t max_len,
+                                       const std::string& who);
+
+// Multi-head self-attention written out, so the additive mask is ours: a finite large negative instead of
+// -inf, and callers let every query attend to itself, so no row is ever fully masked (which would give NaN).
+class SelfAttention : public torch::nn::Module {
+ public:
+  explicit SelfAttention(const TransformerOptions& o);
+  // x: [B, L, d]; additive_mask broadcastable to [B, heads, L, L].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+
+ private:
+  int64_t heads_, dim_;
+  torch::nn::Linear qkv_{nullptr}, out_{nullptr};
+  torch::nn::Dropout drop_{nullptr};
+};
+
+class TransformerBlock : public torch::nn::Module {
+ public:
+  explicit TransformerBlock(const TransformerOptions& o);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask);
+
+ private:
+  torch::Tensor feed_forward(const torch::Tensor& x);
+  bool pre_norm_, gelu_;
+  std::shared_ptr<SelfAttention> attn_;
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Linear ff1_{nullptr}, ff2_{nullptr};
+  torch::nn::Dropout drop1_{nullptr}, drop2_{nullptr}, drop_ff_{nullptr};
+};
+
+// [B, 1, L, L] additive mask of a left-padded batch: position i sees positions j <= i that hold an item, and
+// itself always.
+torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype);
+
+// SASRec's encoder body: item vectors + learned positions (counted from the right, so the newest item always
+// has the same position), LayerNorm (post-LN) and dropout, causal blocks, a final LayerNorm (pre-LN).
+// Outputs at padding positions are zero.
+class CausalTransformer : public torch::nn::Module {
+ public:
+  explicit CausalTransformer(const TransformerOptions& o);
+  torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor& valid);
+  const TransformerOptions& options() const { return o_; }
+
+ private:
+  TransformerOptions o_;
+  torch::nn::Embedding positions_{nullptr};
+  torch::nn::LayerNorm input_norm_{nullptr}, final_norm_{nullptr};
+  torch::nn::Dropout drop_{nullptr};
+  std::vector<std::shared_ptr<TransformerBlock>> blocks_;
+};
+
+// BERT-style initialisation used by SASRec's and FDSA's reference code: weights ~ normal(0, std), biases 0,
+// LayerNorm parameters untouched (names containing "norm"). std = 0 leaves LibTorch's defaults.
+void init_normal_weights(torch::nn::Module& module, double std);
+
+}  // namespace mmsr

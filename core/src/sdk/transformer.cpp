@@ -1,0 +1,137 @@
+#include "mmsr/sdk/transformer.h"
+
+#include <torch/nn/functional/activation.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace mmsr {
+
+ParamDecl& declare_transformer_params(ParamDecl& d) {
+  return d.integer("layers", 2, 1, 48, "number of self-attention blocks")
+      .integer("heads", 2, 1, 64, "attention heads (must divide the item-vector dimension)")
+      .integer("inner_size", 0, 0, 65536, "feed-forward inner size (0 = 4 x dimension)")
+      .real("dropout", 0.1, 0.0, 0.99, "dropout on the input, the residual branches and the feed-forward")
+      .real("attn_dropout", 0.1, 0.0, 0.99, "dropout on the attention weights")
+      .choice("norm", "post", {"post", "pre"},
+              "post-LN (ODMT code, RecBole) or pre-LN with a final LayerNorm (original SASRec)")
+      .choice("activation", "relu", {"relu", "gelu"}, "feed-forward activation")
+      .real("layer_norm_eps", 1e-6, 1e-15, 1e-1, "LayerNorm epsilon (ODMT 1e-6, RecBole 1e-12, SASRec 1e-8)")
+      .boolean("scale_input", false, "multiply item vectors by sqrt(dimension) before adding positions")
+      .real("init_std", 0.02, 0.0, 1.0, "normal init std of weights (0 = LibTorch defaults)");
+}
+
+TransformerOptions transformer_options(const ParamSet& p, int64_t dim, int64_t max_len, const std::string& who) {
+  TransformerOptions o;
+  o.dim = dim;
+  o.max_len = max_len;
+  o.layers = p.get_int("layers");
+  o.heads = p.get_int("heads");
+  o.inner = p.get_int("inner_size") > 0 ? p.get_int("inner_size") : 4 * dim;
+  o.dropout = p.get_double("dropout");
+  o.attn_dropout = p.get_double("attn_dropout");
+  o.pre_norm = p.get_string("norm") == "pre";
+  o.gelu = p.get_string("activation") == "gelu";
+  o.eps = p.get_double("layer_norm_eps");
+  o.scale_input = p.get_bool("scale_input");
+  o.init_std = p.get_double("init_std");
+  if (dim % o.heads != 0)
+    throw std::invalid_argument(who + ": heads = " + std::to_string(o.heads) +
+                                " does not divide the item-vector dimension " + std::to_string(dim));
+  return o;
+}
+
+SelfAttention::SelfAttention(const TransformerOptions& o) : heads_(o.heads), dim_(o.dim) {
+  qkv_ = register_module("qkv", torch::nn::Linear(o.dim, 3 * o.dim));
+  out_ = register_module("out", torch::nn::Linear(o.dim, o.dim));
+  drop_ = register_module("drop", torch::nn::Dropout(o.attn_dropout));
+}
+
+torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
+  const int64_t B = x.size(0), L = x.size(1), dh = dim_ / heads_;
+  auto parts = qkv_->forward(x).view({B, L, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
+  auto q = parts[0], k = parts[1], v = parts[2];  // [B, H, L, dh]
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)) + additive_mask;
+  auto weights = drop_->forward(torch::softmax(scores, -1));
+  auto context = torch::matmul(weights, v).transpose(1, 2).reshape({B, L, dim_});
+  return out_->forward(context);
+}
+
+TransformerBlock::TransformerBlock(const TransformerOptions& o) : pre_norm_(o.pre_norm), gelu_(o.gelu) {
+  attn_ = register_module("attn", std::make_shared<SelfAttention>(o));
+  norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
+  norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
+  ff1_ = register_module("ff1", torch::nn::Linear(o.dim, o.inner));
+  ff2_ = register_module("ff2", torch::nn::Linear(o.inner, o.dim));
+  drop1_ = register_module("drop1", torch::nn::Dropout(o.dropout));
+  drop2_ = register_module("drop2", torch::nn::Dropout(o.dropout));
+  drop_ff_ = register_module("drop_ff", torch::nn::Dropout(o.dropout));
+}
+
+torch::Tensor TransformerBlock::feed_forward(const torch::Tensor& x) {
+  auto h = ff1_->forward(x);
+  h = gelu_ ? torch::gelu(h) : torch::relu(h);
+  return ff2_->forward(drop_ff_->forward(h));
+}
+
+torch::Tensor TransformerBlock::forward(torch::Tensor x, const torch::Tensor& mask) {
+  if (pre_norm_) {
+    x = x + drop1_->forward(attn_->forward(norm1_->forward(x), mask));
+    return x + drop2_->forward(feed_forward(norm2_->forward(x)));
+  }
+  x = norm1_->forward(x + drop1_->forward(attn_->forward(x, mask)));
+  return norm2_->forward(x + drop2_->forward(feed_forward(x)));
+}
+
+torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype) {
+  const int64_t L = valid.size(1);
+  auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(valid.device());
+  auto allowed = torch::ones({L, L}, bool_opts).tril().unsqueeze(0) & valid.unsqueeze(1);
+  allowed = allowed | torch::eye(L, bool_opts).unsqueeze(0);
+  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(valid.device()))
+      .masked_fill(allowed.logical_not(), -1e9)
+      .unsqueeze(1);
+}
+
+CausalTransformer::CausalTransformer(const TransformerOptions& o) : o_(o) {
+  positions_ = register_module("positions", torch::nn::Embedding(o.max_len, o.dim));
+  input_norm_ =
+      register_module("input_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
+  final_norm_ =
+      register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
+  drop_ = register_module("drop", torch::nn::Dropout(o.dropout));
+  for (int64_t i = 0; i < o.layers; ++i)
+    blocks_.push_back(register_module("block" + std::to_string(i), std::make_shared<TransformerBlock>(o)));
+}
+
+torch::Tensor CausalTransformer::forward(const torch::Tensor& vectors, const torch::Tensor& valid) {
+  const int64_t L = vectors.size(1);
+  if (L > o_.max_len)
+    throw std::invalid_argument("sequence length " + std::to_string(L) + " exceeds max_len " +
+                                std::to_string(o_.max_len));
+  auto x = o_.scale_input ? vectors * std::sqrt(double(o_.dim)) : vectors;
+  // Positions count from the left of the window: with left padding the newest item is always at max_len-1.
+  auto pos = torch::arange(o_.max_len - L, o_.max_len, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+  x = x + positions_->forward(pos).unsqueeze(0);
+  if (!o_.pre_norm) x = input_norm_->forward(x);
+  x = drop_->forward(x);
+  auto keep = valid.unsqueeze(-1).to(x.dtype());
+  x = x * keep;
+  auto mask = causal_attention_mask(valid, x.scalar_type());
+  for (auto& block : blocks_) x = block->forward(x, mask) * keep;
+  if (o_.pre_norm) x = final_norm_->forward(x) * keep;
+  return x;
+}
+
+void init_normal_weights(torch::nn::Module& module, double std) {
+  if (std <= 0) return;
+  torch::NoGradGuard g;
+  for (auto& p : module.named_parameters()) {
+    const auto& name = p.key();
+    if (name.find("norm") != std::string::npos) continue;  // LayerNorm keeps weight 1, bias 0
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) p.value().zero_();
+    else p.value().normal_(0.0, std);
+  }
+}
+
+}  // namespace mmsr

@@ -1,0 +1,173 @@
+// The baselines' host support, end to end: a trained model evaluated under a second protocol, the popularity
+// baseline (no backbone, no loss) against ranks computed by hand, and FDSA reading item side information.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "e2e/e2e_support.h"
+#include "mmsr/errors.h"
+#include "mmsr/report.h"
+#include "mmsr/runner.h"
+
+namespace mmsr {
+
+using namespace test::e2e;
+using test::TempDir;
+
+namespace {
+
+const char* kSampledToo = R"(
+[[also_evaluate]]
+candidates = "sampled"
+negatives = 20
+negatives_seed = 3
+)";
+
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(AlsoEvaluate, OneTrainingTwoProtocolsTwoBoards) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = tiny("loss = \"softmax\"") + kSampledToo;
+  Experiment ex = parse(text);
+  ASSERT_EQ(ex.also_evaluate.size(), 1u);
+  EXPECT_NE(ex.also_evaluate[0].protocol_hash, ex.protocol_hash);
+  GridSummary s = run_experiment(ex, text, plugins(), quiet(store));
+  EXPECT_EQ(s.finished, 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE status='finished'"), 4);
+  // Trained once per seed: epochs are recorded with the main protocol's run only.
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM epochs"), 4);
+  // The variant reports the epoch selected under the main protocol.
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs a JOIN runs b ON a.seed = b.seed AND a.id < b.id "
+                         "WHERE a.best_epoch = b.best_epoch AND a.protocol_hash <> b.protocol_hash"),
+            2);
+  ReportOptions r;
+  r.stores = {store};
+  auto boards = build_leaderboards(r);
+  ASSERT_EQ(boards.size(), 2u);
+  double hr_full = 0, hr_sampled = 0;
+  for (const auto& b : boards) {
+    bool sampled = b.protocol_json.find("\"sampled\"") != std::string::npos;
+    (sampled ? hr_sampled : hr_full) = b.rows[0].mean[1];  // hr@10
+    if (sampled) EXPECT_NE(b.protocol_json.find("selected_under"), std::string::npos);
+  }
+  EXPECT_GT(hr_sampled, hr_full);  // 20 negatives instead of 60 items
+  // Rerunning skips both records of each run.
+  GridSummary again = run_experiment(ex, text, plugins(), quiet(store));
+  EXPECT_EQ(again.skipped, 2);
+}
+
+TEST(AlsoEvaluate, ARunSelectedUnderTheSampledProtocolIsAnotherBoard) {
+  std::string sampled = tiny("loss = \"softmax\"");
+  sampled.replace(sampled.find("max_len = 10"), 12,
+                  "max_len = 10\ncandidates = \"sampled\"\nnegatives = 20\nnegatives_seed = 3");
+  EXPECT_NE(parse(sampled).protocol_hash, parse(tiny("loss = \"softmax\"") + kSampledToo).also_evaluate[0].protocol_hash);
+}
+
+TEST(AlsoEvaluate, KeysThatDecideTrainingAreRefused) {
+  std::string e = error_of(tiny("loss = \"softmax\"") + "\n[[also_evaluate]]\nmax_len = 5\n");
+  EXPECT_NE(e.find("e2e.toml:23: [[also_evaluate]] #1.max_len: decides training or selection"), std::string::npos) << e;
+  e = error_of(tiny("loss = \"softmax\"") + "\n[[also_evaluate]]\nties = \"expected\"\n");
+  EXPECT_NE(e.find("[[also_evaluate]] #1: changes nothing"), std::string::npos) << e;
+  e = error_of(tiny("loss = \"softmax\"") + "\n[[also_evaluate]]\nnegatvies = 5\n");
+  EXPECT_NE(e.find("unknown key 'negatvies' (did you mean 'negatives'?)"), std::string::npos) << e;
+}
+
+TEST(PopRec, RanksEqualTheCountsRankingComputedByHand) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = kTiny;
+  text = text.substr(0, text.find("[[model]]")) +
+         "[[model]]\nname = \"PopRec\"\ntower = { plugin = \"popularity\" }\n";
+  Experiment ex = parse(text);
+  GridSummary s = run_experiment(ex, text, plugins(), quiet(store));
+  EXPECT_EQ(s.finished, 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM epochs"), 0);  // nothing to train
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE best_epoch = 0"), 2);
+
+  Dataset data = load_dataset(ex);
+  LeaveOneOutSplit split(data);
+  const auto& counts = split.item_counts();
+  std::vector<double> expected;
+  for (int64_t u = 0; u < split.num_users(); ++u) {
+    std::set<int32_t> history(split.history(u), split.history(u) + split.input_length(u, true));
+    const int32_t target = split.target(u, true);
+    double higher = 0, equal = 0;
+    for (int32_t i = 1; i <= data.num_items(); ++i) {
+      if (i == target || history.count(i)) continue;
+      higher += counts[i] > counts[target];
+      equal += counts[i] == counts[target];
+    }
+    expected.push_back(1 + higher + equal / 2);  // the expected tie rule
+  }
+  auto ranks = column(store, "SELECT rank FROM user_ranks WHERE run_id = 1 AND split = 'test' ORDER BY user");
+  ASSERT_EQ(ranks.size(), expected.size());
+  for (size_t u = 0; u < ranks.size(); ++u) EXPECT_DOUBLE_EQ(ranks[u], expected[u]) << "user " << u;
+}
+
+TEST(PopRec, CountingValidationItemsIsADifferentModel) {
+  TempDir t;
+  std::string text = kTiny;
+  text = text.substr(0, text.find("[[model]]")) +
+         "[[model]]\nname = \"PopRec\"\ntower = { plugin = \"popularity\", counts = [\"train\", \"train+valid\"] }\n";
+  run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+  auto ndcg = column(t.path("s.sqlite"),
+                     "SELECT value FROM metrics WHERE split='test' AND name='ndcg' AND k=20 ORDER BY run_id");
+  ASSERT_EQ(ndcg.size(), 4u);
+  EXPECT_EQ(ndcg[0], ndcg[1]);  // seeds do not matter to counting
+  EXPECT_NE(ndcg[0], ndcg[2]);
+}
+
+TEST(PopRec, AModelWithParametersButNoLossIsAnInputError) {
+  TempDir t;
+  std::string text = kTiny;
+  text = text.substr(0, text.find("loss = ["));
+  try {
+    run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("model 'SASRec' has parameters to train but no loss"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
+}
+
+TEST(Fdsa, TrainsOnPooledFeaturesAndRefusesDataWithoutAny) {
+  TempDir t;
+  std::string text = tiny("loss = \"softmax\"");
+  const std::string sasrec = "backbone = { plugin = \"sasrec\", layers = 1 }";
+  text.replace(text.find(sasrec), sasrec.size(), "backbone = { plugin = \"fdsa\", layers = 1, features = [\"text\"] }");
+  GridSummary s = run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+  EXPECT_EQ(s.finished, 2);
+  std::string bare = text;
+  bare.replace(bare.find(", features = [\"text\"]"), 21, "");
+  try {
+    run_experiment(parse(bare), bare, plugins(), quiet(t.path("b.sqlite")));
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("fdsa: no item features to read"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Fdsa, ReadsTheS3RecAttributeFileOfLastFM) {
+  if (!test::shared_data_available("s3rec/LastFM_item2attributes.json"))
+    GTEST_SKIP() << "../shared/data/s3rec is absent: real-data check skipped";
+  std::string text = std::string("[data]\nformat = \"s3rec\"\npath = \"") + MMSR_SHARED_DATA_DIR +
+                     "/s3rec/LastFM.txt\"\nattribute_file = \"" + MMSR_SHARED_DATA_DIR +
+                     "/s3rec/LastFM_item2attributes.json\"\n[[model]]\nname = \"FDSA\"\ntower = \"id\"\n"
+                     "backbone = \"fdsa\"\nloss = \"softmax\"\n";
+  Dataset data = load_dataset(parse(text));
+  ASSERT_EQ(data.attributes.count("attributes"), 1u);
+  EXPECT_EQ(data.attributes.at("attributes").vocabulary(), 388);  // the 388 tags of ../shared/data/README.md
+}
+
+}  // namespace mmsr
