@@ -120,6 +120,11 @@ int main(int argc, char** argv) {
   run->add_flag("-q,--quiet", quiet, "no progress line");
   run->add_flag("-v,--verbose", verbose, "one line per epoch");
   run->add_flag("--no-report", no_report, "do not print the leaderboard at the end");
+  int64_t threads = -1;
+  run->add_option("--threads", threads,
+                  "CPU threads per run, overriding [train].threads (not part of a run's identity: e.g. two "
+                  "grids side by side with --threads 1 each)")
+      ->check(CLI::Range(int64_t(0), int64_t(1024)));
 
   auto* plugins = app.add_subcommand("plugins", "list plugins, or show one's parameters");
   std::string show_name;
@@ -172,6 +177,12 @@ int main(int argc, char** argv) {
       std::string text = read_file(run_file);
       std::string base = std::filesystem::absolute(run_file).parent_path().string();
       auto ex = mmsr::parse_experiment(text, run_file, base, lookup, names);
+      if (threads >= 0)
+        for (auto& r : ex.runs) {
+          auto values = r.train.values();
+          values["threads"] = threads;
+          r.train = mmsr::ParamSet(values);
+        }
       if (!dry_run) {
         auto parent = std::filesystem::path(store_path).parent_path();
         if (!parent.empty()) std::filesystem::create_directories(parent);
