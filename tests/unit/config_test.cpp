@@ -92,7 +92,7 @@ TEST(Config, MalformedTomlGivesItsLine) {
 TEST(Config, UnknownSectionAndMissingModel) {
   EXPECT_EQ(error_of("[trian]\nlr = 1\n"),
             "exp.toml:1: unknown section 'trian' (did you mean 'train'?); sections: experiment, data, "
-            "protocol, train, model, also_evaluate");
+            "modality, protocol, train, model, also_evaluate");
   EXPECT_NE(error_of("[experiment]\nname = \"x\"\n").find("no models"), std::string::npos);
 }
 

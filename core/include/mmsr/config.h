@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "mmsr/features.h"
 #include "mmsr/readers.h"
 #include "mmsr/sdk/params.h"
 #include "mmsr/sdk/registrar.h"
@@ -19,6 +20,7 @@ namespace mmsr {
 const ParamDecl& experiment_section();
 const ParamDecl& data_section();
 const ParamDecl& synthetic_section();
+const ParamDecl& modality_section();
 const ParamDecl& protocol_section();
 const ParamDecl& train_section();
 
@@ -71,6 +73,7 @@ struct Experiment {
   std::vector<RunSpec> runs;
 
   std::string data_path() const;  // [data] path resolved against base_dir ("" for synthetic)
+  std::vector<ModalitySpec> modalities;  // [[modality]] entries, paths resolved
   SyntheticOptions synthetic;
 };
 

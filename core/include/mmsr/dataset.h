@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace mmsr {
+
+class FeatureStore;  // mmsr/features.h
 
 // What a reader produces: per user, the item tokens in time order (tokens interned as indices).
 struct RawSequences {
@@ -42,6 +45,8 @@ struct Dataset {
   // Optional item side information by field name (RecBole .item columns), one string per item id.
   std::map<std::string, std::vector<std::string>> item_fields;
   std::map<std::string, ItemAttributes> attributes;  // optional item attribute sets by field name
+  // Modality features ([[modality]] files, memory-mapped; generated features of the synthetic data), by name.
+  std::shared_ptr<const FeatureStore> modalities;
   std::string checksum;                          // content hash of users, items and sequences
 
   int64_t num_items() const { return int64_t(item_tokens.size()) - 1; }

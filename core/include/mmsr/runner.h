@@ -21,8 +21,11 @@ struct GridSummary {
   bool interrupted = false;  // a signal stopped the grid; the current run is recorded as 'interrupted'
 };
 
-// Loads the dataset an experiment names (file readers + preprocessing, or the generator).
+// Loads the dataset an experiment names (file readers + preprocessing, or the generator), with its item
+// attributes and its modalities (memory-mapped feature files aligned to the item ids).
 Dataset load_dataset(const Experiment& experiment);
+// The same without modalities.
+Dataset load_interactions(const Experiment& experiment);
 
 GridSummary run_experiment(const Experiment& experiment, const std::string& config_text,
                            const PluginRegistry& registry, const RunOptions& options);

@@ -230,14 +230,14 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
                              "malformed TOML: " + std::string(e.description())));
   }
   Parser p(file, lookup, names);
-  static const std::set<std::string> kSections = {"experiment", "data",  "protocol",
-                                                  "train",      "model", "also_evaluate"};
+  static const std::set<std::string> kSections = {"experiment", "data",          "protocol", "train",
+                                                  "model",      "also_evaluate", "modality"};
   for (const auto& [key, node] : root) {
     std::string k(key.str());
     if (!kSections.count(k))
       p.fail_at(key.source(), "unknown section '" + k + "'" +
                                   did_you_mean(k, {kSections.begin(), kSections.end()}) +
-                                  "; sections: experiment, data, protocol, train, model, also_evaluate");
+                                  "; sections: experiment, data, modality, protocol, train, model, also_evaluate");
   }
 
   Experiment ex;
@@ -278,6 +278,40 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
     if (o.clusters > o.items) p.fail(data, "[data.synthetic]: clusters must be <= items");
     if (ex.data.get_string("format") != "synthetic" && ex.data.get_string("path").empty())
       p.fail(data, "[data].path is required for format = \"" + ex.data.get_string("format") + "\"");
+  }
+
+  if (const toml::node* mods = root.get("modality")) {
+    if (!mods->is_array_of_tables()) p.fail(mods, "modality must be a list of tables ([[modality]])");
+    size_t n = 0;
+    std::set<std::string> names;
+    for (const auto& node : *mods->as_array()) {
+      const std::string where = "[[modality]] #" + std::to_string(++n);
+      ParamSet m = p.read_fixed(node.as_table(), modality_section(), where);
+      ModalitySpec spec;
+      spec.name = m.get_string("name");
+      if (spec.name.empty()) p.fail(&node, where + ": missing name (e.g. name = \"text\")");
+      if (!names.insert(spec.name).second) p.fail(&node, where + ": modality '" + spec.name + "' is declared twice");
+      auto resolve = [&](const std::string& f) {
+        if (f.empty()) return f;
+        std::filesystem::path path(f);
+        if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+        return path.lexically_normal().string();
+      };
+      spec.path = resolve(m.get_string("path"));
+      if (spec.path.empty()) p.fail(&node, where + " ('" + spec.name + "'): missing path (the feature file)");
+      spec.format = m.get_string("format");
+      spec.shape = m.get_string("shape");
+      spec.dim = m.get_int("dim");
+      spec.tokens = m.get_int("tokens");
+      spec.mask_path = resolve(m.get_string("mask"));
+      spec.id_map = m.get_string("id_map") == "token" ? "token" : resolve(m.get_string("id_map"));
+      spec.missing = m.get_string("missing");
+      if (spec.format == "raw" && spec.dim == 0)
+        p.fail(&node, where + " ('" + spec.name + "'): format = \"raw\" needs dim");
+      if (spec.format == "raw" && spec.shape == "tokens" && spec.tokens == 0)
+        p.fail(&node, where + " ('" + spec.name + "'): shape = \"tokens\" needs tokens");
+      ex.modalities.push_back(std::move(spec));
+    }
   }
 
   ex.protocol = p.read_fixed(p.sub_table(root, "protocol", "protocol"), protocol_section(), "[protocol]");

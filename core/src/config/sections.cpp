@@ -29,6 +29,24 @@ const ParamDecl& data_section() {
   return d;
 }
 
+const ParamDecl& modality_section() {
+  static const ParamDecl d = ParamDecl()
+      .text("name", "", "modality name the models refer to (e.g. text, image)")
+      .text("path", "", "feature file, relative to the experiment file")
+      .choice("format", "npy", {"npy", "raw"},
+              "npy: float32/float16, [items, dim] or [items, tokens, dim]; raw: little-endian float32 rows")
+      .choice("shape", "pooled", {"pooled", "tokens"}, "raw files: one vector per item, or tokens x dim per item")
+      .integer("dim", 0, 0, 1 << 20, "raw files: vector dimension")
+      .integer("tokens", 0, 0, 1 << 20, "raw token-level files: tokens per item")
+      .text("mask", "", "token-level: .npy [items, tokens] of 0/1 marking real tokens (default: all real)")
+      .text("id_map", "token",
+            "\"token\": the item token is its row number; otherwise a file of 'item<TAB>row' lines "
+            "(e.g. UniSRec's *.item2index)")
+      .choice("missing", "error", {"error", "zero"},
+              "an item without a row: error, or zero features with every token masked");
+  return d;
+}
+
 const ParamDecl& synthetic_section() {
   static const ParamDecl d = ParamDecl()
       .integer("seed", 7, 0, 2147483647.0, "generator seed (the data, not the run)")

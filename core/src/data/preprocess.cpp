@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmsr/dataset.h"
+#include "mmsr/features.h"
 #include "mmsr/errors.h"
 #include "mmsr/text.h"
 
@@ -40,6 +41,8 @@ void Dataset::compute_checksum() {
       for (int32_t id : list) h.add(a.tokens[size_t(id)]);
     }
   }
+  if (modalities)
+    for (const auto& name : modalities->names()) h.add("modality:" + modalities->find(name)->fingerprint());
   for (const auto& [name, f] : features) {
     h.add(name).add_u64(f.dim);
     h.add(f.values.data(), f.values.size() * sizeof(float));

@@ -14,6 +14,7 @@
 
 #include "mmsr/engine.h"
 #include "mmsr/errors.h"
+#include "mmsr/features.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/store.h"
@@ -74,7 +75,28 @@ std::string plugin_versions(const RunSpec& run, const PluginRegistry& registry) 
 
 }  // namespace
 
+namespace {
+
+// The experiment's modalities: generated features of the synthetic data and the [[modality]] files (which win
+// over a generated modality of the same name), memory-mapped, aligned to the dataset's item ids.
+void attach_modalities(const Experiment& ex, Dataset& data) {
+  if (ex.modalities.empty() && data.features.empty()) return;
+  auto store = std::make_shared<FeatureStore>();
+  for (const auto& [name, matrix] : data.features) store->add(FeatureTable::from_matrix(name, matrix));
+  for (const auto& spec : ex.modalities) store->add(FeatureTable::open(spec, data));
+  data.modalities = store;
+  data.compute_checksum();
+}
+
+}  // namespace
+
 Dataset load_dataset(const Experiment& ex) {
+  Dataset data = load_interactions(ex);
+  attach_modalities(ex, data);
+  return data;
+}
+
+Dataset load_interactions(const Experiment& ex) {
   const std::string format = ex.data.get_string("format");
   if (format == "synthetic") {
     Dataset d = generate_synthetic(ex.synthetic);

@@ -1,0 +1,382 @@
+#include "mmsr/features.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "mmsr/errors.h"
+#include "mmsr/text.h"
+
+namespace mmsr {
+
+// Bytes of a feature file: a read-only private mapping, or an owned buffer for generated features.
+class FeatureBytes {
+ public:
+  explicit FeatureBytes(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw InputError(path + ": cannot open the feature file (" + std::strerror(errno) + ")");
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw InputError(path + ": not a regular file");
+    }
+    size_ = size_t(st.st_size);
+    if (size_ > 0) {
+      void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        throw InputError(path + ": cannot memory-map the feature file (" + std::strerror(errno) + ")");
+      }
+      // Gathers touch scattered rows: no read-ahead of the whole file.
+      madvise(p, size_, MADV_RANDOM);
+      map_ = p;
+      data_ = static_cast<const uint8_t*>(p);
+    }
+    ::close(fd);
+  }
+  explicit FeatureBytes(std::vector<uint8_t> owned) : owned_(std::move(owned)) {
+    data_ = owned_.data();
+    size_ = owned_.size();
+  }
+  ~FeatureBytes() {
+    if (map_) munmap(map_, size_);
+  }
+  FeatureBytes(const FeatureBytes&) = delete;
+  FeatureBytes& operator=(const FeatureBytes&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* map_ = nullptr;
+  std::vector<uint8_t> owned_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  uint32_t bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exponent = 127 - 15 + 1;
+      while ((mantissa & 0x400u) == 0) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+  } else if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);  // inf or NaN
+  } else {
+    bits = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+namespace {
+
+struct NpyHeader {
+  std::string descr;
+  bool fortran = false;
+  std::vector<int64_t> shape;
+  size_t data_offset = 0;
+};
+
+// The header of a .npy file (format versions 1-3): a Python dict literal with descr, fortran_order, shape.
+NpyHeader parse_npy(const FeatureBytes& bytes, const std::string& path) {
+  const uint8_t* b = bytes.data();
+  const size_t n = bytes.size();
+  if (n < 10 || std::memcmp(b, "\x93NUMPY", 6) != 0)
+    throw InputError(path + ": not a .npy file (no \\x93NUMPY magic); for raw float32 set format = \"raw\"");
+  const int major = b[6];
+  size_t header_len, offset;
+  if (major == 1) {
+    header_len = size_t(b[8]) | size_t(b[9]) << 8;
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (n < 12) throw InputError(path + ": truncated .npy header");
+    header_len = size_t(b[8]) | size_t(b[9]) << 8 | size_t(b[10]) << 16 | size_t(b[11]) << 24;
+    offset = 12;
+  } else {
+    throw InputError(path + ": .npy format version " + std::to_string(major) + " is not supported (1 to 3 are)");
+  }
+  if (offset + header_len > n) throw InputError(path + ": truncated .npy header");
+  const std::string h(reinterpret_cast<const char*>(b + offset), header_len);
+  NpyHeader out;
+  out.data_offset = offset + header_len;
+  auto value_after = [&](const std::string& key) -> size_t {
+    size_t k = h.find("'" + key + "'");
+    if (k == std::string::npos) throw InputError(path + ": .npy header has no '" + key + "'");
+    size_t colon = h.find(':', k);
+    if (colon == std::string::npos) throw InputError(path + ": malformed .npy header");
+    size_t v = h.find_first_not_of(' ', colon + 1);
+    if (v == std::string::npos) throw InputError(path + ": malformed .npy header");
+    return v;
+  };
+  size_t d = value_after("descr");
+  if (h[d] != '\'' && h[d] != '"') throw InputError(path + ": malformed .npy descr");
+  size_t d_end = h.find(h[d], d + 1);
+  if (d_end == std::string::npos) throw InputError(path + ": malformed .npy descr");
+  out.descr = h.substr(d + 1, d_end - d - 1);
+  out.fortran = h.compare(value_after("fortran_order"), 4, "True") == 0;
+  size_t s = value_after("shape");
+  size_t s_end = h.find(')', s);
+  if (h[s] != '(' || s_end == std::string::npos) throw InputError(path + ": malformed .npy shape");
+  std::stringstream dims(h.substr(s + 1, s_end - s - 1));
+  for (std::string item; std::getline(dims, item, ',');) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (item.empty()) continue;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0) throw std::invalid_argument(item);
+      out.shape.push_back(v);
+    } catch (const std::exception&) {
+      throw InputError(path + ": .npy shape entry '" + item + "' is not a size");
+    }
+  }
+  return out;
+}
+
+size_t element_size(FeatureDtype t) { return t == FeatureDtype::Float16 ? 2 : 4; }
+
+void require_size(const FeatureBytes& bytes, size_t offset, int64_t count, size_t item, const std::string& path,
+                  const std::string& what) {
+  const unsigned __int128 need = (unsigned __int128)offset + (unsigned __int128)count * item;
+  if (need != bytes.size())
+    throw InputError(path + ": " + what + " needs " + std::to_string((unsigned long long)need) +
+                     " bytes, the file has " + std::to_string(bytes.size()) +
+                     (need > bytes.size() ? " (truncated?)" : " (trailing bytes: wrong shape or dtype?)"));
+}
+
+// item id -> row, from "item<TAB>row" lines or from the item tokens themselves.
+std::vector<int64_t> item_rows(const ModalitySpec& spec, const Dataset& data, int64_t rows) {
+  std::vector<int64_t> row_of(data.item_tokens.size(), -1);
+  if (spec.id_map == "token") {
+    for (size_t id = 1; id < data.item_tokens.size(); ++id) {
+      const std::string& t = data.item_tokens[id];
+      char* end = nullptr;
+      long long r = std::strtoll(t.c_str(), &end, 10);
+      if (t.empty() || *end != '\0' || r < 0)
+        throw InputError("[[modality]] '" + spec.name + "': id_map = \"token\" needs integer item tokens, found '" +
+                         t + "'; give an id map file (\"item<TAB>row\" lines)");
+      if (r < rows) row_of[id] = r;
+    }
+    return row_of;
+  }
+  std::ifstream in(spec.id_map);
+  if (!in) throw InputError(spec.id_map + ": cannot open the id map of modality '" + spec.name + "'");
+  std::unordered_map<std::string, size_t> id_of;
+  for (size_t id = 1; id < data.item_tokens.size(); ++id) id_of.emplace(data.item_tokens[id], id);
+  std::string line;
+  std::unordered_map<std::string, long> seen;
+  for (long line_no = 1; std::getline(in, line); ++line_no) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::string token, row_text, extra;
+    if (!(fields >> token >> row_text) || (fields >> extra))
+      throw InputError(located(spec.id_map, line_no, "expected 'item<TAB>row', found '" + line + "'"));
+    char* end = nullptr;
+    long long r = std::strtoll(row_text.c_str(), &end, 10);
+    if (*end != '\0' || r < 0 || r >= rows)
+      throw InputError(located(spec.id_map, line_no, "row '" + row_text + "' is not a row of " + spec.path +
+                                                          " (it has " + std::to_string(rows) + ")"));
+    auto [it, inserted] = seen.emplace(token, line_no);
+    if (!inserted)
+      throw InputError(located(spec.id_map, line_no, "item '" + token + "' is mapped twice (first on line " +
+                                                         std::to_string(it->second) + ")"));
+    auto found = id_of.find(token);
+    if (found != id_of.end()) row_of[found->second] = r;
+  }
+  return row_of;
+}
+
+}  // namespace
+
+FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
+  FeatureTable t;
+  t.name_ = spec.name;
+  t.path_ = spec.path;
+  t.values_ = std::make_shared<FeatureBytes>(spec.path);
+  size_t offset = 0;
+  if (spec.format == "npy") {
+    NpyHeader h = parse_npy(*t.values_, spec.path);
+    if (h.descr == "<f4" || h.descr == "=f4" || h.descr == "f4") t.dtype_ = FeatureDtype::Float32;
+    else if (h.descr == "<f2" || h.descr == "=f2" || h.descr == "f2") t.dtype_ = FeatureDtype::Float16;
+    else
+      throw InputError(spec.path + ": dtype '" + h.descr + "' is not supported; save float32 or float16, " +
+                       "little-endian (numpy: arr.astype('<f4'))");
+    if (h.fortran)
+      throw InputError(spec.path + ": Fortran-ordered array; save it C-ordered (numpy.ascontiguousarray)");
+    if (h.shape.size() == 2) {
+      t.rows_ = h.shape[0];
+      t.dim_ = h.shape[1];
+    } else if (h.shape.size() == 3) {
+      t.pooled_ = false;
+      t.rows_ = h.shape[0];
+      t.tokens_ = h.shape[1];
+      t.dim_ = h.shape[2];
+    } else {
+      throw InputError(spec.path + ": a " + std::to_string(h.shape.size()) +
+                       "-D array; features are 2-D [items, dim] (pooled) or 3-D [items, tokens, dim]");
+    }
+    offset = h.data_offset;
+  } else {
+    if (spec.dim <= 0)
+      throw InputError("[[modality]] '" + spec.name + "': format = \"raw\" needs dim (the vector length)");
+    t.dim_ = spec.dim;
+    t.pooled_ = spec.shape != "tokens";
+    t.tokens_ = t.pooled_ ? 1 : spec.tokens;
+    if (!t.pooled_ && t.tokens_ <= 0)
+      throw InputError("[[modality]] '" + spec.name + "': shape = \"tokens\" with format = \"raw\" needs tokens");
+    const size_t per_row = size_t(t.tokens_ * t.dim_) * 4;
+    if (t.values_->size() % per_row != 0)
+      throw InputError(spec.path + ": " + std::to_string(t.values_->size()) + " bytes is not a whole number of " +
+                       std::to_string(t.tokens_) + " x " + std::to_string(t.dim_) +
+                       " float32 rows: check dim (and tokens)");
+    t.rows_ = int64_t(t.values_->size() / per_row);
+  }
+  if (t.dim_ <= 0 || t.tokens_ <= 0 || t.rows_ <= 0) throw InputError(spec.path + ": the feature array is empty");
+  require_size(*t.values_, offset, t.rows_ * t.tokens_ * t.dim_, element_size(t.dtype_), spec.path,
+               "a " + std::to_string(t.rows_) + " x " + std::to_string(t.tokens_) + " x " + std::to_string(t.dim_) +
+                   " array");
+  t.data_offset_ = offset;
+  if (!spec.mask_path.empty()) {
+    if (t.pooled_) throw InputError("[[modality]] '" + spec.name + "': a mask is for token-level features only");
+    t.mask_ = std::make_shared<FeatureBytes>(spec.mask_path);
+    NpyHeader m = parse_npy(*t.mask_, spec.mask_path);
+    if (m.descr == "|b1" || m.descr == "|u1" || m.descr == "u1" || m.descr == "b1") t.mask_kind_ = 1;
+    else if (m.descr == "<f4" || m.descr == "=f4") t.mask_kind_ = 2;
+    else throw InputError(spec.mask_path + ": mask dtype '" + m.descr + "' is not supported (bool, uint8 or float32)");
+    if (m.fortran || m.shape.size() != 2 || m.shape[0] != t.rows_ || m.shape[1] != t.tokens_)
+      throw InputError(spec.mask_path + ": the mask must be a C-ordered [" + std::to_string(t.rows_) + ", " +
+                       std::to_string(t.tokens_) + "] array matching " + spec.path);
+    require_size(*t.mask_, m.data_offset, t.rows_ * t.tokens_, t.mask_kind_ == 1 ? 1 : 4, spec.mask_path, "the mask");
+    t.mask_offset_ = m.data_offset;
+  }
+  t.row_of_item_ = item_rows(spec, data, t.rows_);
+  std::string first_missing;
+  for (size_t id = 1; id < t.row_of_item_.size(); ++id)
+    if (t.row_of_item_[id] < 0) {
+      if (first_missing.empty()) first_missing = data.item_tokens[id];
+      ++t.missing_items_;
+    }
+  if (t.missing_items_ > 0 && spec.missing != "zero")
+    throw InputError("[[modality]] '" + spec.name + "': " + std::to_string(t.missing_items_) + " of " +
+                     std::to_string(data.num_items()) + " items have no row in " + spec.path + " (first: '" +
+                     first_missing + "'); fix the id map, or set missing = \"zero\" to give them zero features");
+  return t;
+}
+
+FeatureTable FeatureTable::from_matrix(const std::string& name, const FeatureMatrix& matrix) {
+  FeatureTable t;
+  t.name_ = name;
+  t.path_ = "<generated " + name + ">";
+  t.dim_ = matrix.dim;
+  t.rows_ = matrix.dim > 0 ? int64_t(matrix.values.size()) / matrix.dim : 0;
+  std::vector<uint8_t> bytes(matrix.values.size() * sizeof(float));
+  std::memcpy(bytes.data(), matrix.values.data(), bytes.size());
+  t.values_ = std::make_shared<FeatureBytes>(std::move(bytes));
+  t.row_of_item_.resize(size_t(t.rows_));
+  for (int64_t i = 0; i < t.rows_; ++i) t.row_of_item_[size_t(i)] = i;  // row i is item id i
+  return t;
+}
+
+void FeatureTable::gather(const int64_t* item_ids, size_t n, float* out, uint8_t* mask_out) const {
+  const int64_t per_row = tokens_ * dim_;
+  const size_t row_bytes = size_t(per_row) * element_size(dtype_);
+  const uint8_t* base = values_->data() + data_offset_;
+  for (size_t i = 0; i < n; ++i) {
+    float* dst = out + i * size_t(per_row);
+    uint8_t* mdst = mask_out ? mask_out + i * size_t(tokens_) : nullptr;
+    const int64_t id = item_ids[i];
+    const int64_t row = id > 0 && size_t(id) < row_of_item_.size() ? row_of_item_[size_t(id)] : -1;
+    if (row < 0) {  // padding or a missing item (missing = "zero")
+      std::fill(dst, dst + per_row, 0.0f);
+      if (mdst) std::fill(mdst, mdst + tokens_, uint8_t(0));
+      continue;
+    }
+    const uint8_t* src = base + size_t(row) * row_bytes;
+    if (dtype_ == FeatureDtype::Float32) {
+      std::memcpy(dst, src, row_bytes);
+    } else {
+      for (int64_t k = 0; k < per_row; ++k) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * k, 2);
+        dst[k] = half_to_float(h);
+      }
+    }
+    for (int64_t k = 0; k < per_row; ++k)
+      if (!std::isfinite(dst[k]))
+        throw InputError(path_ + ": row " + std::to_string(row) + " (item id " + std::to_string(id) +
+                         ") holds a non-finite value at position " + std::to_string(k) +
+                         "; clean the features (numpy.nan_to_num) or drop the item");
+    if (!mdst) continue;
+    if (!mask_) {
+      std::fill(mdst, mdst + tokens_, uint8_t(1));
+    } else {
+      const uint8_t* m = mask_->data() + mask_offset_;
+      for (int64_t k = 0; k < tokens_; ++k) {
+        if (mask_kind_ == 1) {
+          mdst[k] = m[size_t(row * tokens_ + k)] != 0;
+        } else {
+          float f;
+          std::memcpy(&f, m + 4 * size_t(row * tokens_ + k), 4);
+          mdst[k] = f != 0.0f;
+        }
+      }
+    }
+  }
+}
+
+std::string FeatureTable::fingerprint() const {
+  Hasher h;
+  h.add(name_).add_u64(uint64_t(rows_)).add_u64(uint64_t(tokens_)).add_u64(uint64_t(dim_));
+  h.add_u64(uint64_t(dtype_)).add_u64(values_->size());
+  // A sample of rows rather than the whole file: opening a 15 GB file must stay instant.
+  const size_t row_bytes = size_t(tokens_ * dim_) * element_size(dtype_);
+  const uint8_t* base = values_->data() + data_offset_;
+  const int64_t samples = std::min<int64_t>(rows_, 64);
+  for (int64_t s = 0; s < samples; ++s) {
+    int64_t row = samples == 1 ? 0 : s * (rows_ - 1) / (samples - 1);
+    h.add(base + size_t(row) * row_bytes, row_bytes);
+  }
+  for (int64_t r : row_of_item_) h.add_u64(uint64_t(r + 1));
+  h.add_u64(mask_ ? mask_->size() : 0);
+  return h.hex();
+}
+
+void FeatureStore::add(FeatureTable table) {
+  std::string name = table.name();
+  tables_.insert_or_assign(name, std::move(table));
+}
+
+const FeatureTable* FeatureStore::find(const std::string& name) const {
+  auto it = tables_.find(name);
+  return it == tables_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> FeatureStore::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, t] : tables_) out.push_back(n);
+  return out;
+}
+
+}  // namespace mmsr
