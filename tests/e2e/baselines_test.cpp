@@ -171,3 +171,63 @@ TEST(Fdsa, ReadsTheS3RecAttributeFileOfLastFM) {
 }
 
 }  // namespace mmsr
+
+namespace mmsr {
+
+using namespace test::e2e;
+using test::TempDir;
+
+// The synthetic data's generated pooled "text" and "image" features, through the towers that read them.
+TEST(Multimodal, TextOnlyEarlyAndLateFusionTrainOnGeneratedFeatures) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = kTiny;
+  text = text.substr(0, text.find("[[model]]")) + R"(
+[[model]]
+name = "Text"
+tower = { plugin = "modality", modality = "text", dim = 16 }
+backbone = { plugin = "sasrec", layers = 1 }
+loss = "softmax"
+
+[[model]]
+name = "EF"
+tower = { plugin = "early_fusion", dim = 16 }
+backbone = { plugin = "sasrec", layers = 1 }
+loss = "softmax"
+
+[[model]]
+name = "LF"
+tower = { plugin = "late_fusion", dim = 16 }
+backbone = { plugin = "sasrec", layers = 1 }
+loss = { plugin = "softmax", branches = "fused" }
+)";
+  GridSummary s = run_experiment(parse(text), text, plugins(), quiet(store));
+  EXPECT_EQ(s.finished, 6);
+  EXPECT_EQ(s.failed, 0);
+  // Late fusion is three branches: each is ranked, and so is their mean.
+  for (const char* branch : {"id", "text", "image", "fused"})
+    EXPECT_EQ(count(store, std::string("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE "
+                                       "r.model_name = 'LF' AND m.split = 'test' AND m.name = 'ndcg' AND m.k = 10 "
+                                       "AND m.branch = '") + branch + "'"),
+              2)
+        << branch;
+}
+
+TEST(Multimodal, ATowerReadingAnUndeclaredModalityIsAnInputError) {
+  TempDir t;
+  std::string text = kTiny;
+  text = text.substr(0, text.find("[[model]]")) +
+         "[[model]]\nname = \"Audio\"\ntower = { plugin = \"modality\", modality = \"audio\" }\n"
+         "backbone = \"sasrec\"\nloss = \"softmax\"\n";
+  try {
+    run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("modality: the experiment has no modality 'audio' (it has: image, text)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
+}
+
+}  // namespace mmsr

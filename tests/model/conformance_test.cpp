@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "mmsr/registry.h"
+#include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
 #include "model/static_plugins.h"
 

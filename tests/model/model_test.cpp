@@ -9,6 +9,7 @@
 #include "mmsr/registry.h"
 #include "train/model.h"
 #include "model/static_plugins.h"
+#include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/plugin_abi.h"
 

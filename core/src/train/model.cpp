@@ -33,6 +33,20 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
   if (!b && !sequence_free) throw InputError("plugin not loaded: " + run.backbone.plugin);
   tower_ = register_module("tower", t->make_item_tower(run.tower.params, context));
   branch_names_ = tower_->branch_names();
+  modalities_ = tower_->modalities();
+  modality_infos_ = context.modalities;
+  gather_ = context.gather;
+  for (const auto& m : modalities_) {
+    bool known = false;
+    for (const auto& info : modality_infos_) known = known || info.name == m;
+    if (!known) {
+      std::string names;
+      for (const auto& info : modality_infos_) names += (names.empty() ? "" : ", ") + info.name;
+      throw InputError("item tower '" + t->name + "' reads the modality '" + m + "', which the experiment does not " +
+                       "have (" + (names.empty() ? "no modalities" : "it has: " + names) +
+                       "); declare it with [[modality]] name = \"" + m + "\", path = ...");
+    }
+  }
   if (branch_names_.empty()) throw std::logic_error("item tower '" + t->name + "' declares no branch");
   for (size_t i = 0; i < branch_names_.size(); ++i) {
     BuildContext c = context;
@@ -56,7 +70,7 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
 LossTerms AssembledModel::loss(const Batch& batch, const torch::Tensor& log_popularity,
                                const TrainProgress& progress) {
   // Each distinct item of the batch goes through the tower once; slots gather their rows.
-  std::vector<torch::Tensor> unique_vectors = tower_->forward(batch.unique_items);
+  std::vector<torch::Tensor> unique_vectors = tower_->forward(batch.unique_items, batch.features);
   ForwardOutput out;
   out.batch = &batch;
   out.log_popularity = log_popularity;
@@ -99,7 +113,53 @@ std::vector<torch::Tensor> AssembledModel::all_item_vectors() {
   auto device = !params.empty()    ? params[0].device()
                 : !buffers.empty() ? buffers[0].device()
                                    : torch::Device(torch::kCPU);
-  return tower_->forward(torch::arange(num_items_ + 1, torch::TensorOptions().dtype(torch::kLong).device(device)));
+  auto ids = torch::arange(num_items_ + 1, torch::TensorOptions().dtype(torch::kLong));
+  if (modalities_.empty()) return tower_->forward(ids.to(device), {});
+  // Chunks whose gathered features take at most about 256 MB (token-level features are large).
+  int64_t per_item = 0;
+  for (const auto& info : modality_infos_)
+    if (std::find(modalities_.begin(), modalities_.end(), info.name) != modalities_.end())
+      per_item += info.tokens * info.dim * 4;
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(256) << 20) / std::max<int64_t>(1, per_item));
+  std::vector<std::vector<torch::Tensor>> parts(branch_names_.size());
+  for (int64_t begin = 0; begin <= num_items_; begin += chunk) {
+    auto slice = ids.slice(0, begin, std::min(num_items_ + 1, begin + chunk));
+    ItemFeatures features;
+    for (const auto& m : modalities_) {
+      ModalityFeatures f = gather_(m, slice);
+      features[m] = {f.values.to(device), f.mask.to(device)};
+    }
+    auto vectors = tower_->forward(slice.to(device), features);
+    for (size_t b = 0; b < vectors.size(); ++b) parts[b].push_back(vectors[b]);
+  }
+  std::vector<torch::Tensor> out;
+  for (auto& p : parts) out.push_back(p.size() == 1 ? p[0] : torch::cat(p, 0));
+  return out;
+}
+
+std::vector<ModalityInfo> modality_infos(const FeatureStore* store) {
+  std::vector<ModalityInfo> out;
+  if (!store) return out;
+  for (const auto& name : store->names()) {
+    const FeatureTable* t = store->find(name);
+    out.push_back({name, t->pooled(), t->tokens(), t->dim()});
+  }
+  return out;
+}
+
+std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> feature_gather(const FeatureStore* store) {
+  return [store](const std::string& name, const torch::Tensor& item_ids) {
+    const FeatureTable* t = store ? store->find(name) : nullptr;
+    if (!t) throw std::invalid_argument("no modality named '" + name + "'");
+    auto ids = item_ids.to(torch::kCPU, torch::kLong).contiguous();
+    const int64_t n = ids.numel();
+    auto values = t->pooled() ? torch::empty({n, t->dim()}, torch::kFloat)
+                              : torch::empty({n, t->tokens(), t->dim()}, torch::kFloat);
+    auto mask = torch::empty({n, t->tokens()}, torch::kUInt8);
+    t->gather(ids.data_ptr<int64_t>(), size_t(n), values.data_ptr<float>(), mask.data_ptr<uint8_t>());
+    auto m = mask.to(torch::kBool);
+    return ModalityFeatures{values, t->pooled() ? m.squeeze(1) : m};
+  };
 }
 
 std::vector<torch::Tensor> AssembledModel::last_states(const Batch& batch,
@@ -135,9 +195,7 @@ std::vector<BatchBuilder::Sample> BatchBuilder::training_samples(bool prefix) co
   return out;
 }
 
-namespace {
-
-Batch finish_batch(torch::Tensor items, torch::Tensor targets, torch::Tensor users) {
+Batch BatchBuilder::finish(torch::Tensor items, torch::Tensor targets, torch::Tensor users, bool with_features) const {
   Batch b;
   b.items = std::move(items);
   b.targets = std::move(targets);
@@ -150,10 +208,11 @@ Batch finish_batch(torch::Tensor items, torch::Tensor targets, torch::Tensor use
   b.unique_items = unique;
   b.item_index = inverse.slice(0, 0, cells).reshape(b.items.sizes());
   b.target_index = inverse.slice(0, cells).reshape(b.items.sizes());
+  // Evaluation reads item vectors from the catalogue table, so only training batches gather features.
+  if (with_features)
+    for (const auto& m : modalities_) b.features[m] = gather_(m, unique);
   return b;
 }
-
-}  // namespace
 
 Batch BatchBuilder::training_batch(const std::vector<Sample>& samples, size_t begin, size_t end,
                                    bool prefix) const {
@@ -184,7 +243,7 @@ Batch BatchBuilder::training_batch(const std::vector<Sample>& samples, size_t be
     }
     if (prefix) tp[r * L + L - 1] = seq[last_target];
   }
-  return finish_batch(items, targets, users);
+  return finish(items, targets, users, true);
 }
 
 Batch BatchBuilder::evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end,
@@ -208,7 +267,7 @@ Batch BatchBuilder::evaluation_batch(const std::vector<int32_t>& users, size_t b
     for (int64_t j = 0; j < count; ++j) ip[r * L + L - count + j] = h[n - count + j];
     tp[r * L + L - 1] = split_.target(u, test);
   }
-  return finish_batch(items, targets, user_ids);
+  return finish(items, targets, user_ids, false);
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(AssembledModel& model, const ParamSet& train,
@@ -257,6 +316,7 @@ Batch to_device(const Batch& b, const torch::Device& device) {
   d.unique_items = b.unique_items.to(device, true);
   d.item_index = b.item_index.to(device, true);
   d.target_index = b.target_index.to(device, true);
+  for (const auto& [name, f] : b.features) d.features[name] = {f.values.to(device, true), f.mask.to(device, true)};
   return d;
 }
 

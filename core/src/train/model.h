@@ -10,10 +10,16 @@
 
 #include "mmsr/config.h"
 #include "mmsr/dataset.h"
+#include "mmsr/features.h"
 #include "mmsr/registry.h"
+#include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
 
 namespace mmsr {
+
+// The BuildContext view of a feature store: what each modality is, and a gather of given items' features (CPU).
+std::vector<ModalityInfo> modality_infos(const FeatureStore* store);
+std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> feature_gather(const FeatureStore* store);
 
 // Item tower + one sequence encoder per branch + weighted objectives, as one module so that .to(device),
 // the optimizer and checkpoints see every parameter.
@@ -30,8 +36,10 @@ class AssembledModel : public torch::nn::Module {
 
   // Training forward and weighted loss.
   LossTerms loss(const Batch& batch, const torch::Tensor& log_popularity, const TrainProgress& progress);
-  // Item vectors of the whole catalogue, per branch: [N+1, d_b].
+  // Item vectors of the whole catalogue, per branch: [N+1, d_b]. With modalities, in chunks of items whose
+  // gathered features stay within a fixed memory budget.
   std::vector<torch::Tensor> all_item_vectors();
+  const std::vector<std::string>& modalities() const { return modalities_; }
   // User states at the last position, per branch, reading item vectors from precomputed tables.
   std::vector<torch::Tensor> last_states(const Batch& batch, const std::vector<torch::Tensor>& tables);
   // Parameters claimed by components for optimizer groups of their own.
@@ -44,6 +52,9 @@ class AssembledModel : public torch::nn::Module {
   std::vector<double> weights_;
   std::vector<std::string> objective_names_;
   std::vector<std::string> branch_names_;
+  std::vector<std::string> modalities_;  // what the tower reads
+  std::vector<ModalityInfo> modality_infos_;
+  std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;
   int64_t num_items_ = 0;
 };
 
@@ -51,6 +62,12 @@ class AssembledModel : public torch::nn::Module {
 class BatchBuilder {
  public:
   BatchBuilder(const LeaveOneOutSplit& split, int64_t max_len) : split_(split), max_len_(max_len) {}
+  // Batches also carry these modalities' features of their distinct items.
+  void set_features(std::vector<std::string> modalities,
+                    std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather) {
+    modalities_ = std::move(modalities);
+    gather_ = std::move(gather);
+  }
 
   // A training sample: user u's training part up to (excluding) position `end`; all-position samples
   // predict every next item of the window, prefix samples only the item at `end`.
@@ -64,8 +81,11 @@ class BatchBuilder {
   Batch evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end, bool test) const;
 
  private:
+  Batch finish(torch::Tensor items, torch::Tensor targets, torch::Tensor users, bool with_features) const;
   const LeaveOneOutSplit& split_;
   int64_t max_len_;
+  std::vector<std::string> modalities_;
+  std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;
 };
 
 Batch to_device(const Batch& batch, const torch::Device& device);

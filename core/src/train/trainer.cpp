@@ -261,6 +261,8 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
   context.valid_target_counts = &split.valid_target_counts();
   context.item_attributes = &data.attributes;
   context.item_features = &data.features;
+  context.modalities = modality_infos(data.modalities.get());
+  context.gather = feature_gather(data.modalities.get());
   const std::string model_label = ex.file + ": model '" + run.model_name + "'" +
                                   (run.grid_label.empty() ? "" : " (" + run.grid_label + ")");
   std::optional<AssembledModel> model;
@@ -300,6 +302,8 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   context.valid_target_counts = &split.valid_target_counts();
   context.item_attributes = &data.attributes;
   context.item_features = &data.features;
+  context.modalities = modality_infos(data.modalities.get());
+  context.gather = feature_gather(data.modalities.get());
 
   auto t0 = Clock::now();
   auto model = std::make_shared<AssembledModel>(run, registry, context);
@@ -319,6 +323,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
                      .to(device);
 
   BatchBuilder builder(split, max_len);
+  builder.set_features(model->modalities(), context.gather);
   const bool prefix = ex.protocol.get_string("train_samples") == "prefix";
   auto samples = builder.training_samples(prefix);
   const int64_t batch_size = train.get_int("batch_size");

@@ -10,7 +10,10 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
+#include <limits>
 
 #include "mmsr/sdk/plugin.h"
 #include "mmsr/sdk/transformer.h"
@@ -28,34 +31,33 @@ class Fdsa : public SequenceEncoder {
  public:
   Fdsa(const FdsaOptions& o, const std::vector<const ItemAttributes*>& fields,
        const std::vector<const FeatureMatrix*>& features, int64_t num_items)
-      : dim_(o.transformer.dim), field_mean_(o.field_mean), num_fields_(int64_t(fields.size())) {
+      : dim_(o.transformer.dim), field_mean_(o.field_mean), num_fields_(std::max<int64_t>(1, int64_t(fields.size()))) {
     const int64_t d = dim_;
     item_stream_ = register_module("item_stream", std::make_shared<CausalTransformer>(o.transformer));
     feature_stream_ = register_module("feature_stream", std::make_shared<CausalTransformer>(o.transformer));
-    // Every field's attribute ids share one table: field f's ids are offset by the sizes of fields before it.
-    // Per item, a row of attribute slots (0 = empty) and each slot's field.
-    int64_t vocabulary = 0, width = 0;
-    for (const auto* f : fields) width += f->max_per_item();
-    width = std::max<int64_t>(width, 1);
-    auto slots = torch::zeros({num_items + 1, width}, torch::kLong);
-    auto slot_field = torch::zeros({width}, torch::kLong);
-    auto* sp = slots.data_ptr<int64_t>();
-    int64_t column = 0;
-    for (size_t f = 0; f < fields.size(); ++f) {
-      const int64_t w = fields[f]->max_per_item();
-      for (int64_t item = 0; item <= num_items && size_t(item) < fields[f]->of_item.size(); ++item) {
-        const auto& ids = fields[f]->of_item[size_t(item)];
-        for (size_t j = 0; j < ids.size(); ++j) sp[item * width + column + int64_t(j)] = vocabulary + ids[j];
+    // Each item's attributes, ragged (CSR): items have 0 to hundreds of them (LastFM tags: 31 on average, up to
+    // 625), so a padded [items, max] table would make every batch hundreds of times wider than it needs to be.
+    // Every field's attribute ids share one embedding table, field f's offset by the sizes of fields before it.
+    std::vector<int64_t> offsets(size_t(num_items + 2), 0), ids, field_of;
+    for (int64_t item = 0; item <= num_items; ++item) {
+      int64_t vocabulary = 0;
+      for (size_t f = 0; f < fields.size(); ++f) {
+        if (size_t(item) < fields[f]->of_item.size())
+          for (int32_t a : fields[f]->of_item[size_t(item)]) {
+            ids.push_back(vocabulary + a);
+            field_of.push_back(int64_t(f));
+          }
+        vocabulary += fields[f]->vocabulary();
       }
-      slot_field.slice(0, column, column + w).fill_(int64_t(f));
-      column += w;
-      vocabulary += fields[f]->vocabulary();
+      offsets[size_t(item + 1)] = int64_t(ids.size());
     }
-    attribute_slots_ = register_buffer("attribute_slots", slots);
-    slot_field_ = register_buffer("slot_field", slot_field);
+    int64_t vocabulary = 0;
+    for (const auto* f : fields) vocabulary += f->vocabulary();
+    offsets_ = register_buffer("attribute_offsets", torch::tensor(offsets, torch::kLong));
+    attribute_ids_ = register_buffer("attribute_ids", torch::tensor(ids, torch::kLong));
+    attribute_fields_ = register_buffer("attribute_fields", torch::tensor(field_of, torch::kLong));
     if (vocabulary > 0)
-      attributes_ = register_module(
-          "attributes", torch::nn::Embedding(torch::nn::EmbeddingOptions(vocabulary + 1, d).padding_idx(0)));
+      attributes_ = register_module("attributes", torch::nn::Embedding(vocabulary + 1, d));
     for (size_t m = 0; m < features.size(); ++m) {
       auto table = torch::from_blob(const_cast<float*>(features[m]->values.data()),
                                     {num_items + 1, features[m]->dim}, torch::kFloat)
@@ -68,65 +70,73 @@ class Fdsa : public SequenceEncoder {
     attention_score_ = register_module("attention_score", torch::nn::Linear(d, 1));
     concat_ = register_module("concat", torch::nn::Linear(2 * d, d));
     output_norm_ = register_module(
-        "output_norm",
-        torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(o.transformer.eps)));
+        "output_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(o.transformer.eps)));
     output_drop_ = register_module("output_drop", torch::nn::Dropout(o.transformer.dropout));
     init_normal_weights(*this, o.transformer.init_std);
-    if (attributes_) {
-      torch::NoGradGuard g;
-      attributes_->weight[0].zero_();  // the empty slot embeds to zero
-    }
   }
 
   torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor& valid, const Batch& batch) override {
     auto h_item = item_stream_->forward(vectors, valid);
-    auto h_feature = feature_stream_->forward(pooled_features(batch.items), valid);
+    // The feature vector of an item does not depend on its position: pool each distinct item once.
+    auto [unique, inverse, counts] = at::_unique2(batch.items.reshape({-1}), false, true, false);
+    (void)counts;
+    auto pooled = pool_items(unique).index_select(0, inverse).reshape({vectors.size(0), vectors.size(1), dim_});
+    auto h_feature = feature_stream_->forward(pooled * valid.unsqueeze(-1).to(pooled.dtype()), valid);
     auto h = concat_->forward(torch::cat({h_item, h_feature}, -1));
     return output_drop_->forward(output_norm_->forward(h)) * valid.unsqueeze(-1).to(h.dtype());
   }
   int64_t output_dim() const override { return dim_; }
 
  private:
-  // [B, L] item ids -> [B, L, d]: the attention-pooled feature vector of each item.
-  torch::Tensor pooled_features(const torch::Tensor& items) {
-    std::vector<torch::Tensor> candidates;  // each [B, L, K_i, d]
-    std::vector<torch::Tensor> present;     // each [B, L, K_i] bool
+  // [U] item ids -> [U, d]: per item, the attention-pooled sum of its feature vectors (zero when it has none).
+  torch::Tensor pool_items(const torch::Tensor& items) {
+    const int64_t U = items.size(0);
+    auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(items.device());
+    std::vector<torch::Tensor> candidates, owners;  // [P_i, d] vectors and the item (0..U-1) each belongs to
     if (attributes_) {
-      auto slots = attribute_slots_.index_select(0, items.reshape({-1})).reshape({items.size(0), items.size(1), -1});
-      auto embedded = attributes_->forward(slots);  // [B, L, W, d]
-      auto filled = slots.ne(0);
+      auto starts = offsets_.index_select(0, items);
+      auto lengths = offsets_.index_select(0, items + 1) - starts;
+      auto owner = torch::repeat_interleave(torch::arange(U, long_opts), lengths);
+      auto first_of_owner = (lengths.cumsum(0) - lengths).index_select(0, owner);
+      auto slot = starts.index_select(0, owner) + torch::arange(owner.size(0), long_opts) - first_of_owner;
+      auto embedded = attributes_->forward(attribute_ids_.index_select(0, slot));  // [P, d]
       if (field_mean_) {
-        // Average each field's attributes into one vector: a [W, F] one-hot of slot -> field.
-        auto onehot = torch::one_hot(slot_field_, num_fields_).to(embedded.dtype());  // [W, F]
-        auto w = filled.to(embedded.dtype());
-        auto sums = torch::einsum("blwd,blw,wf->blfd", {embedded, w, onehot});
-        auto counts = torch::einsum("blw,wf->blf", {w, onehot});
-        candidates.push_back(sums / counts.clamp_min(1).unsqueeze(-1));
-        present.push_back(counts.gt(0));
+        // Average each (item, field) group into one vector (RecBole's pooling of a token_seq field).
+        auto key = owner * num_fields_ + attribute_fields_.index_select(0, slot);
+        auto sums = torch::zeros({U * num_fields_, dim_}, embedded.options()).index_add(0, key, embedded);
+        auto sizes = torch::zeros({U * num_fields_}, embedded.options())
+                         .index_add(0, key, torch::ones({key.size(0)}, embedded.options()));
+        auto present = sizes.gt(0).nonzero().squeeze(1);
+        candidates.push_back(sums.index_select(0, present) / sizes.index_select(0, present).unsqueeze(1));
+        owners.push_back(torch::div(present, num_fields_, "floor"));
       } else {
         candidates.push_back(embedded);
-        present.push_back(filled);
+        owners.push_back(owner);
       }
     }
     for (size_t m = 0; m < feature_tables_.size(); ++m) {
-      auto rows = feature_tables_[m].index_select(0, items.reshape({-1}));
-      auto projected = feature_projections_[m]->forward(rows).reshape({items.size(0), items.size(1), 1, dim_});
-      candidates.push_back(projected);
-      present.push_back(items.ne(0).unsqueeze(-1));
+      candidates.push_back(feature_projections_[m]->forward(feature_tables_[m].index_select(0, items)));
+      owners.push_back(torch::arange(U, long_opts));
     }
-    auto f = torch::cat(candidates, 2);    // [B, L, K, d]
-    auto mask = torch::cat(present, 2);    // [B, L, K]
-    auto energy = attention_score_->forward(torch::relu(attention_hidden_->forward(f))).squeeze(-1);
-    // An item without any feature gets zero weights everywhere (finite mask, then zeroed), not NaN.
-    auto alpha = torch::softmax(energy.masked_fill(mask.logical_not(), -1e9), -1) * mask.to(f.dtype());
-    return (alpha.unsqueeze(-1) * f).sum(2);
+    auto f = torch::cat(candidates, 0);
+    auto owner = torch::cat(owners, 0);
+    // Softmax over each item's candidates, as segments of the flat list.
+    auto energy = attention_score_->forward(torch::relu(attention_hidden_->forward(f))).squeeze(1);
+    auto peak = torch::full({U}, -std::numeric_limits<float>::infinity(), energy.options())
+                    .scatter_reduce(0, owner, energy.detach(), "amax", true);
+    auto weight = torch::exp(energy - peak.index_select(0, owner));
+    auto total = torch::zeros({U}, weight.options()).index_add(0, owner, weight);
+    weight = weight / total.index_select(0, owner);
+    auto pooled = torch::zeros({U, dim_}, f.options()).index_add(0, owner, weight.unsqueeze(1) * f);
+    // The padding item (and an item with nothing) pools to zero.
+    return pooled * items.ne(0).unsqueeze(1).to(pooled.dtype());
   }
 
   int64_t dim_;
   bool field_mean_;
   int64_t num_fields_;
   std::shared_ptr<CausalTransformer> item_stream_, feature_stream_;
-  torch::Tensor attribute_slots_, slot_field_;
+  torch::Tensor offsets_, attribute_ids_, attribute_fields_;
   torch::nn::Embedding attributes_{nullptr};
   std::vector<torch::Tensor> feature_tables_;
   std::vector<torch::nn::Linear> feature_projections_;
@@ -150,7 +160,7 @@ ParamDecl fdsa_params() {
 
 }  // namespace
 
-MMSR_PLUGIN(fdsa, "1.0.0") {
+MMSR_PLUGIN(fdsa, "1.1.0") {
   registrar.add_backbone(
       "fdsa", "FDSA: an item self-attention stream plus a feature stream over attention-pooled item attributes",
       fdsa_params(),

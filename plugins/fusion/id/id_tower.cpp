@@ -20,7 +20,7 @@ class IdTower : public ItemTower {
   }
   std::vector<std::string> branch_names() const override { return {"id"}; }
   int64_t branch_dim(size_t) const override { return dim_; }
-  std::vector<torch::Tensor> forward(const torch::Tensor& ids) override { return {table_->forward(ids)}; }
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures&) override { return {table_->forward(ids)}; }
 
  private:
   int64_t dim_;

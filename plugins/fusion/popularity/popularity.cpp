@@ -23,7 +23,7 @@ class PopularityTower : public ItemTower {
   }
   std::vector<std::string> branch_names() const override { return {"popularity"}; }
   int64_t branch_dim(size_t) const override { return 1; }
-  std::vector<torch::Tensor> forward(const torch::Tensor& ids) override { return {counts_.index_select(0, ids)}; }
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures&) override { return {counts_.index_select(0, ids)}; }
   // [..., 1] x [C, 1] -> [..., C] and [P, 1, 1] x [P, C, 1] -> [P, 1, C]: every state sees the item counts.
   torch::Tensor score(size_t, const torch::Tensor& states, const torch::Tensor& item_vectors) override {
     return states.narrow(-1, 0, 1) * 0 + item_vectors.select(-1, 0).unsqueeze(-2);

@@ -8,8 +8,17 @@
 #include <vector>
 
 #include "mmsr/dataset.h"
+#include "mmsr/sdk/modules.h"
 
 namespace mmsr {
+
+// What a plugin may know about a modality before reading it.
+struct ModalityInfo {
+  std::string name;
+  bool pooled = true;
+  int64_t tokens = 1;  // 1 when pooled
+  int64_t dim = 0;
+};
 
 struct BuildContext {
   int64_t num_items = 0;  // items have ids 1..num_items; id 0 is padding
@@ -25,6 +34,10 @@ struct BuildContext {
   // Item side information of the dataset, by field or modality name (may be empty, never null in a run).
   const std::map<std::string, ItemAttributes>* item_attributes = nullptr;
   const std::map<std::string, FeatureMatrix>* item_features = nullptr;
+  // The experiment's modalities ([[modality]] files and generated features), and a way to read the features of
+  // given items at build time (e.g. to initialise ID embeddings from them; CPU tensors). Empty when none.
+  std::vector<ModalityInfo> modalities;
+  std::function<ModalityFeatures(const std::string& modality, const torch::Tensor& item_ids)> gather;
   std::function<void(const std::string&)> log;        // progress messages, may be empty
 };
 

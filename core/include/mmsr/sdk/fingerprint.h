@@ -3,8 +3,9 @@
 // a plugin built against another LibTorch loads without error and then crashes, so the host refuses it.
 #pragma once
 
-// Raised whenever a type that crosses the plugin boundary changes layout (2: BuildContext side information).
-#define MMSR_SDK_VERSION_STRING "2"
+// Raised whenever a type that crosses the plugin boundary changes layout (2: BuildContext side information;
+// 3: modality features in Batch, ItemTower and BuildContext).
+#define MMSR_SDK_VERSION_STRING "3"
 
 #ifndef MMSR_TORCH_VERSION_STRING
 #error "MMSR_TORCH_VERSION_STRING is set by cmake/MmsrFingerprint.cmake: link the mmsr_sdk target"

@@ -13,12 +13,20 @@
 #include <torch/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace mmsr {
+
+// The gathered modality features of a set of items, in the order of their ids.
+struct ModalityFeatures {
+  torch::Tensor values;  // float32: [U, D] pooled, or [U, T, D] token-level
+  torch::Tensor mask;    // bool: [U] pooled (the item has features) or [U, T] token-level (a real token)
+};
+using ItemFeatures = std::map<std::string, ModalityFeatures>;
 
 // A training or evaluation batch, built on the host and moved to the device in one go.
 struct Batch {
@@ -31,6 +39,8 @@ struct Batch {
   torch::Tensor unique_items;  // [U] int64
   torch::Tensor item_index;    // [B, L] int64 into unique_items
   torch::Tensor target_index;  // [B, L] int64 into unique_items
+  // The modality features the item tower reads (ItemTower::modalities()), of unique_items.
+  ItemFeatures features;
 };
 
 // A request for an optimizer group of its own: the named parameters get lr * lr_scale * schedule(epoch).
@@ -45,8 +55,12 @@ class ItemTower : public torch::nn::Module {
  public:
   virtual std::vector<std::string> branch_names() const = 0;
   virtual int64_t branch_dim(size_t branch) const = 0;
-  // item_ids: [U] int64 -> one [U, d_b] tensor per branch. Row for id 0 (padding) may be anything.
-  virtual std::vector<torch::Tensor> forward(const torch::Tensor& item_ids) = 0;
+  // The modalities this tower reads: the host gathers exactly these, for exactly the items it asks about.
+  virtual std::vector<std::string> modalities() const { return {}; }
+  // item_ids: [U] int64, features: the modalities() of those items -> one [U, d_b] tensor per branch. The row
+  // for id 0 (padding) may be anything. Called for a batch's distinct items in training, and for the catalogue in
+  // chunks at evaluation (so a token-level modality is never gathered for all items at once).
+  virtual std::vector<torch::Tensor> forward(const torch::Tensor& item_ids, const ItemFeatures& features) = 0;
   // Scores of states against item vectors: [..., d] x [C, d] -> [..., C], or batched per row,
   // [P, 1, d] x [P, C, d] -> [P, 1, C]. Default: dot product.
   virtual torch::Tensor score(size_t /*branch*/, const torch::Tensor& states,

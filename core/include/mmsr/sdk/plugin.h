@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "mmsr/sdk/fingerprint.h"
+#include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/plugin_abi.h"
 #include "mmsr/sdk/registrar.h"

@@ -7,11 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "mmsr/sdk/context.h"
 #include "mmsr/sdk/params.h"
 
 namespace mmsr {
 
+// Declared, not defined, here: the host's non-torch code (config, registry) includes this header and must not
+// pay for LibTorch's headers, which BuildContext (mmsr/sdk/context.h) brings.
+struct BuildContext;
 class ItemTower;
 class SequenceEncoder;
 class Objective;

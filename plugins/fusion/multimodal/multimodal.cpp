@@ -1,0 +1,203 @@
+// Item towers over modality features (METHODS.md section 4): each modality's frozen vector becomes a d-vector by a
+// learned projection, next to (or instead of) a learnable ID embedding.
+//
+//   modality      one modality only (text-only, image-only): one branch named after it
+//   early_fusion  one branch, "fused": the mean of the ID vector and the projected modalities (paper), or an MLP
+//                 over their concatenation (the ODMT code's alternative)
+//   late_fusion   one branch per part (id, text, image): each its own backbone; train with a loss in
+//                 branches = "fused" mode for the paper's loss on averaged logits; evaluation ranks by the mean
+//
+// A token-level modality is read through its first token ([CLS] / class token) or the mean of its real tokens.
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include "mmsr/sdk/plugin.h"
+
+namespace {
+
+using namespace mmsr;
+
+// Frozen modality features -> a learned d-vector.
+class Projection : public torch::nn::Module {
+ public:
+  Projection(const ModalityInfo& info, int64_t dim, bool mean_tokens, double dropout)
+      : name_(info.name), pooled_(info.pooled), mean_tokens_(mean_tokens) {
+    linear_ = register_module("linear", torch::nn::Linear(info.dim, dim));
+    drop_ = register_module("drop", torch::nn::Dropout(dropout));
+  }
+  torch::Tensor forward(const ItemFeatures& features) {
+    const ModalityFeatures& f = features.at(name_);
+    torch::Tensor x = f.values;
+    if (!pooled_) {
+      if (mean_tokens_) {
+        auto m = f.mask.unsqueeze(-1).to(x.dtype());
+        x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);
+      } else {
+        x = x.select(1, 0);
+      }
+    }
+    return linear_->forward(drop_->forward(x));
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  bool pooled_, mean_tokens_;
+  torch::nn::Linear linear_{nullptr};
+  torch::nn::Dropout drop_{nullptr};
+};
+
+const ModalityInfo& find_modality(const BuildContext& ctx, const std::string& name, const std::string& who) {
+  for (const auto& m : ctx.modalities)
+    if (m.name == name) return m;
+  std::string known;
+  for (const auto& m : ctx.modalities) known += (known.empty() ? "" : ", ") + m.name;
+  throw std::invalid_argument(who + ": the experiment has no modality '" + name + "' (" +
+                              (known.empty() ? "it declares none: add [[modality]] entries" : "it has: " + known) +
+                              ")");
+}
+
+torch::nn::Embedding id_table(int64_t num_items, int64_t dim, double std) {
+  auto table = torch::nn::Embedding(torch::nn::EmbeddingOptions(num_items + 1, dim).padding_idx(0));
+  torch::NoGradGuard g;
+  table->weight.normal_(0.0, std);
+  table->weight[0].zero_();
+  return table;
+}
+
+struct TowerOptions {
+  int64_t dim = 64;
+  std::vector<std::string> modalities;
+  bool with_id = true, mean_tokens = false, mlp = false;
+  double dropout = 0.0, init_std = 0.02;
+};
+
+// The parts every tower here shares: an optional ID table and one projection per modality.
+class PartsTower : public ItemTower {
+ public:
+  PartsTower(const TowerOptions& o, const BuildContext& ctx, const std::string& who) : o_(o) {
+    if (o.with_id) id_ = register_module("id", id_table(ctx.num_items, o.dim, o.init_std));
+    for (const auto& m : o.modalities)
+      projections_.push_back(register_module(
+          "project_" + m,
+          std::make_shared<Projection>(find_modality(ctx, m, who), o.dim, o.mean_tokens, o.dropout)));
+  }
+  std::vector<std::string> modalities() const override { return o_.modalities; }
+
+ protected:
+  // The ID vector (when present), then each modality's projection, in order.
+  std::vector<torch::Tensor> parts(const torch::Tensor& ids, const ItemFeatures& features) {
+    std::vector<torch::Tensor> out;
+    if (id_) out.push_back(id_->forward(ids));
+    for (auto& p : projections_) out.push_back(p->forward(features));
+    return out;
+  }
+  std::vector<std::string> part_names() const {
+    std::vector<std::string> out;
+    if (id_) out.push_back("id");
+    for (const auto& m : o_.modalities) out.push_back(m);
+    return out;
+  }
+  TowerOptions o_;
+  torch::nn::Embedding id_{nullptr};
+  std::vector<std::shared_ptr<Projection>> projections_;
+};
+
+class SingleModalityTower : public PartsTower {
+ public:
+  using PartsTower::PartsTower;
+  std::vector<std::string> branch_names() const override { return {o_.modalities[0]}; }
+  int64_t branch_dim(size_t) const override { return o_.dim; }
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures& features) override {
+    return parts(ids, features);
+  }
+};
+
+class EarlyFusionTower : public PartsTower {
+ public:
+  EarlyFusionTower(const TowerOptions& o, const BuildContext& ctx) : PartsTower(o, ctx, "early_fusion") {
+    if (o.mlp) {
+      const int64_t n = int64_t(part_names().size());
+      hidden_ = register_module("mlp_hidden", torch::nn::Linear(n * o.dim, o.dim));
+      out_ = register_module("mlp_out", torch::nn::Linear(o.dim, o.dim));
+    }
+  }
+  std::vector<std::string> branch_names() const override { return {"fused"}; }
+  int64_t branch_dim(size_t) const override { return o_.dim; }
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures& features) override {
+    auto p = parts(ids, features);
+    if (!o_.mlp) return {torch::stack(p, 0).mean(0)};
+    return {out_->forward(torch::gelu(hidden_->forward(torch::cat(p, -1))))};
+  }
+
+ private:
+  torch::nn::Linear hidden_{nullptr}, out_{nullptr};
+};
+
+class LateFusionTower : public PartsTower {
+ public:
+  LateFusionTower(const TowerOptions& o, const BuildContext& ctx) : PartsTower(o, ctx, "late_fusion") {}
+  std::vector<std::string> branch_names() const override { return part_names(); }
+  int64_t branch_dim(size_t) const override { return o_.dim; }
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures& features) override {
+    return parts(ids, features);
+  }
+};
+
+ParamDecl common(ParamDecl d, bool id_default) {
+  return d.integer("dim", 64, 1, 65536, "item vector dimension d")
+      .boolean("with_id", id_default, "include a learnable ID embedding")
+      .choice("tokens", "first", {"first", "mean"},
+              "token-level modalities: read the first token ([CLS] / class token) or the mean of real tokens")
+      .real("dropout", 0.0, 0.0, 0.99, "dropout on the frozen features before their projection")
+      .real("init_std", 0.02, 1e-6, 10.0, "std of the ID table's normal initialisation");
+}
+
+TowerOptions options(const ParamSet& p) {
+  TowerOptions o;
+  o.dim = p.get_int("dim");
+  o.with_id = p.get_bool("with_id");
+  o.mean_tokens = p.get_string("tokens") == "mean";
+  o.dropout = p.get_double("dropout");
+  o.init_std = p.get_double("init_std");
+  return o;
+}
+
+}  // namespace
+
+MMSR_PLUGIN(multimodal_towers, "1.0.0") {
+  registrar.add_item_tower(
+      "modality", "one modality's frozen features, projected to d (text-only, image-only): one branch",
+      common(ParamDecl().text("modality", "text", "the modality to read"), false),
+      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        TowerOptions o = options(p);
+        if (o.with_id) throw std::invalid_argument("modality: with_id = true is early fusion; use early_fusion");
+        o.modalities = {p.get_string("modality")};
+        return std::make_shared<SingleModalityTower>(o, ctx, "modality");
+      });
+  registrar.add_item_tower(
+      "early_fusion", "ID + modalities averaged (or an MLP over them) into one item vector: one branch",
+      common(ParamDecl()
+                 .string_list("modalities", {"text", "image"}, "modalities to fuse with the ID vector")
+                 .choice("combine", "mean", {"mean", "mlp"}, "mean of the vectors (paper) or an MLP over them"),
+             true),
+      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        TowerOptions o = options(p);
+        o.modalities = p.get_string_list("modalities");
+        o.mlp = p.get_string("combine") == "mlp";
+        if (o.modalities.empty() && !o.with_id) throw std::invalid_argument("early_fusion: nothing to fuse");
+        return std::make_shared<EarlyFusionTower>(o, ctx);
+      });
+  registrar.add_item_tower(
+      "late_fusion", "ID and each modality as branches of their own (each its own backbone); scores averaged",
+      common(ParamDecl().string_list("modalities", {"text", "image"}, "modality branches beside the ID branch"), true),
+      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        TowerOptions o = options(p);
+        o.modalities = p.get_string_list("modalities");
+        if (o.modalities.size() + (o.with_id ? 1 : 0) < 2)
+          throw std::invalid_argument("late_fusion: needs at least two branches");
+        return std::make_shared<LateFusionTower>(o, ctx);
+      });
+}
