@@ -213,6 +213,35 @@ loss = { plugin = "softmax", branches = "fused" }
         << branch;
 }
 
+TEST(Multimodal, OdmtAndUnisrecTrainEndToEnd) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = kTiny;
+  text = text.substr(0, text.find("[[model]]")) + R"(
+[[model]]
+name = "ODMT"
+tower = { plugin = "imt", dim = 16, layers = 1 }
+backbone = { plugin = "sasrec", layers = 1 }
+loss = ["inbatch", { plugin = "distill", temperature = 0.5, alpha = 2 }]
+
+[[model]]
+name = "UniSRec"
+tower = { plugin = "unisrec", dim = 16 }
+backbone = { plugin = "sasrec", layers = 1 }
+loss = "softmax"
+)";
+  GridSummary s = run_experiment(parse(text), text, plugins(), quiet(store));
+  EXPECT_EQ(s.finished, 4);
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_EQ(count(store, "SELECT COUNT(DISTINCT m.branch) FROM metrics m JOIN runs r ON r.id = m.run_id "
+                         "WHERE r.model_name = 'ODMT'"),
+            4);  // id, text, image, fused
+  // The distillation's terms and its ramp-up weight are recorded per epoch.
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM epochs WHERE terms LIKE '%distill/kl_id_to_text%' AND "
+                         "terms LIKE '%distill/weight%'"),
+            4);
+}
+
 TEST(Multimodal, ATowerReadingAnUndeclaredModalityIsAnInputError) {
   TempDir t;
   std::string text = kTiny;

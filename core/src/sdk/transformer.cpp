@@ -52,7 +52,9 @@ torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor
   auto parts = qkv_->forward(x).view({B, L, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
   auto q = parts[0], k = parts[1], v = parts[2];  // [B, H, L, dh]
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)) + additive_mask;
-  auto weights = drop_->forward(torch::softmax(scores, -1));
+  auto probabilities = torch::softmax(scores, -1);
+  if (keep_) last_weights_ = probabilities.detach();
+  auto weights = drop_->forward(probabilities);
   auto context = torch::matmul(weights, v).transpose(1, 2).reshape({B, L, dim_});
   return out_->forward(context);
 }

@@ -39,8 +39,13 @@ class SelfAttention : public torch::nn::Module {
   explicit SelfAttention(const TransformerOptions& o);
   // x: [B, L, d]; additive_mask broadcastable to [B, heads, L, L].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  // For tests and inspection: keep the attention weights [B, heads, L, L] of the last forward.
+  void keep_weights(bool keep) { keep_ = keep; }
+  const torch::Tensor& last_weights() const { return last_weights_; }
 
  private:
+  bool keep_ = false;
+  torch::Tensor last_weights_;
   int64_t heads_, dim_;
   torch::nn::Linear qkv_{nullptr}, out_{nullptr};
   torch::nn::Dropout drop_{nullptr};
@@ -50,6 +55,7 @@ class TransformerBlock : public torch::nn::Module {
  public:
   explicit TransformerBlock(const TransformerOptions& o);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask);
+  SelfAttention& attention() { return *attn_; }
 
  private:
   torch::Tensor feed_forward(const torch::Tensor& x);

@@ -1,0 +1,216 @@
+// ODMT's ID-aware multimodal transformer (IMT) item tower (METHODS.md section 5; ODMT paper sections 3.2-3.3).
+//
+// Per item: the text tokens T = W_t E_t, the image tokens V = W_v E_v and the ID token e_id = W_id E_id are
+// concatenated, X = [T ; V ; e_id] (no positions), dropout, then post-LN transformer blocks under the IMT mask:
+// padded text tokens are never attended to; text and image tokens cannot attend to the ID token; the ID token
+// attends to every real token. Outputs: the text [CLS] position, the image class-token position and the ID
+// position, each through its own head D_m = W2 LeakyReLU(W1 x + b1) + b2. Three branches: id, text, image.
+//
+// The ID table has the features' dimension and starts as the mean of each item's image class-token and text [CLS]
+// vectors (or text only, image only, or random xavier-normal). A pooled modality is one token.
+//
+// Ablations (paper Table 3) are parameters: id_init, id_mask = false, encoder = "separate" (a transformer per
+// modality, the ID vector untouched), with_id = false (two branches).
+#include <torch/nn/init.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include "mmsr/sdk/plugin.h"
+#include "mmsr/sdk/transformer.h"
+
+namespace {
+
+using namespace mmsr;
+
+struct ImtOptions {
+  TransformerOptions transformer;
+  std::string text = "text", image = "image";
+  std::string id_init = "mean";
+  bool id_mask = true, separate = false, with_id = true;
+  double slope = 0.01;
+};
+
+class Head : public torch::nn::Module {
+ public:
+  Head(int64_t d, double slope) : slope_(slope) {
+    l1_ = register_module("l1", torch::nn::Linear(d, d));
+    l2_ = register_module("l2", torch::nn::Linear(d, d));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return l2_->forward(torch::leaky_relu(l1_->forward(x), slope_)); }
+
+ private:
+  double slope_;
+  torch::nn::Linear l1_{nullptr}, l2_{nullptr};
+};
+
+const ModalityInfo& modality(const BuildContext& ctx, const std::string& name) {
+  for (const auto& m : ctx.modalities)
+    if (m.name == name) return m;
+  throw std::invalid_argument("imt: the experiment has no modality '" + name + "'; declare it with [[modality]]");
+}
+
+class ImtTower : public ItemTower {
+ public:
+  ImtTower(const ImtOptions& o, const BuildContext& ctx) : o_(o) {
+    const ModalityInfo& t = modality(ctx, o.text);
+    const ModalityInfo& v = modality(ctx, o.image);
+    text_tokens_ = t.tokens;
+    image_tokens_ = v.tokens;
+    const int64_t d = o.transformer.dim;
+    project_text_ = register_module("project_text", torch::nn::Linear(t.dim, d));
+    project_image_ = register_module("project_image", torch::nn::Linear(v.dim, d));
+    drop_ = register_module("drop", torch::nn::Dropout(o.transformer.dropout));
+    auto stack = [&](const std::string& name) {
+      std::vector<std::shared_ptr<TransformerBlock>> blocks;
+      for (int64_t i = 0; i < o.transformer.layers; ++i)
+        blocks.push_back(register_module(name + std::to_string(i), std::make_shared<TransformerBlock>(o.transformer)));
+      return blocks;
+    };
+    if (o.separate) {
+      text_blocks_ = stack("text_block");
+      image_blocks_ = stack("image_block");
+    } else {
+      blocks_ = stack("block");
+    }
+    init_normal_weights(*this, o.transformer.init_std);  // before the ID table, which starts from features
+    if (o.with_id) {
+      if (o.id_init == "mean" && t.dim != v.dim)
+        throw std::invalid_argument("imt: id_init = \"mean\" needs text and image features of one dimension (" +
+                                    std::to_string(t.dim) + " vs " + std::to_string(v.dim) + ")");
+      const int64_t id_dim = o.id_init == "image" ? v.dim : t.dim;
+      ids_ = register_module("ids", torch::nn::Embedding(ctx.num_items + 1, id_dim));
+      project_id_ = register_module("project_id", torch::nn::Linear(id_dim, d));
+      initialise_ids(ctx);
+      heads_.push_back(register_module("head_id", std::make_shared<Head>(d, o.slope)));
+      branches_.push_back("id");
+    }
+    heads_.push_back(register_module("head_text", std::make_shared<Head>(d, o.slope)));
+    branches_.push_back("text");
+    heads_.push_back(register_module("head_image", std::make_shared<Head>(d, o.slope)));
+    branches_.push_back("image");
+  }
+
+  std::vector<std::string> branch_names() const override { return branches_; }
+  int64_t branch_dim(size_t) const override { return o_.transformer.dim; }
+  std::vector<std::string> modalities() const override { return {o_.text, o_.image}; }
+
+  std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures& features) override {
+    const auto& text = features.at(o_.text);
+    const auto& image = features.at(o_.image);
+    auto as_tokens = [](const ModalityFeatures& f) {
+      return f.values.dim() == 2 ? std::make_pair(f.values.unsqueeze(1), f.mask.unsqueeze(1))
+                                 : std::make_pair(f.values, f.mask);
+    };
+    auto [tv, tm] = as_tokens(text);
+    auto [iv, im] = as_tokens(image);
+    auto T = project_text_->forward(tv), V = project_image_->forward(iv);
+    const int64_t U = ids.size(0), Tt = T.size(1), Tv = V.size(1);
+    torch::Tensor text_out, image_out, id_out;
+    if (o_.separate) {
+      text_out = encode(text_blocks_, drop_->forward(T), key_mask(tm, false)).select(1, 0);
+      image_out = encode(image_blocks_, drop_->forward(V), key_mask(im, false)).select(1, 0);
+      if (ids_) id_out = project_id_->forward(ids_->forward(ids));
+    } else {
+      std::vector<torch::Tensor> parts = {T, V};
+      std::vector<torch::Tensor> valid = {tm, im};
+      if (ids_) {
+        parts.push_back(project_id_->forward(ids_->forward(ids)).unsqueeze(1));
+        valid.push_back(torch::ones({U, 1}, tm.options()));
+      }
+      auto X = encode(blocks_, drop_->forward(torch::cat(parts, 1)), key_mask(torch::cat(valid, 1), bool(ids_)));
+      text_out = X.select(1, 0);
+      image_out = X.select(1, Tt);
+      if (ids_) id_out = X.select(1, Tt + Tv);
+    }
+    std::vector<torch::Tensor> out;
+    size_t h = 0;
+    if (ids_) out.push_back(heads_[h++]->forward(id_out));
+    out.push_back(heads_[h++]->forward(text_out));
+    out.push_back(heads_[h++]->forward(image_out));
+    return out;
+  }
+
+ private:
+  // [U, 1, K, K] additive mask: key k is visible to query q when it is a real token and, under the ID mask, when
+  // it is not the ID token (the last one) or q is the ID token itself. Every query sees itself, so no row is empty.
+  torch::Tensor key_mask(const torch::Tensor& valid, bool has_id) const {
+    const int64_t K = valid.size(1);
+    auto allowed = valid.unsqueeze(1).expand({valid.size(0), K, K}).clone();  // [U, q, k]
+    if (has_id && o_.id_mask) allowed.select(2, K - 1).slice(1, 0, K - 1).fill_(false);
+    allowed = allowed | torch::eye(K, valid.options()).unsqueeze(0);
+    return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(valid.device()))
+        .masked_fill(allowed.logical_not(), -1e9)
+        .unsqueeze(1);
+  }
+
+  torch::Tensor encode(std::vector<std::shared_ptr<TransformerBlock>>& blocks, torch::Tensor x,
+                       const torch::Tensor& mask) {
+    for (auto& b : blocks) x = b->forward(x, mask);
+    return x;
+  }
+
+  // The ID table from the frozen features: the mean of each item's image class token and text [CLS] (or one of
+  // them), read in chunks through the host's gather; or xavier-normal.
+  void initialise_ids(const BuildContext& ctx) {
+    torch::NoGradGuard g;
+    if (o_.id_init == "random" || !ctx.gather) {
+      torch::nn::init::xavier_normal_(ids_->weight);
+      return;
+    }
+    const int64_t n = ctx.num_items + 1, chunk = 4096;
+    for (int64_t begin = 0; begin < n; begin += chunk) {
+      auto ids = torch::arange(begin, std::min(n, begin + chunk), torch::kLong);
+      auto first = [&](const std::string& m) {
+        auto f = ctx.gather(m, ids).values;
+        return f.dim() == 3 ? f.select(1, 0) : f;
+      };
+      torch::Tensor rows;
+      if (o_.id_init == "text") rows = first(o_.text);
+      else if (o_.id_init == "image") rows = first(o_.image);
+      else rows = (first(o_.text) + first(o_.image)) / 2;
+      ids_->weight.slice(0, begin, begin + ids.size(0)).copy_(rows);
+    }
+  }
+
+  ImtOptions o_;
+  int64_t text_tokens_ = 1, image_tokens_ = 1;
+  torch::nn::Linear project_text_{nullptr}, project_image_{nullptr}, project_id_{nullptr};
+  torch::nn::Embedding ids_{nullptr};
+  torch::nn::Dropout drop_{nullptr};
+  std::vector<std::shared_ptr<TransformerBlock>> blocks_, text_blocks_, image_blocks_;
+  std::vector<std::shared_ptr<Head>> heads_;
+  std::vector<std::string> branches_;
+};
+
+}  // namespace
+
+MMSR_PLUGIN(odmt, "1.0.0") {
+  ParamDecl d;
+  declare_transformer_params(d);
+  d.integer("dim", 64, 1, 65536, "item vector dimension d (paper 768)")
+      .text("text", "text", "the text modality (token-level: [CLS] first; or pooled)")
+      .text("image", "image", "the image modality (token-level: class token first; or pooled)")
+      .choice("id_init", "mean", {"mean", "text", "image", "random"},
+              "ID table start: mean of image class token and text [CLS] (paper), one of them, or xavier-normal")
+      .boolean("id_mask", true, "text and image tokens cannot attend to the ID token (paper); false = no ID mask")
+      .choice("encoder", "joint", {"joint", "separate"},
+              "joint: one transformer over all tokens (IMT); separate: one per modality, the ID vector untouched")
+      .boolean("with_id", true, "the ID token and branch (false: the paper's 'w/o ID' ablation)")
+      .real("head_slope", 0.01, 0.0, 1.0, "LeakyReLU slope of the per-branch heads");
+  registrar.add_item_tower(
+      "imt", "ODMT's ID-aware multimodal transformer: text, image and ID tokens under the IMT mask; branches id, "
+             "text, image",
+      d, [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        ImtOptions o;
+        o.transformer = transformer_options(p, p.get_int("dim"), 1, "imt");
+        o.text = p.get_string("text");
+        o.image = p.get_string("image");
+        o.id_init = p.get_string("id_init");
+        o.id_mask = p.get_bool("id_mask");
+        o.separate = p.get_string("encoder") == "separate";
+        o.with_id = p.get_bool("with_id");
+        o.slope = p.get_double("head_slope");
+        return std::make_shared<ImtTower>(o, ctx);
+      });
+}

@@ -1,0 +1,111 @@
+// ODMT's online distillation (METHODS.md section 5), on the debiased in-batch logits of each branch:
+//
+//   L_kl = T^2 KL(s(z_id/T) || s(z_image/T)) + T^2 KL(s(z_id/T) || s(z_text/T)) + T^2 KL(s(z_e/T) || s(z_id/T))
+//
+// with s the softmax and z_e = the mean of all branches' logits: the ID branch teaches the modality branches and
+// the ensemble teaches the ID branch. KL(p || q) has the teacher p first. The loss returned is w(e) L_kl with the
+// ramp-up w(e) = exp(-5 (1 - min(e, alpha)/alpha)^2) for the 1-based epoch e (alpha < 1: the constant alpha).
+// The cross-entropy of each branch is not part of it: list "inbatch" next to it (loss = ["inbatch", "distill"]).
+//
+// The paper writes KL; the ODMT code computes a soft cross-entropy (KL plus the teacher's entropy, whose gradient
+// reaches a teacher that is not detached) and never detaches the teachers. Both are options.
+#include <torch/nn/functional/activation.h>
+
+#include <cmath>
+
+#include "mmsr/sdk/loss_helpers.h"
+#include "mmsr/sdk/plugin.h"
+
+namespace {
+
+using namespace mmsr;
+
+struct DistillOptions {
+  double temperature = 0.5, alpha = 50;
+  std::string teacher = "id";
+  std::vector<std::string> students = {"image", "text"};
+  bool unique = false, debias = true, detach = false, soft_ce = false, ensemble = true;
+};
+
+class Distillation : public Objective {
+ public:
+  explicit Distillation(DistillOptions o) : o_(std::move(o)) {}
+
+  // The ramp-up weight of an epoch (1-based).
+  static double ramp(int64_t epoch, double alpha) {
+    if (alpha < 1) return alpha;
+    double x = 1.0 - std::min(double(epoch), alpha) / alpha;
+    return std::exp(-5.0 * x * x);
+  }
+
+  LossTerms compute(const ForwardOutput& out) override {
+    InBatchLogits in = inbatch_logits(out, o_.unique, o_.debias);
+    auto branch = [&](const std::string& name) -> const torch::Tensor& {
+      for (size_t b = 0; b < out.branches.size(); ++b)
+        if (out.branches[b].name == name) return in.logits[b];
+      throw std::invalid_argument("distill: the model has no branch '" + name + "'");
+    };
+    const double T = o_.temperature;
+    // Divergence of the student from the teacher, both given as logits, over the in-batch candidates.
+    auto divergence = [&](torch::Tensor teacher, const torch::Tensor& student) {
+      if (o_.detach) teacher = teacher.detach();
+      auto p_log = torch::log_softmax(teacher / T, -1);
+      auto q_log = torch::log_softmax(student / T, -1);
+      auto p = p_log.exp();
+      auto per_row = o_.soft_ce ? -(p * q_log).sum(-1) : (p * (p_log - q_log)).sum(-1);
+      return per_row.mean() * (T * T);
+    };
+    LossTerms result;
+    torch::Tensor kl;
+    const torch::Tensor& teacher = branch(o_.teacher);
+    for (const auto& s : o_.students) {
+      auto term = divergence(teacher, branch(s));
+      result.terms.emplace_back("kl_" + o_.teacher + "_to_" + s, term.detach());
+      kl = kl.defined() ? kl + term : term;
+    }
+    if (o_.ensemble) {
+      auto mean = torch::stack(in.logits).mean(0);
+      auto term = divergence(mean, teacher);
+      result.terms.emplace_back("kl_ensemble_to_" + o_.teacher, term.detach());
+      kl = kl.defined() ? kl + term : term;
+    }
+    const double w = ramp(out.progress.epoch, o_.alpha);
+    result.terms.emplace_back("weight", torch::full({}, w, torch::kDouble));
+    result.total = kl * w;
+    return result;
+  }
+
+ private:
+  DistillOptions o_;
+};
+
+}  // namespace
+
+MMSR_PLUGIN(distill, "1.0.0") {
+  registrar.add_objective(
+      "distill", "ODMT's online distillation: the ID branch teaches the modality branches, the ensemble the ID branch",
+      ParamDecl()
+          .real("temperature", 0.5, 1e-3, 100.0, "softmax temperature T (paper: Stream 0.5, Arts 0.3, Office 0.4)")
+          .real("alpha", 50.0, 0.0, 1e6,
+                "ramp-up: weight exp(-5 (1 - min(e, alpha)/alpha)^2) at epoch e; alpha < 1 is a constant weight")
+          .text("teacher", "id", "the teaching branch")
+          .string_list("students", {"image", "text"}, "the branches it teaches")
+          .boolean("ensemble", true, "the mean of all branches' logits also teaches the teacher")
+          .boolean("detach_teachers", false, "stop gradients into every teacher's logits")
+          .choice("form", "kl", {"kl", "soft_ce"}, "kl (paper) or soft cross-entropy (ODMT code: KL + teacher entropy)")
+          .choice("candidates", "slots", {"slots", "unique"}, "in-batch candidates, as in the inbatch loss")
+          .boolean("debias", true, "subtract log popularity from the candidate scores, as in the inbatch loss"),
+      [](const ParamSet& p, const BuildContext&) -> std::shared_ptr<Objective> {
+        DistillOptions o;
+        o.temperature = p.get_double("temperature");
+        o.alpha = p.get_double("alpha");
+        o.teacher = p.get_string("teacher");
+        o.students = p.get_string_list("students");
+        o.ensemble = p.get_bool("ensemble");
+        o.detach = p.get_bool("detach_teachers");
+        o.soft_ce = p.get_string("form") == "soft_ce";
+        o.unique = p.get_string("candidates") == "unique";
+        o.debias = p.get_bool("debias");
+        return std::make_shared<Distillation>(o);
+      });
+}
