@@ -114,6 +114,27 @@ TEST(PopRec, RanksEqualTheCountsRankingComputedByHand) {
   for (size_t u = 0; u < ranks.size(); ++u) EXPECT_DOUBLE_EQ(ranks[u], expected[u]) << "user " << u;
 }
 
+TEST(PopularityGroups, GroupsPartitionTheUsersAndAverageToTheOverallMetric) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]\npopularity_groups = 3");
+  Experiment ex = parse(text);
+  run_experiment(ex, text, plugins(), quiet(store));
+  Dataset data = load_dataset(ex);
+  LeaveOneOutSplit split(data);
+  int64_t cold = 0;
+  for (int64_t u = 0; u < split.num_users(); ++u) cold += split.item_counts()[size_t(split.target(u, true))] == 0;
+  ASSERT_GT(cold, 0);  // the generator's cold test targets
+  EXPECT_EQ(count(store, "SELECT users FROM popularity_metrics WHERE grp = 0 AND name = 'ndcg' AND k = 10"), cold);
+  EXPECT_EQ(count(store, "SELECT SUM(users) FROM popularity_metrics WHERE name = 'ndcg' AND k = 10"), 120);
+  EXPECT_EQ(count(store, "SELECT COUNT(DISTINCT grp) FROM popularity_metrics"), 4);  // 0 and three quantiles
+  auto weighted = column(store, "SELECT SUM(value * users) / 120.0 FROM popularity_metrics WHERE name = 'ndcg' AND k = 10");
+  auto overall = column(store, "SELECT value FROM metrics WHERE split = 'test' AND name = 'ndcg' AND k = 10");
+  ASSERT_EQ(weighted.size(), 1u);
+  EXPECT_NEAR(weighted[0], overall[0], 1e-12);
+}
+
 TEST(PopRec, CountingValidationItemsIsADifferentModel) {
   TempDir t;
   std::string text = kTiny;

@@ -70,6 +70,7 @@ struct Experiment {
   std::string protocol_hash;
   std::vector<ProtocolVariant> also_evaluate;
   std::vector<uint64_t> seeds;
+  int64_t popularity_groups = 5;  // reporting only: not part of the protocol
   std::vector<RunSpec> runs;
 
   std::string data_path() const;  // [data] path resolved against base_dir ("" for synthetic)

@@ -39,6 +39,7 @@ struct RunCallbacks {
 struct VariantOutcome {
   std::vector<MetricRecord> metrics;
   std::vector<RankRecord> ranks;
+  std::vector<GroupMetricRecord> group_metrics;
   double test_eval_seconds = 0;
 };
 
@@ -50,6 +51,7 @@ struct RunOutcome {
   std::vector<MetricRecord> metrics;  // valid and test, per branch and fused
   std::vector<RankRecord> ranks;      // per-user test (and valid) ranks of the selected epoch
   std::vector<TimingRecord> timings;
+  std::vector<GroupMetricRecord> group_metrics;  // test metrics by target popularity group
   std::vector<VariantOutcome> variants;
 };
 

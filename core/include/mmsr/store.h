@@ -13,7 +13,7 @@ struct sqlite3;
 
 namespace mmsr {
 
-constexpr int kStoreSchemaVersion = 1;
+constexpr int kStoreSchemaVersion = 2;  // 2: popularity_metrics
 
 struct RunRecord {
   std::string run_key;     // identity: hash of everything that decides the result
@@ -39,6 +39,16 @@ struct MetricRecord {
   double value = 0;
 };
 
+// A metric over the users whose test target falls in one item-popularity group (ODMT's Figure 4).
+struct GroupMetricRecord {
+  std::string split, branch;
+  int64_t group = 0;  // 0 = target never seen in training; 1..G = quantile groups, least popular first
+  std::string name;
+  int64_t k = 0;
+  double value = 0;
+  int64_t users = 0;
+};
+
 struct RankRecord {
   std::string split, branch;
   int64_t user = 0;
@@ -59,6 +69,7 @@ struct RunResult {
   std::vector<MetricRecord> metrics;
   std::vector<RankRecord> ranks;
   std::vector<TimingRecord> timings;
+  std::vector<GroupMetricRecord> group_metrics;
 };
 
 struct FinishedRun {

@@ -248,6 +248,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
   ex.name = exp.get_string("name");
   ex.description = exp.get_string("description");
   for (int64_t s : exp.get_int_list("seeds")) ex.seeds.push_back(uint64_t(s));
+  ex.popularity_groups = exp.get_int("popularity_groups");
   if (ex.seeds.empty()) p.fail(root.get("experiment"), "[experiment].seeds: give at least one seed");
 
   const toml::table* data = p.sub_table(root, "data", "data");

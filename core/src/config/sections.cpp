@@ -7,7 +7,10 @@ const ParamDecl& experiment_section() {
   static const ParamDecl d = ParamDecl()
       .text("name", "experiment", "name shown in reports and stored with every run")
       .text("description", "", "free text stored with the experiment")
-      .integer_list("seeds", {1}, 0, 2147483647.0, "every grid point runs once per seed");
+      .integer_list("seeds", {1}, 0, 2147483647.0, "every grid point runs once per seed")
+      .integer("popularity_groups", 5, 0, 100,
+               "test metrics are also reported by the target item's training popularity: group 0 = items never "
+               "seen in training, groups 1..N = equal-sized item quantiles, least popular first (0 = off)");
   return d;
 }
 

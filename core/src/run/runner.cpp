@@ -259,14 +259,16 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       }
       out.timings.push_back({"data_load", load_seconds, 0});
       std::vector<RunResult> results;
-      if (ids[0]) results.push_back({ids[0], out.best_epoch, out.metrics, out.ranks, out.timings});
+      if (ids[0])
+        results.push_back({ids[0], out.best_epoch, out.metrics, out.ranks, out.timings, out.group_metrics});
       for (size_t v = 0; v < out.variants.size(); ++v) {
         if (!ids[v + 1]) continue;
         // A variant's timings are its training's, except its own test evaluation.
         std::vector<TimingRecord> timings = out.timings;
         for (auto& t : timings)
           if (t.phase == "test_eval") t.seconds = out.variants[v].test_eval_seconds;
-        results.push_back({ids[v + 1], out.best_epoch, out.variants[v].metrics, out.variants[v].ranks, timings});
+        results.push_back({ids[v + 1], out.best_epoch, out.variants[v].metrics, out.variants[v].ranks, timings,
+                           out.variants[v].group_metrics});
       }
       store.finish_runs(results);
       ++summary.finished;

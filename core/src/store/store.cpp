@@ -104,6 +104,10 @@ CREATE TABLE IF NOT EXISTS user_ranks (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, split TEXT NOT NULL,
   branch TEXT NOT NULL, user INTEGER NOT NULL, rank REAL NOT NULL, ties INTEGER NOT NULL,
   PRIMARY KEY (run_id, split, branch, user)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS popularity_metrics (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, split TEXT NOT NULL, branch TEXT NOT NULL,
+  grp INTEGER NOT NULL, name TEXT NOT NULL, k INTEGER NOT NULL, value REAL NOT NULL, users INTEGER NOT NULL,
+  PRIMARY KEY (run_id, split, branch, grp, name, k));
 CREATE TABLE IF NOT EXISTS timings (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, phase TEXT NOT NULL,
   seconds REAL NOT NULL, peak_rss_mb REAL, PRIMARY KEY (run_id, phase));
@@ -174,6 +178,9 @@ void Store::migrate() {
   exec(kSchema);
   exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" +
        std::to_string(kStoreSchemaVersion) + "'), ('created_by', 'mmsr')");
+  // Forward migrations are additive (new tables, created above): an older store just records the new version.
+  exec("UPDATE meta SET value = '" + std::to_string(kStoreSchemaVersion) +
+       "' WHERE key = 'schema_version' AND CAST(value AS INTEGER) < " + std::to_string(kStoreSchemaVersion));
   tx.commit();
 }
 
@@ -242,6 +249,9 @@ void Store::finish_runs(const std::vector<RunResult>& results) {
   Statement metric(db_, "INSERT INTO metrics(run_id, split, branch, name, k, value) VALUES (?,?,?,?,?,?)");
   Statement rank(db_, "INSERT INTO user_ranks(run_id, split, branch, user, rank, ties) VALUES (?,?,?,?,?,?)");
   Statement timing(db_, "INSERT OR REPLACE INTO timings(run_id, phase, seconds, peak_rss_mb) VALUES (?,?,?,?)");
+  Statement group(db_,
+                  "INSERT INTO popularity_metrics(run_id, split, branch, grp, name, k, value, users) "
+                  "VALUES (?,?,?,?,?,?,?,?)");
   Statement status(db_, "UPDATE runs SET status='finished', best_epoch=?, finished_at=? WHERE id=?");
   for (const RunResult& r : results) {
     for (const auto& m : r.metrics) {
@@ -257,6 +267,11 @@ void Store::finish_runs(const std::vector<RunResult>& results) {
     for (const auto& t : r.timings) {
       timing.bind(1, r.run_id).bind(2, t.phase).bind(3, t.seconds).bind(4, t.peak_rss_mb);
       timing.run();
+    }
+    for (const auto& g : r.group_metrics) {
+      group.bind(1, r.run_id).bind(2, g.split).bind(3, g.branch).bind(4, g.group).bind(5, g.name).bind(6, g.k);
+      group.bind(7, g.value).bind(8, g.users);
+      group.run();
     }
     status.bind(1, r.best_epoch).bind(2, utc_now_iso()).bind(3, r.run_id);
     status.run();

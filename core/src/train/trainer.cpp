@@ -201,6 +201,39 @@ void record_evaluations(const Experiment& ex, const SplitEvaluation& valid, cons
   }
 }
 
+// Each user's popularity group of its test target (ODMT's Figure 4): 0 when the item never occurs in training;
+// otherwise the items seen in training, ordered by training count (then id), cut into `groups` parts of equal
+// item counts, 1 = least popular.
+std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups) {
+  const auto& counts = split.item_counts();
+  std::vector<int32_t> seen;
+  for (size_t i = 1; i < counts.size(); ++i)
+    if (counts[i] > 0) seen.push_back(int32_t(i));
+  std::stable_sort(seen.begin(), seen.end(), [&](int32_t a, int32_t b) { return counts[a] < counts[b]; });
+  std::vector<int64_t> group_of_item(counts.size(), 0);
+  for (size_t r = 0; r < seen.size(); ++r) group_of_item[size_t(seen[r])] = 1 + int64_t(r) * groups / int64_t(seen.size());
+  std::vector<int64_t> out;
+  for (int64_t u = 0; u < split.num_users(); ++u) out.push_back(group_of_item[size_t(split.target(u, true))]);
+  return out;
+}
+
+// Test metrics per popularity group and branch.
+void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, const std::vector<int64_t>& group_of_user,
+                          std::vector<GroupMetricRecord>& out) {
+  if (ex.popularity_groups <= 0) return;
+  for (size_t b = 0; b < test.names.size(); ++b) {
+    const std::string branch = test.names.size() == 1 ? "fused" : test.names[b];
+    for (int64_t g = 0; g <= ex.popularity_groups; ++g) {
+      std::vector<double> ranks;
+      for (size_t u = 0; u < group_of_user.size(); ++u)
+        if (group_of_user[u] == g) ranks.push_back(test.ranks[b][u]);
+      if (ranks.empty()) continue;
+      for (const auto& m : branch_metrics(ex, ranks))
+        out.push_back({"test", branch, g, m.name, m.k, m.value, int64_t(ranks.size())});
+    }
+  }
+}
+
 std::vector<torch::Tensor> snapshot(torch::nn::Module& m) {
   std::vector<torch::Tensor> out;
   for (auto& p : m.parameters()) out.push_back(p.detach().clone());
@@ -409,8 +442,12 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   if (!best_state.empty()) restore(*model, best_state);
   outcome.best_epoch = best_epoch;
   auto te = Clock::now();
-  record_evaluations(ex, evaluator.run(*model, false), evaluator.run(*model, true), outcome.metrics,
-                     outcome.ranks);
+  const auto group_of_user = popularity_groups(split, std::max<int64_t>(1, ex.popularity_groups));
+  {
+    SplitEvaluation test = evaluator.run(*model, true);
+    record_evaluations(ex, evaluator.run(*model, false), test, outcome.metrics, outcome.ranks);
+    record_group_metrics(ex, test, group_of_user, outcome.group_metrics);
+  }
   outcome.timings.push_back({"test_eval", since(te), peak_rss_mb()});
   // The same selected model under each [[also_evaluate]] protocol.
   for (const auto& variant : ex.also_evaluate) {
@@ -419,8 +456,9 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
     Evaluator variant_evaluator(variant.protocol, split, builder, train.get_int("eval_batch_size"), device,
                                 variant_negatives.empty() ? nullptr : &variant_negatives);
     VariantOutcome v;
-    record_evaluations(ex, variant_evaluator.run(*model, false), variant_evaluator.run(*model, true),
-                       v.metrics, v.ranks);
+    SplitEvaluation test = variant_evaluator.run(*model, true);
+    record_evaluations(ex, variant_evaluator.run(*model, false), test, v.metrics, v.ranks);
+    record_group_metrics(ex, test, group_of_user, v.group_metrics);
     v.test_eval_seconds = since(ve);
     outcome.variants.push_back(std::move(v));
   }
