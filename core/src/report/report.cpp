@@ -183,12 +183,23 @@ std::string render(const std::vector<Leaderboard>& boards, const std::string& fo
     auto p = nlohmann::json::parse(b.protocol_json);
     out << fmt::format("## {} (dataset {}), protocol {}\n\n", b.dataset_name, b.dataset_checksum,
                        b.protocol_hash);
+    const bool sampled = p["candidates"].get<std::string>() == "sampled";
+    const std::string candidates =
+        sampled ? fmt::format("the target against {} negatives ({})", p["negatives"].get<int64_t>(),
+                              p["negatives_file"].get<std::string>().empty()
+                                  ? fmt::format("drawn with seed {}", p["negatives_seed"].get<int64_t>())
+                                  : "from " + p["negatives_file"].get<std::string>())
+                : std::string("full ranking, history ") + (p["mask_history"].get<bool>() ? "masked" : "not masked");
+    const std::string selection =
+        p.contains("selected_under")
+            ? fmt::format("epoch selected on validation {} under protocol {} (the same trained models)",
+                          p["select"].get<std::string>(), p["selected_under"].get<std::string>())
+            : "selection on validation " + p["select"].get<std::string>();
     out << fmt::format(
-        "Protocol: {} split, {} training samples, max length {}, {} ranking, history {}, ties {}, "
-        "selection on validation {}. Cells: test mean ± std over seeds.\n\n",
+        "Protocol: {} split, {} training samples, max length {}, {}, ties {}, {}. Cells: test mean ± std over "
+        "seeds.\n\n",
         p["split"].get<std::string>(), p["train_samples"].get<std::string>(), p["max_len"].get<int64_t>(),
-        p["candidates"].get<std::string>(), p["mask_history"].get<bool>() ? "masked" : "not masked",
-        p["ties"].get<std::string>(), p["select"].get<std::string>());
+        candidates, p["ties"].get<std::string>(), selection);
     if (b.rows.empty()) continue;
     out << "| model | grid | seeds |";
     for (const auto& l : b.rows[0].metric_labels) out << " " << l << " |";
