@@ -241,7 +241,7 @@ TEST(Multimodal, OdmtAndUnisrecTrainEndToEnd) {
   text = text.substr(0, text.find("[[model]]")) + R"(
 [[model]]
 name = "ODMT"
-tower = { plugin = "imt", dim = 16, layers = 1 }
+tower = { plugin = "imt", dim = 16, layers = 1, text = "text_tokens", image = "image_tokens" }
 backbone = { plugin = "sasrec", layers = 1 }
 loss = ["inbatch", { plugin = "distill", temperature = 0.5, alpha = 2 }]
 
@@ -273,7 +273,8 @@ TEST(Multimodal, ATowerReadingAnUndeclaredModalityIsAnInputError) {
     run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("modality: the experiment has no modality 'audio' (it has: image, text)"),
+    EXPECT_NE(std::string(e.what()).find("modality: the experiment has no modality 'audio' (it has: image, "
+                                         "image_tokens, text, text_tokens)"),
               std::string::npos)
         << e.what();
   }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 
 #include "mmsr/dataset.h"
@@ -235,6 +237,35 @@ TEST(Negatives, TheLastFMFileOfTheS3RecPaper) {
   auto n = read_negatives(dir + "LastFM_sample.txt", d, 99);
   ASSERT_EQ(n.size(), 1090u);
   EXPECT_EQ(n[0].size(), 99u);
+}
+
+}  // namespace mmsr
+
+namespace mmsr {
+
+TEST(Synthetic, TokenFeaturesHaveANoiseFirstTokenAndVaryingLengths) {
+  SyntheticOptions o;
+  o.users = 50;
+  o.items = 40;
+  o.clusters = 4;
+  Dataset d = generate_synthetic(o);
+  const TokenFeatureMatrix& text = d.token_features.at("text_tokens");
+  EXPECT_EQ(text.tokens, 8);
+  std::set<int> lengths;
+  for (int64_t id = 1; id <= d.num_items(); ++id) {
+    int length = 0;
+    for (int64_t t = 0; t < text.tokens; ++t) length += text.mask[size_t(id * text.tokens + t)];
+    EXPECT_GE(length, 2);
+    EXPECT_EQ(text.mask[size_t(id * text.tokens)], 1);  // the [CLS] is always real
+    lengths.insert(length);
+  }
+  EXPECT_GT(lengths.size(), 3u);
+  const TokenFeatureMatrix& image = d.token_features.at("image_tokens");
+  for (int64_t id = 1; id <= d.num_items(); ++id)
+    for (int64_t t = 0; t < image.tokens; ++t) EXPECT_EQ(image.mask[size_t(id * image.tokens + t)], 1);
+  // Same options, same bytes.
+  Dataset again = generate_synthetic(o);
+  EXPECT_EQ(again.checksum, d.checksum);
 }
 
 }  // namespace mmsr

@@ -36,12 +36,20 @@ struct ItemAttributes {
   int64_t max_per_item() const;
 };
 
+// Token-level features of one modality held in memory (the synthetic generator's): row i belongs to item id i.
+struct TokenFeatureMatrix {
+  int64_t tokens = 0, dim = 0;
+  std::vector<float> values;  // (num_items + 1) * tokens * dim
+  std::vector<uint8_t> mask;  // (num_items + 1) * tokens, 1 = a real token
+};
+
 struct Dataset {
   std::string name;
   std::vector<std::string> user_tokens;
   std::vector<std::string> item_tokens;          // index = item id; [0] is "<pad>"
   std::vector<std::vector<int32_t>> sequences;   // per user, item ids 1..N in time order
   std::map<std::string, FeatureMatrix> features; // optional pooled modality features
+  std::map<std::string, TokenFeatureMatrix> token_features;  // optional token-level ones (generated)
   // Optional item side information by field name (RecBole .item columns), one string per item id.
   std::map<std::string, std::vector<std::string>> item_fields;
   std::map<std::string, ItemAttributes> attributes;  // optional item attribute sets by field name

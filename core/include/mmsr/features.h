@@ -41,6 +41,8 @@ class FeatureTable {
   static FeatureTable open(const ModalitySpec& spec, const Dataset& data);
   // Generated (synthetic) pooled features: row i is item id i.
   static FeatureTable from_matrix(const std::string& name, const FeatureMatrix& matrix);
+  // Generated token-level features with their mask: row i is item id i.
+  static FeatureTable from_tokens(const std::string& name, const TokenFeatureMatrix& matrix);
 
   const std::string& name() const { return name_; }
   bool pooled() const { return pooled_; }

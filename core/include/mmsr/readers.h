@@ -56,6 +56,10 @@ struct SyntheticOptions {
   double cold_target_rate = 0.05;// probability a user's test target is a cold item of its cluster
   int64_t feature_dim = 32;      // pooled "text" and "image" vectors driven by the item's cluster
   double feature_noise = 0.5;
+  // Token-level "text_tokens" and "image_tokens" (0 = none): the first token ([CLS] / class token) is noise,
+  // some of the others carry the item's cluster, so only a model that attends over tokens finds the signal.
+  int64_t text_tokens = 8;
+  int64_t image_tokens = 5;
 };
 // A deterministic generator (same options -> same bytes on any platform) whose latent item clusters drive
 // both the sequences and the correlated text/image features. Already dense: ids 1..N.

@@ -274,6 +274,8 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
     o.cold_target_rate = syn.get_double("cold_target_rate");
     o.feature_dim = syn.get_int("feature_dim");
     o.feature_noise = syn.get_double("feature_noise");
+    o.text_tokens = syn.get_int("text_tokens");
+    o.image_tokens = syn.get_int("image_tokens");
     if (o.max_length < o.min_length)
       p.fail(data, "[data.synthetic]: max_length must be >= min_length");
     if (o.clusters > o.items) p.fail(data, "[data.synthetic]: clusters must be <= items");

@@ -64,7 +64,12 @@ const ParamDecl& synthetic_section() {
       .real("cold_fraction", 0.05, 0.0, 0.9, "share of items absent from training")
       .real("cold_target_rate", 0.05, 0.0, 1.0, "probability a test target is a cold item")
       .integer("feature_dim", 32, 1, 4096, "dimension of the pooled text and image features")
-      .real("feature_noise", 0.5, 0.0, 100.0, "item-specific noise around the cluster centre");
+      .real("feature_noise", 0.5, 0.0, 100.0, "item-specific noise around the cluster centre")
+      .integer("text_tokens", 8, 0, 512,
+               "token-level 'text_tokens' per item (0 = none): a noise [CLS], then real tokens of varying count, "
+               "some carrying the cluster")
+      .integer("image_tokens", 5, 0, 512, "token-level 'image_tokens' per item (0 = none): a noise class token, "
+                                            "then patches, some carrying the cluster");
   return d;
 }
 

@@ -299,6 +299,24 @@ FeatureTable FeatureTable::from_matrix(const std::string& name, const FeatureMat
   return t;
 }
 
+FeatureTable FeatureTable::from_tokens(const std::string& name, const TokenFeatureMatrix& matrix) {
+  FeatureTable t;
+  t.name_ = name;
+  t.path_ = "<generated " + name + ">";
+  t.pooled_ = false;
+  t.tokens_ = matrix.tokens;
+  t.dim_ = matrix.dim;
+  t.rows_ = matrix.tokens * matrix.dim > 0 ? int64_t(matrix.values.size()) / (matrix.tokens * matrix.dim) : 0;
+  std::vector<uint8_t> bytes(matrix.values.size() * sizeof(float));
+  std::memcpy(bytes.data(), matrix.values.data(), bytes.size());
+  t.values_ = std::make_shared<FeatureBytes>(std::move(bytes));
+  t.mask_ = std::make_shared<FeatureBytes>(matrix.mask);
+  t.mask_kind_ = 1;
+  t.row_of_item_.resize(size_t(t.rows_));
+  for (int64_t i = 0; i < t.rows_; ++i) t.row_of_item_[size_t(i)] = i;
+  return t;
+}
+
 void FeatureTable::gather(const int64_t* item_ids, size_t n, float* out, uint8_t* mask_out) const {
   const int64_t per_row = tokens_ * dim_;
   const size_t row_bytes = size_t(per_row) * element_size(dtype_);

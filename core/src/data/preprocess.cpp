@@ -43,6 +43,11 @@ void Dataset::compute_checksum() {
   }
   if (modalities)
     for (const auto& name : modalities->names()) h.add("modality:" + modalities->find(name)->fingerprint());
+  for (const auto& [name, f] : token_features) {
+    h.add(name).add_u64(f.tokens).add_u64(f.dim);
+    h.add(f.values.data(), f.values.size() * sizeof(float));
+    h.add(f.mask.data(), f.mask.size());
+  }
   for (const auto& [name, f] : features) {
     h.add(name).add_u64(f.dim);
     h.add(f.values.data(), f.values.size() * sizeof(float));

@@ -112,6 +112,37 @@ Dataset generate_synthetic(const SyntheticOptions& o) {
     }
     d.features.emplace(modality, std::move(f));
   }
+  // Token-level features: a real length per item (text) and, among the real tokens after the first, a few
+  // that carry the cluster centre (through a per-modality map); the rest, and the first token, are noise.
+  for (auto [modality, tokens] : {std::pair<const char*, int64_t>{"text_tokens", o.text_tokens},
+                                  std::pair<const char*, int64_t>{"image_tokens", o.image_tokens}}) {
+    if (tokens <= 0) continue;
+    const bool text = std::string(modality) == "text_tokens";
+    const int64_t dim = o.feature_dim;
+    TokenFeatureMatrix f;
+    f.tokens = tokens;
+    f.dim = dim;
+    f.values.assign(size_t((n + 1) * tokens * dim), 0.f);
+    f.mask.assign(size_t((n + 1) * tokens), 0);
+    std::vector<double> mix(size_t(dim * dim));
+    for (auto& x : mix) x = rng.normal() / std::sqrt(double(dim));
+    for (int64_t id = 1; id <= n; ++id) {
+      const int64_t length = text && tokens > 2 ? 2 + rng.below(tokens - 1) : tokens;  // 2..tokens real tokens
+      for (int64_t t = 0; t < length; ++t) {
+        f.mask[size_t(id * tokens + t)] = 1;
+        const bool signal = t > 0 && (t == 1 || rng.uniform() < 0.3);
+        float* row = f.values.data() + (id * tokens + t) * dim;
+        for (int64_t i = 0; i < dim; ++i) {
+          double acc = 0;
+          if (signal)
+            for (int64_t j = 0; j < dim; ++j)
+              acc += mix[size_t(i * dim + j)] * centres[size_t(cluster_of[id] * dim + j)];
+          row[i] = float(acc + o.feature_noise * rng.normal());
+        }
+      }
+    }
+    d.token_features.emplace(modality, std::move(f));
+  }
   d.compute_checksum();
   return d;
 }

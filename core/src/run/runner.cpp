@@ -80,9 +80,10 @@ namespace {
 // The experiment's modalities: generated features of the synthetic data and the [[modality]] files (which win
 // over a generated modality of the same name), memory-mapped, aligned to the dataset's item ids.
 void attach_modalities(const Experiment& ex, Dataset& data) {
-  if (ex.modalities.empty() && data.features.empty()) return;
+  if (ex.modalities.empty() && data.features.empty() && data.token_features.empty()) return;
   auto store = std::make_shared<FeatureStore>();
   for (const auto& [name, matrix] : data.features) store->add(FeatureTable::from_matrix(name, matrix));
+  for (const auto& [name, matrix] : data.token_features) store->add(FeatureTable::from_tokens(name, matrix));
   for (const auto& spec : ex.modalities) store->add(FeatureTable::open(spec, data));
   data.modalities = store;
   data.compute_checksum();
