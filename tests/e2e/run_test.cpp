@@ -204,3 +204,22 @@ loss = "softmax"
 }
 
 }  // namespace mmsr
+
+namespace mmsr {
+
+// Every experiment file shipped in examples/ parses against the real plugins (data files are not read).
+TEST(Examples, EveryExampleFileParses) {
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(MMSR_EXAMPLES_DIR)) {
+    if (entry.path().extension() != ".toml") continue;
+    ++files;
+    auto& r = test::e2e::plugins();
+    EXPECT_NO_THROW(load_experiment(
+        entry.path().string(), [&](PluginKind k, const std::string& n) { return r.find(k, n); },
+        [&](PluginKind k) { return r.names(k); }))
+        << entry.path();
+  }
+  EXPECT_GE(files, 8);
+}
+
+}  // namespace mmsr

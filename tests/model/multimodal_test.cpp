@@ -10,6 +10,7 @@
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/transformer.h"
 #include "model/static_plugins.h"
+#include "train/model.h"
 
 namespace mmsr {
 namespace {
@@ -117,6 +118,51 @@ TEST(Imt, AblationsChangeTheBranches) {
   EXPECT_EQ(separate->branch_names(), (std::vector<std::string>{"id", "text", "image"}));
   auto ids = torch::arange(1, kItems + 1);
   for (auto& v : separate->forward(ids, f.of(ids))) EXPECT_EQ(v.sizes(), torch::IntArrayRef({kItems, 8}));
+}
+
+// The host asks the tower for each distinct item of a batch once; asking once per slot (duplicates included) must
+// give the same loss: the dedupe is an optimisation, never a change of the model.
+TEST(Imt, EachDistinctItemOnceGivesTheSameLossAsEverySlot) {
+  Features f;
+  auto& registry = test::static_registry();
+  auto resolve = [&](PluginKind kind, const std::string& name, std::map<std::string, ParamValue> given) {
+    return ComponentSpec{name, ParamSet::resolve(registry.find(kind, name)->params, given), 1.0};
+  };
+  RunSpec run;
+  run.tower = resolve(PluginKind::ItemTower, "imt", {{"dim", int64_t(8)}});
+  run.backbone = resolve(PluginKind::Backbone, "sasrec", {{"layers", int64_t(1)}});
+  run.losses = {resolve(PluginKind::Objective, "softmax", {})};
+  BuildContext c = context(f);
+  torch::manual_seed(5);
+  AssembledModel model(run, registry, c);
+  model.eval();  // no dropout: both computations must agree exactly up to float rounding
+  auto items = torch::tensor({{1, 2, 3}, {2, 3, 4}}, torch::kLong);
+  auto targets = torch::tensor({{2, 3, 4}, {3, 4, 5}}, torch::kLong);
+  auto make = [&](bool dedupe) {
+    Batch b;
+    b.items = items;
+    b.targets = targets;
+    b.valid = items.ne(0);
+    b.users = torch::arange(2);
+    auto both = torch::cat({items.reshape({-1}), targets.reshape({-1})});
+    if (dedupe) {
+      auto [unique, inverse, counts] = at::_unique2(both, true, true);
+      b.unique_items = unique;
+      b.item_index = inverse.slice(0, 0, 6).reshape({2, 3});
+      b.target_index = inverse.slice(0, 6).reshape({2, 3});
+    } else {
+      b.unique_items = both;
+      b.item_index = torch::arange(6).reshape({2, 3});
+      b.target_index = torch::arange(6, 12).reshape({2, 3});
+    }
+    b.features = f.of(b.unique_items);
+    return b;
+  };
+  Batch dedupe = make(true), naive = make(false);
+  ASSERT_LT(dedupe.unique_items.size(0), naive.unique_items.size(0));
+  auto log_pop = torch::zeros({kItems + 1});
+  auto a = model.loss(dedupe, log_pop, {}).total, b = model.loss(naive, log_pop, {}).total;
+  EXPECT_NEAR(a.item<double>(), b.item<double>(), 1e-5);
 }
 
 // A batch of two users (items 1-4 and 5-8) and three branches with random states; the candidate vectors are the
