@@ -1,5 +1,6 @@
 // mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written),
 // 130 interrupted by a signal (the current run recorded as interrupted).
+#include <algorithm>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -120,6 +121,10 @@ int main(int argc, char** argv) {
   run->add_flag("-q,--quiet", quiet, "no progress line");
   run->add_flag("-v,--verbose", verbose, "one line per epoch");
   run->add_flag("--no-report", no_report, "do not print the leaderboard at the end");
+  std::vector<uint64_t> only_seeds;
+  run->add_option("--seeds", only_seeds,
+                  "run only these of the experiment's seeds (e.g. a first look with one seed; the runs are the "
+                  "same as in the full grid, which a later run without --seeds completes)");
   int64_t threads = -1;
   run->add_option("--threads", threads,
                   "CPU threads per run, overriding [train].threads (not part of a run's identity: e.g. two "
@@ -177,6 +182,16 @@ int main(int argc, char** argv) {
       std::string text = read_file(run_file);
       std::string base = std::filesystem::absolute(run_file).parent_path().string();
       auto ex = mmsr::parse_experiment(text, run_file, base, lookup, names);
+      if (!only_seeds.empty()) {
+        for (uint64_t s : only_seeds)
+          if (std::find(ex.seeds.begin(), ex.seeds.end(), s) == ex.seeds.end())
+            throw mmsr::InputError(run_file + ": --seeds " + std::to_string(s) +
+                                   " is not one of [experiment].seeds");
+        std::vector<mmsr::RunSpec> kept;
+        for (auto& r : ex.runs)
+          if (std::find(only_seeds.begin(), only_seeds.end(), r.seed) != only_seeds.end()) kept.push_back(r);
+        ex.runs = std::move(kept);
+      }
       if (threads >= 0)
         for (auto& r : ex.runs) {
           auto values = r.train.values();
