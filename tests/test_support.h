@@ -12,6 +12,9 @@
 #include <fstream>
 #include <string>
 
+#include <functional>
+
+#include "mmsr/errors.h"
 #include "mmsr/registry.h"
 
 namespace mmsr::test {
@@ -52,6 +55,16 @@ inline PluginRegistry declared_registry() {
                  nullptr);
   r.add_objective("softmax", "full softmax", ParamDecl(), nullptr);
   return r;
+}
+
+// The message of the InputError the call raises ("" when it raises none).
+inline std::string input_error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline bool shared_data_available(const std::string& relative) {

@@ -23,13 +23,9 @@ negatives = 20
 negatives_seed = 3
 )";
 
+// The message of the InputError a text raises ("" when it parses).
 std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return test::input_error_of([&] { parse(text); });
 }
 
 }  // namespace

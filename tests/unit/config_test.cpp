@@ -32,12 +32,7 @@ Experiment parse(const std::string& text) {
 
 // The message of the InputError a text raises ("" when it parses).
 std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return test::input_error_of([&] { parse(text); });
 }
 
 }  // namespace

@@ -58,14 +58,7 @@ ModalitySpec spec(const std::string& path) {
   return s;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::function<void()>& f) { return test::input_error_of(f); }
 
 TEST(Features, HalfPrecisionValues) {
   EXPECT_EQ(half_to_float(0x3C00), 1.0f);

@@ -13,14 +13,7 @@ namespace mmsr {
 
 using test::TempDir;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::function<void()>& f) { return test::input_error_of(f); }
 
 TEST(Readers, S3RecLines) {
   TempDir t;

@@ -234,6 +234,22 @@ void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, con
   }
 }
 
+// What every plugin factory of a run is told about the data.
+BuildContext build_context(const Experiment& ex, const RunSpec& run, const Dataset& data,
+                           const LeaveOneOutSplit& split) {
+  BuildContext context;
+  context.num_items = data.num_items();
+  context.max_len = ex.protocol.get_int("max_len");
+  context.seed = run.seed;
+  context.item_counts = &split.item_counts();
+  context.valid_target_counts = &split.valid_target_counts();
+  context.item_attributes = &data.attributes;
+  context.item_features = &data.features;
+  context.modalities = modality_infos(data.modalities.get());
+  context.gather = feature_gather(data.modalities.get());
+  return context;
+}
+
 std::vector<torch::Tensor> snapshot(torch::nn::Module& m) {
   std::vector<torch::Tensor> out;
   for (auto& p : m.parameters()) out.push_back(p.detach().clone());
@@ -286,16 +302,7 @@ std::string resolve_device(const std::string& requested) {
 
 void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& data,
                      const LeaveOneOutSplit& split, const PluginRegistry& registry) {
-  BuildContext context;
-  context.num_items = data.num_items();
-  context.max_len = ex.protocol.get_int("max_len");
-  context.seed = run.seed;
-  context.item_counts = &split.item_counts();
-  context.valid_target_counts = &split.valid_target_counts();
-  context.item_attributes = &data.attributes;
-  context.item_features = &data.features;
-  context.modalities = modality_infos(data.modalities.get());
-  context.gather = feature_gather(data.modalities.get());
+  BuildContext context = build_context(ex, run, data, split);
   const std::string model_label = ex.file + ": model '" + run.model_name + "'" +
                                   (run.grid_label.empty() ? "" : " (" + run.grid_label + ")");
   std::optional<AssembledModel> model;
@@ -327,16 +334,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   if (device.is_cuda()) torch::cuda::manual_seed_all(run.seed);
 
   const int64_t max_len = ex.protocol.get_int("max_len");
-  BuildContext context;
-  context.num_items = data.num_items();
-  context.max_len = max_len;
-  context.seed = run.seed;
-  context.item_counts = &split.item_counts();
-  context.valid_target_counts = &split.valid_target_counts();
-  context.item_attributes = &data.attributes;
-  context.item_features = &data.features;
-  context.modalities = modality_infos(data.modalities.get());
-  context.gather = feature_gather(data.modalities.get());
+  BuildContext context = build_context(ex, run, data, split);
 
   auto t0 = Clock::now();
   auto model = std::make_shared<AssembledModel>(run, registry, context);
