@@ -228,6 +228,12 @@ loss = { plugin = "softmax", branches = "fused" }
                                        "AND m.branch = '") + branch + "'"),
               2)
         << branch;
+  // The leaderboard shows the branches and the popularity groups.
+  ReportOptions r;
+  r.stores = {store};
+  std::string md = render(build_leaderboards(r), "md");
+  EXPECT_NE(md.find("| model | fused | id | image | text |"), std::string::npos) << md;
+  EXPECT_NE(md.find("By popularity group of the test target"), std::string::npos) << md;
 }
 
 TEST(Multimodal, OdmtAndUnisrecTrainEndToEnd) {

@@ -2,7 +2,10 @@
 // configuration with the mean and standard deviation of its test metrics over seeds.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mmsr {
@@ -21,6 +24,11 @@ struct LeaderboardRow {
   std::vector<double> mean, stdev;  // sample standard deviation (n - 1); 0 for one seed
   double mean_train_seconds = 0;
   double mean_best_epoch = 0;
+  // The board's selection metric (e.g. ndcg@10) on the test split, mean and std over seeds: per branch of
+  // multi-branch models (id, text, image, fused), and per popularity group of the target for the ranked score.
+  std::map<std::string, std::pair<double, double>> by_branch;
+  std::map<int64_t, std::pair<double, double>> by_group;
+  std::map<int64_t, int64_t> group_users;
 };
 
 struct Leaderboard {

@@ -110,6 +110,7 @@ class Store {
 
   std::vector<FinishedRun> finished_runs();
   std::vector<MetricRecord> run_metrics(int64_t run_id);
+  std::vector<GroupMetricRecord> run_group_metrics(int64_t run_id);
 
   sqlite3* handle() { return db_; }
 

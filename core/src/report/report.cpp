@@ -1,5 +1,6 @@
 #include "mmsr/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -18,6 +19,8 @@ namespace {
 struct Acc {
   LeaderboardRow row;
   std::map<std::string, std::vector<double>> values;  // metric label -> one value per seed
+  std::map<std::string, std::vector<double>> branch_values;  // branch -> selection metric per seed
+  std::map<int64_t, std::vector<double>> group_values;       // popularity group -> selection metric per seed
   std::vector<double> train_seconds, best_epochs;
 };
 
@@ -119,9 +122,18 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
       acc.row.seeds.push_back(run.seed);
       acc.train_seconds.push_back(run.train_seconds);
       acc.best_epochs.push_back(double(run.best_epoch));
-      for (const auto& m : store.run_metrics(run.id))
-        if (m.split == options.split && m.branch == options.branch && m.name != "tied_share")
-          acc.values[m.name + "@" + std::to_string(m.k)].push_back(m.value);
+      const std::string select = nlohmann::json::parse(run.protocol_json)["select"].get<std::string>();
+      for (const auto& m : store.run_metrics(run.id)) {
+        if (m.split != options.split || m.name == "tied_share") continue;
+        const std::string label = m.name + "@" + std::to_string(m.k);
+        if (m.branch == options.branch) acc.values[label].push_back(m.value);
+        if (label == select) acc.branch_values[m.branch].push_back(m.value);
+      }
+      for (const auto& g : store.run_group_metrics(run.id))
+        if (g.split == options.split && g.branch == options.branch && g.name + "@" + std::to_string(g.k) == select) {
+          acc.group_values[g.group].push_back(g.value);
+          acc.row.group_users[g.group] = g.users;
+        }
     }
   }
   for (const auto& key : order) {
@@ -132,6 +144,9 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
       acc.row.mean.push_back(mean_of(acc.values[label]));
       acc.row.stdev.push_back(stdev_of(acc.values[label]));
     }
+    if (acc.branch_values.size() > 1)
+      for (const auto& [branch, v] : acc.branch_values) acc.row.by_branch[branch] = {mean_of(v), stdev_of(v)};
+    for (const auto& [group, v] : acc.group_values) acc.row.by_group[group] = {mean_of(v), stdev_of(v)};
     acc.row.mean_train_seconds = mean_of(acc.train_seconds);
     acc.row.mean_best_epoch = mean_of(acc.best_epochs);
     board.rows.push_back(acc.row);
@@ -143,6 +158,67 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
   }
   return out;
 }
+
+namespace {
+
+std::string row_label(const LeaderboardRow& r) {
+  return r.grid_label.empty() ? r.model : r.model + " (" + r.grid_label + ")";
+}
+
+// Per-branch scores of multi-branch models, and scores by the target's popularity group, when the board has them.
+void render_breakdowns(const Leaderboard& b, const std::string& select, std::ostringstream& out) {
+  std::vector<std::string> branches;
+  for (const auto& r : b.rows)
+    for (const auto& [branch, v] : r.by_branch)
+      if (branch != "fused" && std::find(branches.begin(), branches.end(), branch) == branches.end())
+        branches.push_back(branch);
+  if (!branches.empty()) {
+    out << "By branch (test " << select << "; fused = the mean of the branch scores, which the board ranks by):\n\n";
+    out << "| model | fused |";
+    for (const auto& br : branches) out << " " << br << " |";
+    out << "\n|---|---|";
+    for (size_t i = 0; i < branches.size(); ++i) out << "---|";
+    out << "\n";
+    for (const auto& r : b.rows) {
+      if (r.by_branch.empty()) continue;
+      out << "| " << row_label(r) << " |";
+      auto cell = [&](const std::string& br) {
+        auto it = r.by_branch.find(br);
+        return it == r.by_branch.end() ? std::string(" |")
+                                       : fmt::format(" {:.4f} ± {:.4f} |", it->second.first, it->second.second);
+      };
+      out << cell("fused");
+      for (const auto& br : branches) out << cell(br);
+      out << "\n";
+    }
+    out << "\n";
+  }
+  std::map<int64_t, int64_t> users;
+  for (const auto& r : b.rows)
+    for (const auto& [g, n] : r.group_users) users[g] = n;
+  if (users.empty()) return;
+  out << "By popularity group of the test target (test " << select
+      << "; group 0 = items never seen in training, then equal-sized item quantiles, least popular first; users: ";
+  for (auto it = users.begin(); it != users.end(); ++it)
+    out << (it == users.begin() ? "" : ", ") << it->first << ": " << it->second;
+  out << "):\n\n| model |";
+  for (const auto& [g, n] : users) out << " group " << g << " |";
+  out << "\n|---|";
+  for (size_t i = 0; i < users.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& r : b.rows) {
+    out << "| " << row_label(r) << " |";
+    for (const auto& [g, n] : users) {
+      auto it = r.by_group.find(g);
+      out << (it == r.by_group.end() ? std::string(" |")
+                                     : fmt::format(" {:.4f} ± {:.4f} |", it->second.first, it->second.second));
+    }
+    out << "\n";
+  }
+  out << "\n";
+}
+
+}  // namespace
 
 std::string render(const std::vector<Leaderboard>& boards, const std::string& format) {
   std::ostringstream out;
@@ -161,6 +237,10 @@ std::string render(const std::vector<Leaderboard>& boards, const std::string& fo
                              {"best_epoch", r.mean_best_epoch}};
         for (size_t i = 0; i < r.metric_labels.size(); ++i)
           jr["metrics"][r.metric_labels[i]] = {{"mean", r.mean[i]}, {"std", r.stdev[i]}};
+        for (const auto& [branch, ms] : r.by_branch) jr["by_branch"][branch] = {{"mean", ms.first}, {"std", ms.second}};
+        for (const auto& [group, ms] : r.by_group)
+          jr["by_popularity_group"][std::to_string(group)] = {
+              {"mean", ms.first}, {"std", ms.second}, {"users", r.group_users.at(group)}};
         jb["rows"].push_back(jr);
       }
       j.push_back(jb);
@@ -213,6 +293,7 @@ std::string render(const std::vector<Leaderboard>& boards, const std::string& fo
       out << fmt::format(" {:.1f} | {:.0f}s |\n", r.mean_best_epoch, r.mean_train_seconds);
     }
     out << "\n";
+    render_breakdowns(b, p["select"].get<std::string>(), out);
   }
   return out.str();
 }

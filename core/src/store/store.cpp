@@ -323,4 +323,15 @@ std::vector<MetricRecord> Store::run_metrics(int64_t run_id) {
   return out;
 }
 
+std::vector<GroupMetricRecord> Store::run_group_metrics(int64_t run_id) {
+  Statement s(db_,
+              "SELECT split, branch, grp, name, k, value, users FROM popularity_metrics WHERE run_id=? "
+              "ORDER BY split, branch, grp, name, k");
+  s.bind(1, run_id);
+  std::vector<GroupMetricRecord> out;
+  while (s.step())
+    out.push_back({s.text(0), s.text(1), s.integer(2), s.text(3), s.integer(4), s.real(5), s.integer(6)});
+  return out;
+}
+
 }  // namespace mmsr
