@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "mmsr/config.h"
+#include "mmsr/features.h"
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
@@ -176,6 +177,25 @@ int main(int argc, char** argv) {
           "median {:.1f}, min {}, max {}\ndensity {:.6f}\ntest targets unseen in training: {}\n",
           d.name, d.checksum, st.users, st.items, st.interactions, st.mean_length, st.median_length,
           st.min_length, st.max_length, st.density, st.cold_test_items);
+      for (const auto& [field, a] : d.attributes) {
+        int64_t total = 0, without = 0;
+        for (size_t i = 1; i < a.of_item.size(); ++i) {
+          total += int64_t(a.of_item[i].size());
+          without += a.of_item[i].empty();
+        }
+        std::cout << fmt::format("attribute field '{}': {} values, {:.2f} per item (at most {}), {} items without\n",
+                                 field, a.vocabulary(), double(total) / double(std::max<int64_t>(1, d.num_items())),
+                                 a.max_per_item(), without);
+      }
+      if (d.modalities)
+        for (const auto& name : d.modalities->names()) {
+          const mmsr::FeatureTable* t = d.modalities->find(name);
+          std::cout << fmt::format("modality '{}': {} x {}{} {}, {} rows, {} items without a row{}\n", name,
+                                   t->pooled() ? "1" : std::to_string(t->tokens()), t->dim(),
+                                   t->pooled() ? " (pooled)" : " tokens",
+                                   t->dtype() == mmsr::FeatureDtype::Float16 ? "float16" : "float32", t->rows(),
+                                   t->missing_items(), t->has_mask() ? ", with a token mask" : "");
+        }
       return 0;
     }
     if (*run) {
