@@ -56,7 +56,12 @@ std::shared_ptr<SequenceEncoder> build(const std::string& name, uint64_t seed) {
   c.item_counts = &counts;
   c.valid_target_counts = &counts;
   c.item_attributes = &test_attributes();
-  c.item_features = &test_features();
+  c.modalities = {{"text", true, 1, 5}};
+  c.gather = [](const std::string&, const torch::Tensor& ids) {
+    const auto& f = test_features().at("text");
+    auto table = torch::from_blob(const_cast<float*>(f.values.data()), {kItems + 1, f.dim}, torch::kFloat);
+    return ModalityFeatures{table.index_select(0, ids), torch::ones({ids.size(0)}, torch::kBool)};
+  };
   auto enc = e->make_backbone(ParamSet::resolve(e->params, {}), c);
   enc->eval();  // dropout off: the checks compare outputs exactly
   return enc;

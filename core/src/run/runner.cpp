@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -273,16 +274,15 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       }
       store.finish_runs(results);
       ++summary.finished;
-      std::string line;
-      for (const auto& m : out.metrics)
-        if (m.split == "test" && m.branch == "fused" && m.name != "tied_share" &&
-            m.name + "@" + std::to_string(m.k) == ex.protocol.get_string("select"))
-          line = fmt::format("test {}={:.4f}", ex.protocol.get_string("select"), m.value);
+      const std::string& select = ex.protocol.get_string("select");
+      auto selected = [&](const std::vector<MetricRecord>& metrics) {
+        for (const auto& m : metrics)
+          if (m.split == "test" && m.branch == "fused" && m.name + "@" + std::to_string(m.k) == select) return m.value;
+        return std::nan("");
+      };
+      std::string line = fmt::format("test {}={:.4f}", select, selected(out.metrics));
       for (size_t v = 0; v < out.variants.size(); ++v)
-        for (const auto& m : out.variants[v].metrics)
-          if (m.split == "test" && m.branch == "fused" && m.name != "tied_share" &&
-              m.name + "@" + std::to_string(m.k) == ex.protocol.get_string("select"))
-            line += fmt::format(", also_evaluate #{} {:.4f}", v + 1, m.value);
+        line += fmt::format(", also_evaluate #{} {:.4f}", v + 1, selected(out.variants[v].metrics));
       double secs = std::chrono::duration<double>(Clock::now() - run_start).count();
       std::cerr << fmt::format("{}: {} (best epoch {}, {})\n", title, line, out.best_epoch,
                                format_seconds(secs));

@@ -244,7 +244,6 @@ BuildContext build_context(const Experiment& ex, const RunSpec& run, const Datas
   context.item_counts = &split.item_counts();
   context.valid_target_counts = &split.valid_target_counts();
   context.item_attributes = &data.attributes;
-  context.item_features = &data.features;
   context.modalities = modality_infos(data.modalities.get());
   context.gather = feature_gather(data.modalities.get());
   return context;

@@ -30,7 +30,7 @@ struct FdsaOptions {
 class Fdsa : public SequenceEncoder {
  public:
   Fdsa(const FdsaOptions& o, const std::vector<const ItemAttributes*>& fields,
-       const std::vector<const FeatureMatrix*>& features, int64_t num_items)
+       const std::vector<torch::Tensor>& features, int64_t num_items)
       : dim_(o.transformer.dim), field_mean_(o.field_mean), num_fields_(std::max<int64_t>(1, int64_t(fields.size()))) {
     const int64_t d = dim_;
     item_stream_ = register_module("item_stream", std::make_shared<CausalTransformer>(o.transformer));
@@ -59,12 +59,9 @@ class Fdsa : public SequenceEncoder {
     if (vocabulary > 0)
       attributes_ = register_module("attributes", torch::nn::Embedding(vocabulary + 1, d));
     for (size_t m = 0; m < features.size(); ++m) {
-      auto table = torch::from_blob(const_cast<float*>(features[m]->values.data()),
-                                    {num_items + 1, features[m]->dim}, torch::kFloat)
-                       .clone();
-      feature_tables_.push_back(register_buffer("feature_table" + std::to_string(m), table));
-      feature_projections_.push_back(
-          register_module("feature_projection" + std::to_string(m), torch::nn::Linear(features[m]->dim, d)));
+      feature_tables_.push_back(register_buffer("feature_table" + std::to_string(m), features[m]));
+      feature_projections_.push_back(register_module("feature_projection" + std::to_string(m),
+                                                     torch::nn::Linear(features[m].size(1), d)));
     }
     attention_hidden_ = register_module("attention_hidden", torch::nn::Linear(d, d));
     attention_score_ = register_module("attention_score", torch::nn::Linear(d, 1));
@@ -169,9 +166,7 @@ MMSR_PLUGIN(fdsa, "1.1.0") {
         o.transformer = transformer_options(p, ctx.input_dim, ctx.max_len, "fdsa");
         o.field_mean = p.get_string("field_pooling") == "mean";
         static const std::map<std::string, ItemAttributes> kNoAttributes;
-        static const std::map<std::string, FeatureMatrix> kNoFeatures;
         const auto& attributes = ctx.item_attributes ? *ctx.item_attributes : kNoAttributes;
-        const auto& features = ctx.item_features ? *ctx.item_features : kNoFeatures;
         std::vector<const ItemAttributes*> fields;
         for (const auto& name : p.get_string_list("attributes")) {
           if (name == "*") {
@@ -188,12 +183,17 @@ MMSR_PLUGIN(fdsa, "1.1.0") {
           }
           fields.push_back(&it->second);
         }
-        std::vector<const FeatureMatrix*> vectors;
+        // Pooled modality vectors of every item, read once through the host's feature store (token-level
+        // modalities contribute their first token).
+        std::vector<torch::Tensor> vectors;
         for (const auto& name : p.get_string_list("features")) {
-          auto it = features.find(name);
-          if (it == features.end())
-            throw std::invalid_argument("fdsa: the data has no pooled feature '" + name + "'");
-          vectors.push_back(&it->second);
+          bool known = false;
+          for (const auto& m : ctx.modalities) known = known || m.name == name;
+          if (!known || !ctx.gather)
+            throw std::invalid_argument("fdsa: the experiment has no modality '" + name +
+                                        "'; declare it with [[modality]]");
+          auto values = ctx.gather(name, torch::arange(ctx.num_items + 1, torch::kLong)).values;
+          vectors.push_back(values.dim() == 3 ? values.select(1, 0).contiguous() : values);
         }
         if (fields.empty() && vectors.empty())
           throw std::invalid_argument(

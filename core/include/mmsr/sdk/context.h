@@ -33,7 +33,6 @@ struct BuildContext {
   const std::vector<int64_t>* valid_target_counts = nullptr;
   // Item side information of the dataset, by field or modality name (may be empty, never null in a run).
   const std::map<std::string, ItemAttributes>* item_attributes = nullptr;
-  const std::map<std::string, FeatureMatrix>* item_features = nullptr;
   // The experiment's modalities ([[modality]] files and generated features), and a way to read the features of
   // given items at build time (e.g. to initialise ID embeddings from them; CPU tensors). Empty when none.
   std::vector<ModalityInfo> modalities;
