@@ -81,9 +81,8 @@ TEST(AlsoEvaluate, KeysThatDecideTrainingAreRefused) {
 TEST(PopRec, RanksEqualTheCountsRankingComputedByHand) {
   TempDir t;
   const std::string store = t.path("s.sqlite");
-  std::string text = kTiny;
-  text = text.substr(0, text.find("[[model]]")) +
-         "[[model]]\nname = \"PopRec\"\ntower = { plugin = \"popularity\" }\n";
+  std::string text = tiny_with_models(
+         "[[model]]\nname = \"PopRec\"\ntower = { plugin = \"popularity\" }\n");
   Experiment ex = parse(text);
   GridSummary s = run_experiment(ex, text, plugins(), quiet(store));
   EXPECT_EQ(s.finished, 2);
@@ -133,9 +132,8 @@ TEST(PopularityGroups, GroupsPartitionTheUsersAndAverageToTheOverallMetric) {
 
 TEST(PopRec, CountingValidationItemsIsADifferentModel) {
   TempDir t;
-  std::string text = kTiny;
-  text = text.substr(0, text.find("[[model]]")) +
-         "[[model]]\nname = \"PopRec\"\ntower = { plugin = \"popularity\", counts = [\"train\", \"train+valid\"] }\n";
+  std::string text = tiny_with_models(
+         "[[model]]\nname = \"PopRec\"\ntower = { plugin = \"popularity\", counts = [\"train\", \"train+valid\"] }\n");
   run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
   auto ndcg = column(t.path("s.sqlite"),
                      "SELECT value FROM metrics WHERE split='test' AND name='ndcg' AND k=20 ORDER BY run_id");
@@ -198,8 +196,7 @@ using test::TempDir;
 TEST(Multimodal, TextOnlyEarlyAndLateFusionTrainOnGeneratedFeatures) {
   TempDir t;
   const std::string store = t.path("s.sqlite");
-  std::string text = kTiny;
-  text = text.substr(0, text.find("[[model]]")) + R"(
+  std::string text = tiny_with_models(R"(
 [[model]]
 name = "Text"
 tower = { plugin = "modality", modality = "text", dim = 16 }
@@ -217,7 +214,7 @@ name = "LF"
 tower = { plugin = "late_fusion", dim = 16 }
 backbone = { plugin = "sasrec", layers = 1 }
 loss = { plugin = "softmax", branches = "fused" }
-)";
+)");
   GridSummary s = run_experiment(parse(text), text, plugins(), quiet(store));
   EXPECT_EQ(s.finished, 6);
   EXPECT_EQ(s.failed, 0);
@@ -239,8 +236,7 @@ loss = { plugin = "softmax", branches = "fused" }
 TEST(Multimodal, OdmtAndUnisrecTrainEndToEnd) {
   TempDir t;
   const std::string store = t.path("s.sqlite");
-  std::string text = kTiny;
-  text = text.substr(0, text.find("[[model]]")) + R"(
+  std::string text = tiny_with_models(R"(
 [[model]]
 name = "ODMT"
 tower = { plugin = "imt", dim = 16, layers = 1, text = "text_tokens", image = "image_tokens" }
@@ -252,7 +248,7 @@ name = "UniSRec"
 tower = { plugin = "unisrec", dim = 16 }
 backbone = { plugin = "sasrec", layers = 1 }
 loss = "softmax"
-)";
+)");
   GridSummary s = run_experiment(parse(text), text, plugins(), quiet(store));
   EXPECT_EQ(s.finished, 4);
   EXPECT_EQ(s.failed, 0);
@@ -267,10 +263,9 @@ loss = "softmax"
 
 TEST(Multimodal, ATowerReadingAnUndeclaredModalityIsAnInputError) {
   TempDir t;
-  std::string text = kTiny;
-  text = text.substr(0, text.find("[[model]]")) +
+  std::string text = tiny_with_models(
          "[[model]]\nname = \"Audio\"\ntower = { plugin = \"modality\", modality = \"audio\" }\n"
-         "backbone = \"sasrec\"\nloss = \"softmax\"\n";
+         "backbone = \"sasrec\"\nloss = \"softmax\"\n");
   try {
     run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
     FAIL() << "expected an InputError";

@@ -68,6 +68,12 @@ inline std::string tiny(const std::string& loss_line) {
   return t;
 }
 
+// The tiny experiment with its [[model]] entries replaced by the given ones.
+inline std::string tiny_with_models(const std::string& models) {
+  std::string t = kTiny;
+  return t.substr(0, t.find("[[model]]")) + models;
+}
+
 inline RunOptions quiet(const std::string& store) {
   RunOptions o;
   o.store_path = store;
