@@ -101,6 +101,44 @@ int cmd_show_config() {
 
 }  // namespace
 
+// Writes a file whole or not at all: the report goes to a temporary name first, then is renamed over the target.
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) throw mmsr::InputError(path + ": cannot write here (check the directory exists and is writable)");
+    f << text;
+    if (!f.flush()) throw mmsr::InputError(path + ": writing failed (disk full?)");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+int cmd_report(mmsr::ReportOptions options, const std::vector<std::string>& diff, const std::string& output,
+               const std::string& dir, const std::string& default_store) {
+  if (diff.size() == 2) {
+    std::string text = mmsr::diff_reports(read_file(diff[0]), read_file(diff[1]), diff[0], diff[1]);
+    if (output.empty()) std::cout << text; else write_atomically(output, text);
+    return 0;
+  }
+  if (options.stores.empty()) options.stores.push_back(default_store);
+  if (options.format.empty()) {
+    const std::string ext = std::filesystem::path(output).extension().string();
+    options.format = ext == ".html" ? "html" : ext == ".csv" ? "csv" : ext == ".json" ? "json" : "md";
+  }
+  auto boards = mmsr::build_leaderboards(options);
+  if (!dir.empty()) {
+    std::filesystem::create_directories(dir);
+    for (const char* format : {"md", "html", "csv", "json"})
+      write_atomically((std::filesystem::path(dir) / (std::string("report.") + format)).string(),
+                       mmsr::render(boards, format));
+    std::cerr << "wrote " << dir << "/report.{md,html,csv,json}\n";
+    return 0;
+  }
+  std::string text = mmsr::render(boards, options.format);
+  if (output.empty()) std::cout << text; else write_atomically(output, text);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   // Training allocates and frees tensors of tens of MB every step. glibc serves those with mmap and returns
   // them to the kernel on free, so every step page-faults them in again (measured: half the CPU time in the
@@ -138,11 +176,26 @@ int main(int argc, char** argv) {
   show->add_option("NAME", show_name, "plugin name")->required();
   auto* show_config = plugins->add_subcommand("show-config", "print the experiment file's core sections");
 
-  auto* report = app.add_subcommand("report", "print leaderboards from results stores");
+  auto* report = app.add_subcommand("report", "leaderboards from results stores (Markdown, HTML, CSV, JSON)");
   mmsr::ReportOptions ropt;
-  report->add_option("--store", ropt.stores, "results store(s)")->expected(1, -1);
-  report->add_option("--format", ropt.format, "md, csv or json")->capture_default_str();
+  ropt.format.clear();
+  std::string report_output, report_dir;
+  report->add_option("--store", ropt.stores, "results store(s); several are merged (e.g. from several machines)")
+      ->expected(1, -1);
+  report->add_option("--format", ropt.format, "md, html, csv or json (default: from --output's extension, else md)");
+  report->add_option("-o,--output", report_output, "write to this file instead of the terminal");
+  report->add_option("--output-dir", report_dir, "write report.md, report.html, report.csv and report.json here");
+  report->add_option("--baseline", ropt.baseline,
+                     "model (or 'Model (grid)' row label) every row is compared with; default: the best on validation");
+  report->add_option("--alpha", ropt.alpha, "significance level after Holm's correction")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-6, 0.5));
+  report->add_option("--split", ropt.split, "test or valid")->capture_default_str()->check(CLI::IsMember({"test", "valid"}));
   report->add_option("--branch", ropt.branch, "branch to rank by (fused = the model's score)")->capture_default_str();
+  auto* diff = report->add_subcommand("diff", "compare two JSON reports (mmsr report --format json)");
+  std::string diff_old, diff_new;
+  diff->add_option("OLD", diff_old, "the earlier JSON report")->required();
+  diff->add_option("NEW", diff_new, "the later JSON report")->required();
 
   auto* data = app.add_subcommand("data", "inspect datasets");
   auto* stats = data->add_subcommand("stats", "statistics of an experiment's dataset after preprocessing");
@@ -157,11 +210,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*report) {
-      if (ropt.stores.empty()) ropt.stores.push_back(store_path);
-      std::cout << mmsr::render(mmsr::build_leaderboards(ropt), ropt.format);
-      return 0;
-    }
+    if (*report) return cmd_report(ropt, *diff ? std::vector<std::string>{diff_old, diff_new} : std::vector<std::string>{},
+                                   report_output, report_dir, store_path);
     if (*plugins && *show_config) return cmd_show_config();
     mmsr::PluginRegistry registry;
     load_plugins(registry, plugin_libs);

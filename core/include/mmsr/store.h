@@ -76,9 +76,17 @@ struct FinishedRun {
   int64_t id = 0;
   std::string run_key, experiment, model_name, grid_label, config_key, config_json;
   std::string protocol_hash, protocol_json, dataset_checksum, dataset_name;
+  std::string dataset_source, dataset_stats_json;
   uint64_t seed = 0;
   int64_t best_epoch = 0;
   double train_seconds = 0;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  double loss = 0;
+  std::string terms_json, valid_json;
+  double seconds = 0;
 };
 
 class Store {
@@ -111,6 +119,10 @@ class Store {
   std::vector<FinishedRun> finished_runs();
   std::vector<MetricRecord> run_metrics(int64_t run_id);
   std::vector<GroupMetricRecord> run_group_metrics(int64_t run_id);
+  std::vector<EpochRecord> run_epochs(int64_t run_id);
+  // One split and branch of a run's per-user ranks, in user order.
+  std::vector<RankRecord> run_ranks(int64_t run_id, const std::string& split, const std::string& branch);
+  std::vector<TimingRecord> run_timings(int64_t run_id);
 
   sqlite3* handle() { return db_; }
 

@@ -50,6 +50,17 @@ class ProgressLine {
   Clock::time_point last_{};
 };
 
+// The dataset's statistics plus how it was filtered: what a report's protocol card shows.
+std::string dataset_description(const Experiment& ex, const DatasetStats& stats) {
+  auto j = nlohmann::json::parse(stats_json(stats));
+  auto data = nlohmann::json::parse(ex.data.to_json());
+  nlohmann::json filtering = nlohmann::json::object();
+  for (const char* key : {"format", "k_core", "min_length", "keep_last", "drop_consecutive_repeats"})
+    if (data.contains(key)) filtering[key] = data[key];
+  j["filtering"] = filtering;
+  return j.dump();
+}
+
 std::string run_key(const RunSpec& run, const Experiment& ex, const Dataset& data,
                     const std::string& plugins_json) {
   return Hasher()
@@ -168,7 +179,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic"
                                                   ? "synthetic"
                                                   : ex.data_path(),
-                    stats_json(stats));
+                    dataset_description(ex, stats));
 
   ProgressLine progress(options.progress);
   int index = 0;

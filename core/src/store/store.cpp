@@ -289,7 +289,8 @@ std::vector<FinishedRun> Store::finished_runs() {
   Statement s(db_,
               "SELECT r.id, r.run_key, e.name, r.model_name, r.grid_label, r.config_key, r.config, "
               "r.protocol_hash, r.protocol, r.dataset_checksum, d.name, r.seed, r.best_epoch, "
-              "COALESCE((SELECT seconds FROM timings t WHERE t.run_id=r.id AND t.phase='train'), 0) "
+              "COALESCE((SELECT seconds FROM timings t WHERE t.run_id=r.id AND t.phase='train'), 0), "
+              "d.source, d.stats "
               "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
               "JOIN datasets d ON d.checksum = r.dataset_checksum "
               "WHERE r.status='finished' ORDER BY r.id");
@@ -310,6 +311,8 @@ std::vector<FinishedRun> Store::finished_runs() {
     r.seed = uint64_t(s.integer(11));
     r.best_epoch = s.integer(12);
     r.train_seconds = s.real(13);
+    r.dataset_source = s.text(14);
+    r.dataset_stats_json = s.text(15);
     out.push_back(std::move(r));
   }
   return out;
@@ -331,6 +334,30 @@ std::vector<GroupMetricRecord> Store::run_group_metrics(int64_t run_id) {
   std::vector<GroupMetricRecord> out;
   while (s.step())
     out.push_back({s.text(0), s.text(1), s.integer(2), s.text(3), s.integer(4), s.real(5), s.integer(6)});
+  return out;
+}
+
+std::vector<EpochRecord> Store::run_epochs(int64_t run_id) {
+  Statement s(db_, "SELECT epoch, loss, terms, valid, seconds FROM epochs WHERE run_id=? ORDER BY epoch");
+  s.bind(1, run_id);
+  std::vector<EpochRecord> out;
+  while (s.step()) out.push_back({s.integer(0), s.real(1), s.text(2), s.text(3), s.real(4)});
+  return out;
+}
+
+std::vector<RankRecord> Store::run_ranks(int64_t run_id, const std::string& split, const std::string& branch) {
+  Statement s(db_, "SELECT user, rank, ties FROM user_ranks WHERE run_id=? AND split=? AND branch=? ORDER BY user");
+  s.bind(1, run_id).bind(2, split).bind(3, branch);
+  std::vector<RankRecord> out;
+  while (s.step()) out.push_back({split, branch, s.integer(0), s.real(1), s.integer(2)});
+  return out;
+}
+
+std::vector<TimingRecord> Store::run_timings(int64_t run_id) {
+  Statement s(db_, "SELECT phase, seconds, peak_rss_mb FROM timings WHERE run_id=? ORDER BY phase");
+  s.bind(1, run_id);
+  std::vector<TimingRecord> out;
+  while (s.step()) out.push_back({s.text(0), s.real(1), s.real(2)});
   return out;
 }
 

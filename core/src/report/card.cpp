@@ -1,0 +1,99 @@
+// The protocol card: what a reader must know to trust that the numbers of a board are comparable.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "internal.h"
+
+namespace mmsr::report_detail {
+namespace {
+
+std::string str(const nlohmann::json& j, const char* key, const std::string& fallback = "?") {
+  if (!j.contains(key)) return fallback;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+}  // namespace
+
+std::map<std::string, std::string> protocol_card(const std::string& protocol_json, const std::string& stats_json) {
+  auto p = nlohmann::json::parse(protocol_json);
+  auto st = nlohmann::json::parse(stats_json.empty() ? "{}" : stats_json);
+  std::map<std::string, std::string> card;
+  if (st.contains("users"))
+    card["data"] = fmt::format("{} users, {} items, {} interactions (mean length {:.1f}); {} test targets never seen "
+                               "in training",
+                               str(st, "users"), str(st, "items"), str(st, "interactions"),
+                               st.value("mean_length", 0.0), str(st, "cold_test_targets"));
+  if (st.contains("filtering")) {
+    const auto& f = st["filtering"];
+    std::string text = "format " + str(f, "format");
+    if (f.contains("k_core")) text += f["k_core"].get<int64_t>() > 0 ? ", " + str(f, "k_core") + "-core" : ", no k-core";
+    if (f.contains("min_length")) text += ", users with at least " + str(f, "min_length") + " interactions";
+    if (f.contains("keep_last") && f["keep_last"].get<int64_t>() > 0) text += ", last " + str(f, "keep_last") + " kept";
+    if (f.value("drop_consecutive_repeats", false)) text += ", consecutive repeats collapsed";
+    card["filtering"] = text;
+  } else {
+    card["filtering"] = "not recorded (a store written before filtering was recorded)";
+  }
+  const std::string split = str(p, "split");
+  card["split"] = split == "leave_one_out" ? "leave-one-out (last item test, second-to-last validation)" : split;
+  card["training samples"] = str(p, "train_samples") + ", sequences cut to the last " + str(p, "max_len") + " items";
+  const bool sampled = str(p, "candidates") == "sampled";
+  if (sampled) {
+    const std::string file = str(p, "negatives_file", "");
+    card["candidates"] = fmt::format("the target against {} negatives per user, {}", str(p, "negatives"),
+                                     file.empty() || file == "\"\"" ? "drawn uniformly from the items the user never "
+                                                                      "touched with seed " + str(p, "negatives_seed")
+                                                                    : "read from " + file);
+  } else {
+    card["candidates"] = "every item (full ranking)";
+  }
+  card["masking"] = p.value("mask_history", false) ? "the user's history is removed from the candidates"
+                                                   : "the user's history stays among the candidates";
+  const std::string ties = str(p, "ties");
+  card["ties"] = ties + (ties == "expected"    ? ": a tied target counts as ranked in the middle of its ties"
+                         : ties == "optimistic" ? ": a tied target counts as ranked first among its ties"
+                                                : ": a tied target counts as ranked last among its ties");
+  std::string metrics;
+  for (const auto& m : p["metrics"]) metrics += (metrics.empty() ? "" : ", ") + m.get<std::string>();
+  std::string ks;
+  for (const auto& k : p["ks"]) ks += (ks.empty() ? "" : ", ") + k.dump();
+  card["metrics"] = metrics + " at K = " + ks;
+  card["selection"] = "the epoch with the best validation " + str(p, "select") +
+                      (p.contains("selected_under") ? " under protocol " + str(p, "selected_under") +
+                                                          " (the same trained models, ranked again)"
+                                                    : "");
+  return card;
+}
+
+}  // namespace mmsr::report_detail
+
+namespace mmsr::report_detail {
+
+std::string significance_mark(double wilcoxon_holm, double alpha) {
+  if (wilcoxon_holm < alpha / 5) return "**";
+  if (wilcoxon_holm < alpha) return "*";
+  return "";
+}
+
+size_t select_column(const std::vector<std::string>& labels, const std::string& select) {
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] == select) return i;
+  return 0;
+}
+
+std::string signed_percent(double fraction) { return fmt::format("{:+.1f}%", 100.0 * fraction); }
+
+std::string human_seconds(double s) {
+  if (s < 100) return fmt::format("{:.0f}s", s);
+  if (s < 6000) return fmt::format("{:.1f} min", s / 60);
+  return fmt::format("{:.1f} h", s / 3600);
+}
+
+const std::vector<std::string>& card_order() {
+  static const std::vector<std::string> order = {"data",       "filtering", "split",   "training samples",
+                                                 "candidates", "masking",   "ties",    "metrics",
+                                                 "selection"};
+  return order;
+}
+
+}  // namespace mmsr::report_detail
