@@ -2,6 +2,7 @@
 // protocol; its leaderboards, statistics, exports, diff, and the HTML page opened in a real headless browser.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -222,6 +223,95 @@ TEST(Report, HtmlRendersInAHeadlessBrowser) {
   ASSERT_TRUE(WIFEXITED(rc));
   if (WEXITSTATUS(rc) == 77) GTEST_SKIP() << "no Chromium on this machine (scripts/setup.sh installs it)";
   EXPECT_EQ(WEXITSTATUS(rc), 0) << "see " << page;
+}
+
+}  // namespace mmsr
+
+namespace mmsr {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// An example grid made cheap (one seed, one epoch, optionally less data) without changing its shape: the same
+// models, protocols and breakdowns reach the report.
+std::string shrunk(std::string text, const std::vector<std::pair<std::string, std::string>>& edits) {
+  for (const auto& [from, to] : edits) {
+    size_t at = 0;
+    while ((at = text.find(from, at)) != std::string::npos) {
+      text.replace(at, from.size(), to);
+      at += to.size();
+    }
+  }
+  std::string out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("seeds = [", 0) == 0) line = "seeds = [1]";
+    size_t e = line.find("epochs = ");
+    if (e != std::string::npos && line.find('#') > e) {
+      size_t end = e + 9;
+      while (end < line.size() && std::isdigit(static_cast<unsigned char>(line[end]))) ++end;
+      line = line.substr(0, e) + "epochs = 1" + line.substr(end);
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+int check_in_browser(const std::vector<Leaderboard>& bs, const std::string& name, const std::string& expect) {
+  std::filesystem::create_directories(MMSR_TEST_ARTIFACT_DIR);
+  const std::string page = std::string(MMSR_TEST_ARTIFACT_DIR) + "/" + name + ".html";
+  std::ofstream(page) << render(bs, "html");
+  const std::string cmd = std::string("python3 ") + MMSR_SCRIPTS_DIR + "/check_report_html.py " + page +
+                          " --screenshot " + MMSR_TEST_ARTIFACT_DIR + "/" + name + ".png " + expect;
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
+}
+
+}  // namespace
+
+// The quick start's grid (every model family), at one seed and one epoch on less data: its report renders.
+TEST(Report, QuickStartGridReportRendersInAHeadlessBrowser) {
+  TempDir t;
+  const std::string file = std::string(MMSR_EXAMPLES_DIR) + "/quickstart.toml";
+  std::string text = shrunk(read_text(file), {{"users = 1500", "users = 200"}, {"items = 1000", "items = 120"}});
+  Experiment ex = parse(text, MMSR_EXAMPLES_DIR);
+  auto summary = run_experiment(ex, text, plugins(), quiet(t.path("q.sqlite")));
+  ASSERT_EQ(summary.failed, 0);
+  ReportOptions r;
+  r.stores = {t.path("q.sqlite")};
+  auto bs = build_leaderboards(r);
+  ASSERT_EQ(bs.size(), 1u);
+  const std::string rows = std::to_string(bs[0].rows.size());
+  EXPECT_GE(bs[0].rows.size(), 10u);
+  int rc = check_in_browser(bs, "quickstart", "--expect-table b0-leaderboard=" + rows + " --min-charts 5");
+  if (rc == 77) GTEST_SKIP() << "no Chromium on this machine (scripts/setup.sh installs it)";
+  EXPECT_EQ(rc, 0);
+}
+
+// The LastFM parity grid (both protocols), at one seed and one epoch: its report renders.
+TEST(Report, ParityGridReportRendersInAHeadlessBrowser) {
+  const std::string data = std::string(MMSR_SHARED_DATA_DIR) + "/s3rec/LastFM.txt";
+  if (!std::filesystem::exists(data)) GTEST_SKIP() << "no " << data;
+  TempDir t;
+  const std::string dir = std::string(MMSR_EXAMPLES_DIR) + "/parity";
+  std::string text = shrunk(read_text(dir + "/lastfm.toml"), {{"../../../shared/data", MMSR_SHARED_DATA_DIR}});
+  Experiment ex = parse(text, dir);
+  auto summary = run_experiment(ex, text, plugins(), quiet(t.path("p.sqlite")));
+  ASSERT_EQ(summary.failed, 0);
+  ReportOptions r;
+  r.stores = {t.path("p.sqlite")};
+  auto bs = build_leaderboards(r);
+  ASSERT_EQ(bs.size(), 2u);  // full ranking and the paper's 99 negatives
+  const std::string rows = std::to_string(bs[0].rows.size());
+  int rc = check_in_browser(bs, "parity-lastfm",
+                            "--expect-table b0-leaderboard=" + rows + " --expect-table b1-leaderboard=" + rows);
+  if (rc == 77) GTEST_SKIP() << "no Chromium on this machine (scripts/setup.sh installs it)";
+  EXPECT_EQ(rc, 0);
 }
 
 }  // namespace mmsr

@@ -195,10 +195,9 @@ void choose_reference(Leaderboard& board, const std::string& baseline) {
         if (board.rows[r].model == baseline && (pick < 0 || better(r, size_t(pick)))) pick = int(r);
     if (pick >= 0) {
       board.reference = pick;
-      board.reference_rule = "the baseline " + baseline +
-                             (board.rows[size_t(pick)].label() == baseline ? ""
-                                                                          : " (its configuration with the best validation " +
-                                                                                board.select + ")");
+      board.reference_rule = board.rows[size_t(pick)].label() == baseline
+                                 ? "chosen with --baseline"
+                                 : "chosen with --baseline; of its configurations, the best on validation " + board.select;
       return;
     }
   }

@@ -57,7 +57,7 @@ th{background:#f1f3f6;font-weight:600}td:first-child,th:first-child{text-align:l
 .up{color:#1e7d32}.down{color:#b3261e}.legend{color:#4b5363;font-size:13px;max-width:1100px}
 dl.card{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:4px 0 8px;font-size:13px}dl.card dt{font-weight:600;color:#39414f}dl.card dd{margin:0}
 .plots{display:flex;flex-wrap:wrap;gap:14px}.plot{width:520px;height:300px;border:1px solid #eceef2;border-radius:6px;padding:6px;background:#fff}
-.plot.small{width:340px;height:220px}.scroll{overflow-x:auto}details{margin:6px 0}summary{cursor:pointer;color:#2458c6}
+.plot.small{width:356px;height:290px}.plot.wide{width:1100px;height:380px}.plot.half{width:545px;height:360px}.scroll{overflow-x:auto}details{margin:6px 0}summary{cursor:pointer;color:#2458c6}
 #mmsr-render-status{display:none}
 )CSS";
 
@@ -69,6 +69,9 @@ const char* kScript = R"JS(
                    '#74b816', '#495057', '#f59f00', '#1098ad'];
   const color = (i) => palette[i % palette.length];
   const data = JSON.parse(document.getElementById('mmsr-data').textContent);
+  Chart.defaults.font.size = 11;
+  Chart.defaults.plugins.legend.labels.boxWidth = 12;
+  const sideLegend = { position: 'right', labels: { boxWidth: 10 } };
   const made = [];
   function chart(id, kind, config) {
     const canvas = document.getElementById(id);
@@ -93,7 +96,7 @@ const char* kScript = R"JS(
         data: { labels: glist.map(g => g === '0' ? '0 (unseen)' : g),
                 datasets: board.rows.map((r, i) => ({ label: r.label, backgroundColor: color(i),
                   data: glist.map(g => r.by_popularity_group && r.by_popularity_group[g] ? r.by_popularity_group[g].mean : null) })) },
-        options: { plugins: { title: title('test ' + sel + ' by popularity group of the target') },
+        options: { plugins: { title: title('test ' + sel + ' by popularity group of the target'), legend: sideLegend },
                    scales: { x: { title: title('popularity group (least popular first)') }, y: { title: title(sel) } } } });
     }
     // Training curves (ODMT's Figure 2): loss terms against the validation metric, per epoch.
@@ -109,7 +112,7 @@ const char* kScript = R"JS(
                   pointRadius: 1, spanGaps: true });
       chart('b' + b + '-curve-' + i, 'curve', {
         type: 'line', data: { labels: epochs, datasets: sets },
-        options: { plugins: { title: title(r.label) }, scales: { x: { title: title('epoch') },
+        options: { plugins: { title: title(r.label), legend: { position: 'bottom', labels: { boxWidth: 10, font: { size: 10 } } } }, scales: { x: { title: title('epoch') },
                    y: { position: 'left', title: title('loss') },
                    y1: { position: 'right', title: title('valid ' + sel), grid: { drawOnChartArea: false } } } } });
     });
@@ -126,7 +129,7 @@ const char* kScript = R"JS(
         data: { datasets: pts.map(p => ({ label: p.label, data: [{ x: p.x, y: p.y }], backgroundColor: color(p.i), pointRadius: 5 }))
                   .concat([{ label: 'Pareto front', data: front.map(p => ({ x: p.x, y: p.y })), showLine: true,
                              borderColor: '#888', borderDash: [5, 4], pointRadius: 0, fill: false }]) },
-        options: { plugins: { title: title('test ' + sel + ' against ' + c[1]) },
+        options: { plugins: { title: title('test ' + sel + ' against ' + c[1]), legend: sideLegend },
                    scales: { x: { type: 'logarithmic', title: title(c[1]) }, y: { title: title(sel) } } } });
     });
     // Hyper-parameter sensitivity: one plot per parameter a model's configurations vary in.
@@ -228,10 +231,10 @@ void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out
   for (const auto& r : b.rows)
     for (const auto& c : r.vs_reference) tests += c.users > 0;
   if (tests == 0) return;
-  out << fmt::format("<h3>Significance against {} on {}</h3><p class=\"legend\">Each user is one pair: the metric of the "
+  out << fmt::format("<h3 id=\"b{}-sec-significance\">Significance against {} on {}</h3><p class=\"legend\">Each user is one pair: the metric of the "
                      "seeds both rows share, averaged per user. Wilcoxon signed-rank (effect: rank-biserial r) and "
                      "paired t (effect: d_z); Holm's correction over the board's {} comparisons of each test.</p>",
-                     esc(b.rows[size_t(b.reference)].label()), esc(b.select), tests);
+                     bi, esc(b.rows[size_t(b.reference)].label()), esc(b.select), tests);
   const size_t col = select_column(labels, b.select);
   auto header = [&](const std::string& id, bool metric_column) {
     out << "<div class=\"scroll\"><table data-table=\"b" << bi << "-" << id << "\"><thead><tr><th>model</th>"
@@ -273,7 +276,7 @@ void branch_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
       if (branch != "fused" && std::find(branches.begin(), branches.end(), branch) == branches.end())
         branches.push_back(branch);
   if (branches.empty()) return;
-  out << "<h3>By branch</h3><p class=\"legend\">Test " << esc(b.select)
+  out << "<h3 id=\"b" << bi << "-sec-branches\">By branch</h3><p class=\"legend\">Test " << esc(b.select)
       << " of each branch of the same trained model; fused (the mean of the branch scores) is what the board ranks.</p>"
       << "<table data-table=\"b" << bi << "-branches\"><thead><tr><th>model</th><th>fused</th>";
   for (const auto& br : branches) out << "<th>" << esc(br) << "</th>";
@@ -299,11 +302,11 @@ void popularity_section(const Leaderboard& b, size_t bi, std::ostringstream& out
   for (const auto& r : b.rows)
     for (const auto& [g, n] : r.group_users) users[g] = n;
   if (users.empty()) return;
-  out << "<h3>By popularity of the test target</h3><p class=\"legend\">Group 0: items never seen in training; then the "
+  out << "<h3 id=\"b" << bi << "-sec-popularity\">By popularity of the test target</h3><p class=\"legend\">Group 0: items never seen in training; then the "
          "training items cut into equal-sized quantiles by count, least popular first. Users per group: ";
   for (auto it = users.begin(); it != users.end(); ++it)
     out << (it == users.begin() ? "" : ", ") << it->first << ": " << it->second;
-  out << ".</p><div class=\"plots\"><div class=\"plot\"><canvas id=\"b" << bi << "-popularity\"></canvas></div></div>";
+  out << ".</p><div class=\"plots\"><div class=\"plot wide\"><canvas id=\"b" << bi << "-popularity\"></canvas></div></div>";
   out << "<details><summary>table</summary><table data-table=\"b" << bi << "-popularity\"><thead><tr><th>model</th>";
   for (const auto& [g, n] : users) out << "<th>group " << g << "</th>";
   out << "</tr></thead><tbody>";
@@ -324,7 +327,7 @@ void plots_section(const Leaderboard& b, size_t bi, std::ostringstream& out) {
   bool curves = false;
   for (const auto& r : b.rows) curves = curves || !r.curve.empty();
   if (curves) {
-    out << "<h3>Training curves</h3><p class=\"legend\">Mean over seeds per epoch: the loss and its terms (left axis) "
+    out << "<h3 id=\"b" << bi << "-sec-curves\">Training curves</h3><p class=\"legend\">Mean over seeds per epoch: the loss and its terms (left axis) "
            "against the validation "
         << esc(b.select) << " (right axis).</p><div class=\"plots\">";
     for (size_t i = 0; i < b.rows.size(); ++i)
@@ -334,13 +337,13 @@ void plots_section(const Leaderboard& b, size_t bi, std::ostringstream& out) {
   bool trained = false;
   for (const auto& r : b.rows) trained = trained || r.mean_train_seconds > 0;
   if (trained)
-    out << "<h3>Accuracy against cost</h3><p class=\"legend\">Test " << esc(b.select)
+    out << "<h3 id=\"b" << bi << "-sec-cost\">Accuracy against cost</h3><p class=\"legend\">Test " << esc(b.select)
         << " against the mean training time and the peak memory of the run's process; the dashed line joins the "
-           "configurations no other beats on both.</p><div class=\"plots\"><div class=\"plot\"><canvas id=\"b"
-        << bi << "-cost-time\"></canvas></div><div class=\"plot\"><canvas id=\"b" << bi
+           "configurations no other beats on both.</p><div class=\"plots\"><div class=\"plot half\"><canvas id=\"b"
+        << bi << "-cost-time\"></canvas></div><div class=\"plot half\"><canvas id=\"b" << bi
         << "-cost-memory\"></canvas></div></div>";
   if (!b.axes.empty()) {
-    out << "<h3>Hyper-parameter sensitivity</h3><p class=\"legend\">For each parameter a model's configurations vary "
+    out << "<h3 id=\"b" << bi << "-sec-axes\">Hyper-parameter sensitivity</h3><p class=\"legend\">For each parameter a model's configurations vary "
            "in: test (solid) and validation (dashed) "
         << esc(b.select) << ", one line per setting of the model's other varying parameters.</p><div class=\"plots\">";
     for (size_t k = 0; k < b.axes.size(); ++k)
