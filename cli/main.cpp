@@ -170,6 +170,20 @@ int main(int argc, char** argv) {
                   "grids side by side with --threads 1 each)")
       ->check(CLI::Range(int64_t(0), int64_t(1024)));
 
+  bool no_isolation = false;
+  run->add_flag("--no-isolation", no_isolation,
+                "train every run inside this process (faster to start; a crash in a plugin then stops the grid)");
+  double run_timeout = 0;
+  run->add_option("--run-timeout", run_timeout,
+                  "stop a run that is still going after this many seconds and record it as failed (0 = no limit)")
+      ->check(CLI::Range(0.0, 1e9));
+  std::string supervised_key;
+  bool tty_progress = false;
+  // The child side of isolation: run this one run and exit (3: another runner has it, 4: not in the grid,
+  // 5: finished meanwhile by another runner).
+  run->add_option("--supervised-run", supervised_key)->group("");
+  run->add_flag("--tty-progress", tty_progress)->group("");
+
   auto* plugins = app.add_subcommand("plugins", "list plugins, or show one's parameters");
   std::string show_name;
   auto* show = plugins->add_subcommand("show", "print a plugin's parameters from its declaration");
@@ -277,12 +291,37 @@ int main(int argc, char** argv) {
       opt.dry_run = dry_run;
       opt.progress = !quiet;
       opt.verbose = verbose;
+      opt.run_timeout_seconds = run_timeout;
+      if (!supervised_key.empty()) {
+        opt.only_run_key = supervised_key;
+        opt.announce_data = false;
+        opt.force_progress = tty_progress;
+      } else if (!no_isolation && !dry_run) {
+        // Each run in a child process: this program again, with the same plugins and settings.
+        opt.child_command = {std::filesystem::read_symlink("/proc/self/exe").string()};
+        for (const auto& lib : plugin_libs) opt.child_command.insert(opt.child_command.end(), {"--plugin", lib});
+        opt.child_command.insert(opt.child_command.end(), {"run", run_file, "--store", store_path});
+        if (threads >= 0) opt.child_command.insert(opt.child_command.end(), {"--threads", std::to_string(threads)});
+        if (quiet) opt.child_command.push_back("-q");
+        if (verbose) opt.child_command.push_back("-v");
+        if (!quiet && isatty(STDERR_FILENO)) opt.child_command.push_back("--tty-progress");
+      } else if (run_timeout > 0) {
+        throw mmsr::InputError("--run-timeout needs isolation: drop --no-isolation");
+      }
       mmsr::install_interrupt_handlers();
       auto summary = mmsr::run_experiment(ex, text, registry, opt);
       if (dry_run) return 0;
       if (summary.interrupted) return 130;
-      std::cerr << fmt::format("{} runs: {} finished now, {} already finished, {} failed\n", summary.total,
-                               summary.finished, summary.skipped, summary.failed);
+      if (!supervised_key.empty()) {
+        if (!summary.found) {
+          std::cerr << "error: " << run_file << " no longer has this run (was the file edited while the grid ran?)\n";
+          return 4;
+        }
+        return summary.failed > 0 ? 1 : summary.elsewhere > 0 ? 3 : summary.skipped > 0 ? 5 : 0;
+      }
+      std::cerr << fmt::format("{} runs: {} finished now, {} already finished, {} failed{}\n", summary.total,
+                               summary.finished, summary.skipped, summary.failed,
+                               summary.elsewhere ? fmt::format(", {} left to another runner", summary.elsewhere) : "");
       if (!no_report) {
         mmsr::ReportOptions r;
         r.stores = {store_path};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "mmsr/config.h"
 #include "mmsr/registry.h"
@@ -14,10 +15,20 @@ struct RunOptions {
   bool dry_run = false;  // parse, expand and load data; train nothing, write nothing
   bool progress = true;  // a live progress line (only when stderr is a terminal)
   bool verbose = false;  // one line per epoch
+  bool force_progress = false;  // draw the progress line even when stderr is not a terminal (a supervised child)
+  bool announce_data = true;    // the "data: ..." line
+  // Isolation: when set, every run executes in a child process started with this command line plus
+  // "--supervised-run KEY", so that a crash, abort or kill inside a plugin fails that run only.
+  std::vector<std::string> child_command;
+  double run_timeout_seconds = 0;  // with isolation: a run still going after this long is stopped (0 = none)
+  std::string only_run_key;        // the supervised child's side: this run only
+  double stale_seconds = 300;      // a runner on another machine whose heartbeat is older than this is gone
 };
 
 struct GridSummary {
   int total = 0, finished = 0, skipped = 0, failed = 0;
+  int elsewhere = 0;         // runs another live runner was working on: left to it
+  bool found = true;         // with only_run_key: whether the run is in the grid
   bool interrupted = false;  // a signal stopped the grid; the current run is recorded as 'interrupted'
 };
 

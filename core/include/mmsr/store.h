@@ -13,7 +13,7 @@ struct sqlite3;
 
 namespace mmsr {
 
-constexpr int kStoreSchemaVersion = 2;  // 2: popularity_metrics
+constexpr int kStoreSchemaVersion = 3;  // 2: popularity_metrics; 3: runs.claimed_by, runs.heartbeat
 
 struct RunRecord {
   std::string run_key;     // identity: hash of everything that decides the result
@@ -108,6 +108,25 @@ class Store {
   std::optional<std::string> run_status(const std::string& run_key);
   // Starts a run: an unfinished earlier attempt with the same key is removed first.
   int64_t begin_run(const RunRecord& run);
+
+  // Claims one run (its main record and its [[also_evaluate]] records) for this process, atomically across
+  // processes: fails, naming the holder, when another runner that is still alive holds one of them (a process of
+  // this machine that still exists, or a runner elsewhere whose heartbeat is younger than stale_seconds). Otherwise
+  // every unfinished record is (re)started as 'running', claimed by this process; finished ones keep id 0.
+  struct Claim {
+    bool claimed = false;
+    std::vector<int64_t> ids;
+    std::string holder;  // when not claimed
+  };
+  Claim claim_run(const std::vector<RunRecord>& records, double stale_seconds);
+  // "host:pid" of this process: what claims record.
+  static std::string claimant_id();
+  // The live runner holding a run, or "" (not running, or its runner is gone).
+  std::string live_holder(const std::string& run_key, double stale_seconds);
+  // Records that the claimant of these runs is still at work.
+  void heartbeat(const std::vector<int64_t>& ids);
+  // Marks a run's still-running records (a crashed or killed child's) with a status and error; how many changed.
+  int64_t fail_unfinished(const std::string& run_key, const std::string& status, const std::string& error);
   void add_epoch(int64_t run_id, int64_t epoch, double loss, const std::string& terms_json,
                  const std::string& valid_json, double seconds);
   void finish_run(int64_t run_id, int64_t best_epoch, const std::vector<MetricRecord>& metrics,

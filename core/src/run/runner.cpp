@@ -20,6 +20,7 @@
 #include "mmsr/readers.h"
 #include "mmsr/store.h"
 #include "mmsr/text.h"
+#include "child.h"
 
 namespace mmsr {
 namespace {
@@ -29,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 // One line on a terminal, redrawn in place; nothing at all when stderr is not a terminal.
 class ProgressLine {
  public:
-  explicit ProgressLine(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+  ProgressLine(bool enabled, bool force) : enabled_(enabled && (force || isatty(STDERR_FILENO))) {}
   void show(const std::string& text) {
     if (!enabled_) return;
     auto now = Clock::now();
@@ -83,6 +84,50 @@ std::string plugin_versions(const RunSpec& run, const PluginRegistry& registry) 
   note(PluginKind::Backbone, run.backbone.plugin);
   for (const auto& l : run.losses) note(PluginKind::Objective, l.plugin);
   return j.dump();
+}
+
+// Runs one grid run in a child process (the same command with --supervised-run KEY). The child claims and
+// records the run itself; when it dies without recording an end (a crash, an abort, a kill, its time limit), the
+// run is marked failed here with the cause and the child's last lines.
+void supervise_run(const RunOptions& options, const std::vector<RunRecord>& records, const std::string& title,
+                   Store& store, GridSummary& summary) {
+  for (const auto& r : records) {
+    std::string holder = store.live_holder(r.run_key, options.stale_seconds);
+    if (!holder.empty()) {
+      ++summary.elsewhere;
+      std::cerr << title << ": being run by " << holder << ", left to it\n";
+      return;
+    }
+  }
+  std::vector<std::string> argv = options.child_command;
+  argv.push_back("--supervised-run");
+  argv.push_back(records[0].run_key);
+  ChildExit exit = run_child(argv, options.run_timeout_seconds);
+  if (exit.exited && exit.code == 0) {
+    ++summary.finished;
+    return;
+  }
+  if (exit.exited && exit.code == 3) {
+    ++summary.elsewhere;
+    return;
+  }
+  if (exit.exited && exit.code == 5) {
+    ++summary.skipped;
+    return;
+  }
+  if (exit.exited && exit.code == 130 && !exit.timed_out) {
+    summary.interrupted = true;
+    return;
+  }
+  ++summary.failed;
+  if (exit.exited && exit.code == 1) return;  // the child recorded the failure itself
+  std::string error = exit.timed_out ? fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds))
+                                     : "the run's process died: " + exit.describe();
+  std::string tail;
+  for (const auto& l : exit.last_lines) tail += "\n  " + l;
+  int64_t marked = 0;
+  for (const auto& r : records) marked += store.fail_unfinished(r.run_key, "failed", error + (tail.empty() ? "" : "; last lines:" + tail));
+  std::cerr << title << ": failed: " << error << (marked ? "" : " (nothing was recorded)") << "\n";
 }
 
 }  // namespace
@@ -153,9 +198,10 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   LeaveOneOutSplit split(data);
   DatasetStats stats = compute_stats(data);
   double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n",
-                           data.name, stats.users, stats.items, stats.interactions, data.checksum,
-                           format_seconds(load_seconds));
+  if (options.announce_data)
+    std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n", data.name,
+                             stats.users, stats.items, stats.interactions, data.checksum,
+                             format_seconds(load_seconds));
   // Resolve devices and build every configuration once, so that a bad [train].device or a plugin that
   // refuses its parameters is an input error before anything is trained or written.
   // Sampled-evaluation negatives are read (or drawn) here too, so a bad file is caught before any training.
@@ -181,7 +227,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
                                                   : ex.data_path(),
                     dataset_description(ex, stats));
 
-  ProgressLine progress(options.progress);
+  ProgressLine progress(options.progress, options.force_progress);
+  if (!options.only_run_key.empty()) summary.found = false;
   int index = 0;
   for (const auto& run : ex.runs) {
     ++index;
@@ -213,19 +260,32 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       r.protocol_json = v.protocol_json;
       records.push_back(std::move(r));
     }
-    std::vector<bool> done;
+    if (!options.only_run_key.empty()) {
+      if (rec.run_key != options.only_run_key) continue;
+      summary.found = true;
+    }
+    bool all_done = true;
     for (const auto& r : records) {
       auto status = store.run_status(r.run_key);
-      done.push_back(status && *status == "finished");
+      all_done = all_done && status && *status == "finished";
     }
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
+    if (all_done) {
       ++summary.skipped;
       std::cerr << title << ": already finished, skipped\n";
       continue;
     }
-    std::vector<int64_t> ids(records.size(), 0);
-    for (size_t i = 0; i < records.size(); ++i)
-      if (!done[i]) ids[i] = store.begin_run(records[i]);
+    if (!options.child_command.empty()) {
+      supervise_run(options, records, title, store, summary);
+      if (summary.interrupted) break;
+      continue;
+    }
+    Store::Claim claim = store.claim_run(records, options.stale_seconds);
+    if (!claim.claimed) {
+      ++summary.elsewhere;
+      std::cerr << title << ": being run by " << claim.holder << ", left to it\n";
+      continue;
+    }
+    const std::vector<int64_t> ids = claim.ids;
     // Epochs are recorded with the main protocol's run (an earlier finished one keeps its own).
     const int64_t run_id = ids[0];
     auto fail_all = [&](const std::string& status, const std::string& error) {
@@ -233,8 +293,13 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
         if (id) store.fail_run(id, status, error);
     };
     auto run_start = Clock::now();
+    auto last_heartbeat = run_start;
     RunCallbacks cb;
     cb.on_step = [&](const StepReport& s) {
+      if (Clock::now() - last_heartbeat > std::chrono::seconds(30)) {
+        store.heartbeat(ids);  // other runners see this run is alive
+        last_heartbeat = Clock::now();
+      }
       double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
       double done = double(s.epoch - 1) + double(s.step) / double(s.steps_per_epoch);
       double eta = done > 0 ? elapsed / done * (double(s.max_epochs) - done) : 0;
@@ -247,6 +312,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       for (auto& [n, v] : e.terms) terms[n] = v;
       for (auto& m : e.valid) valid[m.label()] = m.value;
       if (run_id) store.add_epoch(run_id, e.epoch, e.loss, terms.dump(), valid.dump(), e.seconds);
+      store.heartbeat(ids);
+      last_heartbeat = Clock::now();
       if (options.verbose) {
         progress.clear();
         std::string v;

@@ -2,6 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "mmsr/errors.h"
@@ -90,7 +96,7 @@ CREATE TABLE IF NOT EXISTS runs (
   seed INTEGER NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('running','finished','failed','diverged','interrupted')),
   error TEXT, plugins TEXT NOT NULL, fingerprint TEXT NOT NULL, device TEXT NOT NULL,
-  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT);
+  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT, claimed_by TEXT, heartbeat REAL);
 CREATE INDEX IF NOT EXISTS runs_by_group ON runs(dataset_checksum, protocol_hash, config_key);
 CREATE TABLE IF NOT EXISTS epochs (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
@@ -178,7 +184,16 @@ void Store::migrate() {
   exec(kSchema);
   exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" +
        std::to_string(kStoreSchemaVersion) + "'), ('created_by', 'mmsr')");
-  // Forward migrations are additive (new tables, created above): an older store just records the new version.
+  // Forward migrations are additive: new tables are created above, new columns added here.
+  bool has_claims = false;
+  {
+    Statement cols(db_, "PRAGMA table_info(runs)");
+    while (cols.step()) has_claims = has_claims || cols.text(1) == "claimed_by";
+  }
+  if (!has_claims) {
+    exec("ALTER TABLE runs ADD COLUMN claimed_by TEXT");
+    exec("ALTER TABLE runs ADD COLUMN heartbeat REAL");
+  }
   exec("UPDATE meta SET value = '" + std::to_string(kStoreSchemaVersion) +
        "' WHERE key = 'schema_version' AND CAST(value AS INTEGER) < " + std::to_string(kStoreSchemaVersion));
   tx.commit();
@@ -208,25 +223,103 @@ std::optional<std::string> Store::run_status(const std::string& run_key) {
   return std::nullopt;
 }
 
-int64_t Store::begin_run(const RunRecord& r) {
-  Transaction tx(db_);
-  {
-    Statement del(db_, "DELETE FROM runs WHERE run_key = ? AND status <> 'finished'");
-    del.bind(1, r.run_key);
-    del.run();
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string this_host() {
+  char name[256] = {0};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+// Whether the runner that holds a claim may still be working on it: a process of this machine is asked
+// directly; a runner elsewhere is alive while its heartbeat is recent.
+bool holder_alive(const std::string& holder, double heartbeat, double stale_seconds) {
+  if (holder.empty()) return false;
+  auto colon = holder.rfind(':');
+  if (colon != std::string::npos && holder.substr(0, colon) == this_host()) {
+    pid_t pid = pid_t(std::atoll(holder.c_str() + colon + 1));
+    if (pid == getpid()) return false;  // an earlier attempt of this very process, abandoned
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
   }
-  Statement s(db_,
-              "INSERT INTO runs(run_key, experiment_id, model_name, grid_label, config_key, config, "
-              "protocol_hash, protocol, dataset_checksum, seed, status, plugins, fingerprint, device, "
-              "started_at) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?)");
-  s.bind(1, r.run_key).bind(2, r.experiment_id).bind(3, r.model_name).bind(4, r.grid_label);
-  s.bind(5, r.config_key).bind(6, r.config_json).bind(7, r.protocol_hash).bind(8, r.protocol_json);
-  s.bind(9, r.dataset_checksum).bind(10, int64_t(r.seed)).bind(11, r.plugins_json);
-  s.bind(12, r.fingerprint).bind(13, r.device).bind(14, utc_now_iso());
-  s.run();
-  int64_t id = sqlite3_last_insert_rowid(db_);
+  return unix_now() - heartbeat < stale_seconds;
+}
+
+}  // namespace
+
+std::string Store::claimant_id() { return this_host() + ":" + std::to_string(getpid()); }
+
+Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stale_seconds) {
+  Claim claim;
+  const std::string me = claimant_id();
+  Transaction tx(db_);
+  std::vector<bool> finished(records.size(), false);
+  for (size_t i = 0; i < records.size(); ++i) {
+    Statement q(db_, "SELECT status, COALESCE(claimed_by, ''), COALESCE(heartbeat, 0) FROM runs WHERE run_key = ?");
+    q.bind(1, records[i].run_key);
+    if (!q.step()) continue;
+    const std::string status = q.text(0);
+    finished[i] = status == "finished";
+    if (status == "running" && holder_alive(q.text(1), q.real(2), stale_seconds)) {
+      claim.holder = q.text(1);
+      return claim;  // another runner is on it; the transaction rolls back having changed nothing
+    }
+  }
+  claim.ids.assign(records.size(), 0);
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (finished[i]) continue;
+    const RunRecord& r = records[i];
+    {
+      Statement del(db_, "DELETE FROM runs WHERE run_key = ? AND status <> 'finished'");
+      del.bind(1, r.run_key);
+      del.run();
+    }
+    Statement s(db_,
+                "INSERT INTO runs(run_key, experiment_id, model_name, grid_label, config_key, config, "
+                "protocol_hash, protocol, dataset_checksum, seed, status, plugins, fingerprint, device, "
+                "started_at, claimed_by, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?)");
+    s.bind(1, r.run_key).bind(2, r.experiment_id).bind(3, r.model_name).bind(4, r.grid_label);
+    s.bind(5, r.config_key).bind(6, r.config_json).bind(7, r.protocol_hash).bind(8, r.protocol_json);
+    s.bind(9, r.dataset_checksum).bind(10, int64_t(r.seed)).bind(11, r.plugins_json);
+    s.bind(12, r.fingerprint).bind(13, r.device).bind(14, utc_now_iso()).bind(15, me).bind(16, unix_now());
+    s.run();
+    claim.ids[i] = sqlite3_last_insert_rowid(db_);
+  }
   tx.commit();
-  return id;
+  claim.claimed = true;
+  return claim;
+}
+
+std::string Store::live_holder(const std::string& run_key, double stale_seconds) {
+  Statement q(db_, "SELECT status, COALESCE(claimed_by, ''), COALESCE(heartbeat, 0) FROM runs WHERE run_key = ?");
+  q.bind(1, run_key);
+  if (q.step() && q.text(0) == "running" && holder_alive(q.text(1), q.real(2), stale_seconds)) return q.text(1);
+  return "";
+}
+
+void Store::heartbeat(const std::vector<int64_t>& ids) {
+  Statement s(db_, "UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'");
+  for (int64_t id : ids)
+    if (id) {
+      s.bind(1, unix_now()).bind(2, id);
+      s.run();
+    }
+}
+
+int64_t Store::fail_unfinished(const std::string& run_key, const std::string& status, const std::string& error) {
+  Statement s(db_, "UPDATE runs SET status=?, error=?, finished_at=? WHERE run_key=? AND status IN ('running', 'interrupted')");
+  s.bind(1, status).bind(2, error).bind(3, utc_now_iso()).bind(4, run_key);
+  s.run();
+  return sqlite3_changes(db_);
+}
+
+int64_t Store::begin_run(const RunRecord& r) {
+  Claim c = claim_run({r}, 0.0);
+  if (!c.claimed) throw std::runtime_error("run " + r.run_key + " is being run by " + c.holder);
+  return c.ids[0];
 }
 
 void Store::add_epoch(int64_t run_id, int64_t epoch, double loss, const std::string& terms_json,

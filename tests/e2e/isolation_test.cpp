@@ -1,0 +1,176 @@
+// Runs in child processes: a crash, an abort or a hang inside a plugin fails that run only; two runners on one
+// store share a grid without doing any run twice; a dead runner's claim is taken over.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "e2e/e2e_support.h"
+#include "mmsr/store.h"
+
+namespace mmsr {
+
+using test::TempDir;
+using namespace test::e2e;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string output;
+};
+
+// Runs the mmsr binary with these arguments; its stdout and stderr together.
+Result mmsr_cli(const std::string& args) {
+  Result r;
+  std::string cmd = std::string(MMSR_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string text_of(const std::string& db, const std::string& sql) {
+  sqlite3* h;
+  sqlite3_open(db.c_str(), &h);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
+  std::string out = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)
+                        ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0))
+                        : "";
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+// A grid of a model that fails at its at_call-th forward call (epoch 1 has 4 training calls and 1 validation call)
+// and a SASRec that works.
+std::string with_failing_model(const std::string& how, int at_call = 3) {
+  std::string t = tiny_with_models(R"(
+[[model]]
+name = "Failing"
+tower = { plugin = "id", dim = 16 }
+backbone = { plugin = "crash_test", how = ")" + how + R"(", at_call = )" + std::to_string(at_call) + R"( }
+loss = "softmax"
+
+[[model]]
+name = "SASRec"
+tower = { plugin = "id", dim = 16 }
+backbone = { plugin = "sasrec", layers = 1 }
+loss = "softmax"
+)");
+  t.replace(t.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  return t;
+}
+
+}  // namespace
+
+TEST(Isolation, ASegfaultInAPluginFailsItsRunAndTheGridGoesOn) {
+  TempDir t;
+  const std::string file = t.file("grid.toml", with_failing_model("segfault")), store = t.path("s.sqlite");
+  Result r = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store + " -q --no-report");
+  EXPECT_EQ(r.code, 1) << r.output;  // some runs failed
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE model_name='SASRec' AND status='finished'"), 1) << r.output;
+  const std::string error = text_of(store, "SELECT error FROM runs WHERE model_name='Failing'");
+  EXPECT_EQ(text_of(store, "SELECT status FROM runs WHERE model_name='Failing'"), "failed");
+  EXPECT_NE(error.find("killed by signal 11 (Segmentation fault)"), std::string::npos) << error;
+  EXPECT_NE(r.output.find("2 runs: 1 finished now, 0 already finished, 1 failed"), std::string::npos) << r.output;
+  // Nothing of the failed run reaches a report.
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.model_name='Failing'"), 0);
+}
+
+TEST(Isolation, AnAbortIsRecordedWithTheRunsLastLines) {
+  TempDir t;
+  const std::string file = t.file("grid.toml", with_failing_model("abort", 8)), store = t.path("s.sqlite");
+  Result r = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store + " -v --no-report");
+  EXPECT_EQ(r.code, 1) << r.output;
+  const std::string error = text_of(store, "SELECT error FROM runs WHERE model_name='Failing'");
+  EXPECT_NE(error.find("signal 6 (Aborted)"), std::string::npos) << error;
+  EXPECT_NE(error.find("last lines:"), std::string::npos) << error;
+  EXPECT_NE(error.find("Failing seed 1 epoch 1"), std::string::npos) << error;  // its verbose epoch line
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE model_name='SASRec' AND status='finished'"), 1);
+  // Rerunning retries the failed run only (and it fails the same way).
+  Result again = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store + " -q --no-report");
+  EXPECT_NE(again.output.find("2 runs: 0 finished now, 1 already finished, 1 failed"), std::string::npos) << again.output;
+}
+
+TEST(Isolation, ARunPastItsTimeLimitIsStopped) {
+  TempDir t;
+  const std::string file = t.file("grid.toml", with_failing_model("hang")), store = t.path("s.sqlite");
+  Result r = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store +
+                      " -q --no-report --run-timeout 2");
+  EXPECT_EQ(r.code, 1) << r.output;
+  const std::string error = text_of(store, "SELECT error FROM runs WHERE model_name='Failing'");
+  EXPECT_NE(error.find("stopped at the time limit of 2.0s"), std::string::npos) << error;
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE model_name='SASRec' AND status='finished'"), 1);
+  EXPECT_EQ(mmsr_cli("run " + file + " --store " + store + " --no-isolation --run-timeout 2").code, 2);
+}
+
+TEST(Isolation, TwoRunnersOnOneStoreNeverDoARunTwice) {
+  TempDir t;
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1, 2, 3, 4, 5, 6, 7, 8]");
+  const std::string file = t.file("grid.toml", text), store = t.path("s.sqlite");
+  const std::string cmd = std::string(MMSR_BINARY) + " run " + file + " --store " + store + " -q --no-report";
+  // Both start together; each reports how many runs it finished itself.
+  FILE* a = popen((cmd + " 2>&1").c_str(), "r");
+  FILE* b = popen((cmd + " 2>&1").c_str(), "r");
+  auto drain = [](FILE* f) {
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+    pclose(f);
+    return out;
+  };
+  std::string out_a = drain(a), out_b = drain(b);
+  auto finished_now = [](const std::string& out) {
+    auto at = out.find("8 runs: ");
+    return at == std::string::npos ? -1 : std::stoi(out.substr(at + 8));
+  };
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE status='finished'"), 8) << out_a << out_b;
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs"), 8);
+  EXPECT_EQ(finished_now(out_a) + finished_now(out_b), 8) << out_a << "\n---\n" << out_b;
+}
+
+TEST(Isolation, ADeadRunnersClaimIsTakenOverALiveOnesIsNot) {
+  TempDir t;
+  const std::string path = t.path("s.sqlite");
+  Store store(path);
+  const int64_t exp = store.add_experiment("x", "x.toml", "", "");
+  store.put_dataset("d", "d", "synthetic", "{}");
+  RunRecord r;
+  r.run_key = "k1";
+  r.experiment_id = exp;
+  r.model_name = "M";
+  r.config_json = "{}";
+  r.protocol_json = "{}";
+  r.dataset_checksum = "d";
+  r.plugins_json = "{}";
+  r.device = "cpu";
+  ASSERT_TRUE(store.claim_run({r}, 300).claimed);
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  auto set_holder = [&](const std::string& holder, const std::string& heartbeat) {
+    sqlite3_exec(store.handle(), ("UPDATE runs SET claimed_by='" + holder + "', heartbeat=" + heartbeat).c_str(),
+                 nullptr, nullptr, nullptr);
+  };
+  set_holder(std::string(host) + ":1", "0");  // pid 1 exists: a live runner of this machine
+  auto c = store.claim_run({r}, 300);
+  EXPECT_FALSE(c.claimed);
+  EXPECT_EQ(c.holder, std::string(host) + ":1");
+  set_holder(std::string(host) + ":999999999", "0");  // no such process: its runner is gone
+  EXPECT_TRUE(store.claim_run({r}, 300).claimed);
+  set_holder("elsewhere:42", "strftime('%s','now')");  // another machine, recent heartbeat
+  EXPECT_FALSE(store.claim_run({r}, 300).claimed);
+  set_holder("elsewhere:42", "strftime('%s','now') - 1000");  // silent for longer than stale_seconds
+  EXPECT_TRUE(store.claim_run({r}, 300).claimed);
+  EXPECT_EQ(count(path, "SELECT COUNT(*) FROM runs"), 1);
+}
+
+}  // namespace mmsr
