@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
   bool no_isolation = false;
   run->add_flag("--no-isolation", no_isolation,
                 "train every run inside this process (faster to start; a crash in a plugin then stops the grid)");
+  bool no_checkpoints = false;
+  run->add_flag("--no-checkpoints", no_checkpoints,
+                "no end-of-epoch checkpoints (an interrupted run then restarts from its first epoch)");
   double run_timeout = 0;
   run->add_option("--run-timeout", run_timeout,
                   "stop a run that is still going after this many seconds and record it as failed (0 = no limit)")
@@ -292,6 +295,7 @@ int main(int argc, char** argv) {
       opt.progress = !quiet;
       opt.verbose = verbose;
       opt.run_timeout_seconds = run_timeout;
+      opt.checkpoints = !no_checkpoints;
       if (!supervised_key.empty()) {
         opt.only_run_key = supervised_key;
         opt.announce_data = false;
@@ -303,6 +307,7 @@ int main(int argc, char** argv) {
         opt.child_command.insert(opt.child_command.end(), {"run", run_file, "--store", store_path});
         if (threads >= 0) opt.child_command.insert(opt.child_command.end(), {"--threads", std::to_string(threads)});
         if (quiet) opt.child_command.push_back("-q");
+        if (no_checkpoints) opt.child_command.push_back("--no-checkpoints");
         if (verbose) opt.child_command.push_back("-v");
         if (!quiet && isatty(STDERR_FILENO)) opt.child_command.push_back("--tty-progress");
       } else if (run_timeout > 0) {

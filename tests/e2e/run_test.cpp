@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
+
 #include "mmsr/config.h"
 #include "mmsr/engine.h"
 #include "mmsr/interrupt.h"
@@ -220,6 +222,47 @@ TEST(Examples, EveryExampleFileParses) {
         << entry.path();
   }
   EXPECT_GE(files, 8);
+}
+
+}  // namespace mmsr
+
+namespace mmsr {
+
+// A run stopped after its second epoch resumes from its checkpoint and ends exactly where an uninterrupted run
+// ends: the same per-epoch losses, the same selected epoch, the same test metrics (dropout and sampled negatives
+// draw from the restored random state; the data order is replayed).
+TEST(EndToEnd, AnInterruptedRunResumesFromItsCheckpointWithTheSameResult) {
+  TempDir t;
+  std::string text = test::e2e::tiny("loss = [\"softmax\", \"bce\"]");
+  text.replace(text.find("epochs = 2"), 10, "epochs = 4");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  Experiment ex = test::e2e::parse(text);
+  const std::string a = t.path("a.sqlite"), b = t.path("b.sqlite");
+  run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(a));
+
+  RunOptions stop = test::e2e::quiet(b);
+  stop.interrupt_after_epoch = 2;
+  GridSummary first = run_experiment(ex, text, test::e2e::plugins(), stop);
+  clear_interrupt();
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM runs WHERE status='interrupted'"), 1);
+  EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM epochs"), 2);
+  ASSERT_TRUE(std::filesystem::exists(b + ".checkpoints"));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(b + ".checkpoints"), {}), 1);
+
+  GridSummary second = run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(b));
+  EXPECT_EQ(second.finished, 1);
+  EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM runs"), 1);  // the same record went on
+  EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM epochs"), 4);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(b + ".checkpoints"), {}), 0);  // removed at the end
+
+  const std::string losses = "SELECT loss FROM epochs ORDER BY epoch";
+  EXPECT_EQ(test::e2e::column(a, losses), test::e2e::column(b, losses));
+  const std::string metrics = "SELECT value FROM metrics ORDER BY split, branch, name, k";
+  auto ma = test::e2e::column(a, metrics), mb = test::e2e::column(b, metrics);
+  ASSERT_FALSE(ma.empty());
+  EXPECT_EQ(ma, mb);
+  EXPECT_EQ(test::e2e::count(a, "SELECT best_epoch FROM runs"), test::e2e::count(b, "SELECT best_epoch FROM runs"));
 }
 
 }  // namespace mmsr

@@ -37,16 +37,21 @@ TEST(Store, AFinishedRunIsCompleteAndAnUnfinishedOneIsRestarted) {
   s.add_epoch(id, 1, 0.5, "{}", "{}", 1.0);
   EXPECT_EQ(*s.run_status("k1"), "running");
   EXPECT_TRUE(s.finished_runs().empty());  // an unfinished run is never reported
-  // Restarting removes the earlier attempt and its epochs.
+  // Starting it again continues the same record (its epochs stay until the runner truncates them: a resume from
+  // the checkpoint keeps the epochs it holds, a fresh start drops them all).
   int64_t id2 = s.begin_run(r);
-  EXPECT_NE(id, id2);  // run ids are never reused
-  {
+  EXPECT_EQ(id, id2);
+  auto epochs = [&] {
     sqlite3_stmt* st;
     sqlite3_prepare_v2(s.handle(), "SELECT COUNT(*) FROM epochs", -1, &st, nullptr);
     sqlite3_step(st);
-    EXPECT_EQ(sqlite3_column_int64(st, 0), 0);  // the earlier attempt's epochs went with it
+    int64_t n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-  }
+    return n;
+  };
+  EXPECT_EQ(epochs(), 1);
+  s.truncate_epochs(id2, 0);
+  EXPECT_EQ(epochs(), 0);
   s.finish_run(id2, 1, {{"test", "fused", "hr", 10, 0.25}}, {{"test", "fused", 0, 3.0, 0}}, {{"train", 1.0, 10.0}});
   auto runs = s.finished_runs();
   ASSERT_EQ(runs.size(), 1u);

@@ -33,6 +33,11 @@ struct StepReport {
 struct RunCallbacks {
   std::function<void(const EpochReport&)> on_epoch;
   std::function<void(const StepReport&)> on_step;
+  // Called once when training resumes from a checkpoint, with the last epoch it holds.
+  std::function<void(int64_t epoch)> on_resume;
+  // Where the run keeps its end-of-epoch checkpoint (model, optimizer, random state, early-stopping state); empty:
+  // none. An existing file is resumed from; the file is removed when the run ends with a result.
+  std::string checkpoint_path;
 };
 
 // The selected model evaluated under one [[also_evaluate]] protocol (same order as Experiment::also_evaluate).

@@ -23,6 +23,11 @@ struct RunOptions {
   double run_timeout_seconds = 0;  // with isolation: a run still going after this long is stopped (0 = none)
   std::string only_run_key;        // the supervised child's side: this run only
   double stale_seconds = 300;      // a runner on another machine whose heartbeat is older than this is gone
+  // End-of-epoch checkpoints in <store>.checkpoints/: an interrupted, killed or crashed run resumes from its last
+  // finished epoch and ends with the same result as an uninterrupted one (on the CPU).
+  bool checkpoints = true;
+  // Tests: act as if a stop signal arrived right after this epoch of every run (0 = never).
+  int64_t interrupt_after_epoch = 0;
 };
 
 struct GridSummary {

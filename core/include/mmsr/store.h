@@ -112,7 +112,8 @@ class Store {
   // Claims one run (its main record and its [[also_evaluate]] records) for this process, atomically across
   // processes: fails, naming the holder, when another runner that is still alive holds one of them (a process of
   // this machine that still exists, or a runner elsewhere whose heartbeat is younger than stale_seconds). Otherwise
-  // every unfinished record is (re)started as 'running', claimed by this process; finished ones keep id 0.
+  // every unfinished record is (re)started as 'running', claimed by this process (an earlier unfinished attempt keeps
+  // its id and epochs); finished ones get id 0.
   struct Claim {
     bool claimed = false;
     std::vector<int64_t> ids;
@@ -123,6 +124,8 @@ class Store {
   static std::string claimant_id();
   // The live runner holding a run, or "" (not running, or its runner is gone).
   std::string live_holder(const std::string& run_key, double stale_seconds);
+  // Drops a run's epoch records after this epoch (0: all): what a restart or a resume will redo.
+  void truncate_epochs(int64_t run_id, int64_t after_epoch);
   // Records that the claimant of these runs is still at work.
   void heartbeat(const std::vector<int64_t>& ids);
   // Marks a run's still-running records (a crashed or killed child's) with a status and error; how many changed.

@@ -86,6 +86,19 @@ std::string plugin_versions(const RunSpec& run, const PluginRegistry& registry) 
   return j.dump();
 }
 
+std::string checkpoint_path(const std::string& store_path, const std::string& run_key) {
+  std::filesystem::path dir(store_path + ".checkpoints");
+  std::filesystem::create_directories(dir);
+  return (dir / (run_key + ".pt")).string();
+}
+
+void remove_file(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  std::filesystem::remove(path + ".tmp", ec);
+}
+
 // Runs one grid run in a child process (the same command with --supervised-run KEY). The child claims and
 // records the run itself; when it dies without recording an end (a crash, an abort, a kill, its time limit), the
 // run is marked failed here with the cause and the child's last lines.
@@ -288,10 +301,13 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     const std::vector<int64_t> ids = claim.ids;
     // Epochs are recorded with the main protocol's run (an earlier finished one keeps its own).
     const int64_t run_id = ids[0];
+    const std::string checkpoint = options.checkpoints ? checkpoint_path(options.store_path, rec.run_key) : "";
     auto fail_all = [&](const std::string& status, const std::string& error) {
       for (int64_t id : ids)
         if (id) store.fail_run(id, status, error);
+      if (status != "interrupted") remove_file(checkpoint);  // an interrupted run resumes from it
     };
+    if (run_id && (checkpoint.empty() || !std::filesystem::exists(checkpoint))) store.truncate_epochs(run_id, 0);
     auto run_start = Clock::now();
     auto last_heartbeat = run_start;
     RunCallbacks cb;
@@ -314,6 +330,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       if (run_id) store.add_epoch(run_id, e.epoch, e.loss, terms.dump(), valid.dump(), e.seconds);
       store.heartbeat(ids);
       last_heartbeat = Clock::now();
+      if (options.interrupt_after_epoch > 0 && e.epoch == options.interrupt_after_epoch) request_interrupt();
       if (options.verbose) {
         progress.clear();
         std::string v;
@@ -321,6 +338,12 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
         std::cerr << fmt::format("{} epoch {} loss {:.4f}{}{} ({})\n", title, e.epoch, e.loss, v,
                                  e.improved ? " *" : "", format_seconds(e.seconds));
       }
+    };
+    cb.checkpoint_path = checkpoint;
+    cb.on_resume = [&](int64_t epoch) {
+      if (run_id) store.truncate_epochs(run_id, epoch);
+      progress.clear();
+      std::cerr << title << ": resuming after epoch " << epoch << " from its checkpoint\n";
     };
     try {
       RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
@@ -351,6 +374,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
                            out.variants[v].group_metrics});
       }
       store.finish_runs(results);
+      remove_file(checkpoint);
       ++summary.finished;
       const std::string& select = ex.protocol.get_string("select");
       auto selected = [&](const std::vector<MetricRecord>& metrics) {

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "mmsr/errors.h"
@@ -243,7 +245,12 @@ bool holder_alive(const std::string& holder, double heartbeat, double stale_seco
   if (colon != std::string::npos && holder.substr(0, colon) == this_host()) {
     pid_t pid = pid_t(std::atoll(holder.c_str() + colon + 1));
     if (pid == getpid()) return false;  // an earlier attempt of this very process, abandoned
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+    // A killed process whose parent died too may linger as a zombie until it is reaped: it is gone.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
   }
   return unix_now() - heartbeat < stale_seconds;
 }
@@ -273,9 +280,15 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
     if (finished[i]) continue;
     const RunRecord& r = records[i];
     {
-      Statement del(db_, "DELETE FROM runs WHERE run_key = ? AND status <> 'finished'");
-      del.bind(1, r.run_key);
-      del.run();
+      // An unfinished earlier attempt keeps its id and its epochs: the run may resume from its checkpoint.
+      Statement again(db_,
+                      "UPDATE runs SET status='running', error=NULL, finished_at=NULL, experiment_id=?, claimed_by=?, "
+                      "heartbeat=? WHERE run_key=? AND status <> 'finished' RETURNING id");
+      again.bind(1, r.experiment_id).bind(2, me).bind(3, unix_now()).bind(4, r.run_key);
+      if (again.step()) {
+        claim.ids[i] = again.integer(0);
+        continue;
+      }
     }
     Statement s(db_,
                 "INSERT INTO runs(run_key, experiment_id, model_name, grid_label, config_key, config, "
@@ -314,6 +327,12 @@ int64_t Store::fail_unfinished(const std::string& run_key, const std::string& st
   s.bind(1, status).bind(2, error).bind(3, utc_now_iso()).bind(4, run_key);
   s.run();
   return sqlite3_changes(db_);
+}
+
+void Store::truncate_epochs(int64_t run_id, int64_t after_epoch) {
+  Statement s(db_, "DELETE FROM epochs WHERE run_id = ? AND epoch > ?");
+  s.bind(1, run_id).bind(2, after_epoch);
+  s.run();
 }
 
 int64_t Store::begin_run(const RunRecord& r) {

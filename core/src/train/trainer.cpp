@@ -4,6 +4,8 @@
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/utils.h>
 
 #include <algorithm>
@@ -263,6 +265,78 @@ void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
   for (auto& b : m.buffers()) b.copy_(saved[i++]);
 }
 
+// Everything a run needs to continue after its last finished epoch as if it had never stopped (on the CPU):
+// the model, the optimizer, the CPU random generator (dropout, sampled negatives), the early-stopping state and the
+// best epoch's weights. The data order is a function of the seed and the epoch and is replayed, not stored.
+struct TrainingState {
+  int64_t epoch = 0, best_epoch = 0, bad_evals = 0, step = 0;
+  double best = -1, train_seconds = 0, valid_seconds = 0;
+  bool stopped = false;
+};
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                     const TrainingState& st, const std::vector<torch::Tensor>& best_state) {
+  torch::serialize::OutputArchive archive;
+  archive.write("epoch", torch::tensor(st.epoch));
+  archive.write("best_epoch", torch::tensor(st.best_epoch));
+  archive.write("bad_evals", torch::tensor(st.bad_evals));
+  archive.write("step", torch::tensor(st.step));
+  archive.write("best", torch::tensor(st.best, torch::kDouble));
+  archive.write("train_seconds", torch::tensor(st.train_seconds, torch::kDouble));
+  archive.write("valid_seconds", torch::tensor(st.valid_seconds, torch::kDouble));
+  archive.write("stopped", torch::tensor(int64_t(st.stopped)));
+  auto now = snapshot(model);
+  for (size_t i = 0; i < now.size(); ++i) archive.write("model/" + std::to_string(i), now[i].cpu());
+  archive.write("best_count", torch::tensor(int64_t(best_state.size())));
+  for (size_t i = 0; i < best_state.size(); ++i) archive.write("best/" + std::to_string(i), best_state[i].cpu());
+  torch::serialize::OutputArchive opt;
+  optimizer.save(opt);
+  archive.write("optimizer", opt);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    archive.write("rng_cpu", gen.get_state());
+  }
+  // Written whole or not at all: a kill during the write leaves the previous checkpoint.
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  std::filesystem::rename(tmp, path);
+}
+
+// Loads a checkpoint into a freshly built model and optimizer; false when there is none.
+bool load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                     TrainingState& st, std::vector<torch::Tensor>& best_state, torch::Device device) {
+  if (path.empty() || !std::filesystem::exists(path)) return false;
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  auto read = [&](const std::string& key) {
+    torch::Tensor t;
+    archive.read(key, t);
+    return t;
+  };
+  st.epoch = read("epoch").item<int64_t>();
+  st.best_epoch = read("best_epoch").item<int64_t>();
+  st.bad_evals = read("bad_evals").item<int64_t>();
+  st.step = read("step").item<int64_t>();
+  st.best = read("best").item<double>();
+  st.train_seconds = read("train_seconds").item<double>();
+  st.valid_seconds = read("valid_seconds").item<double>();
+  st.stopped = read("stopped").item<int64_t>() != 0;
+  std::vector<torch::Tensor> now = snapshot(model);
+  for (size_t i = 0; i < now.size(); ++i) now[i] = read("model/" + std::to_string(i)).to(device);
+  restore(model, now);
+  best_state.clear();
+  const int64_t best_count = read("best_count").item<int64_t>();
+  for (int64_t i = 0; i < best_count; ++i) best_state.push_back(read("best/" + std::to_string(i)).to(device));
+  torch::serialize::InputArchive opt;
+  archive.read("optimizer", opt);
+  optimizer.load(opt);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(read("rng_cpu"));
+  return true;
+}
+
 }  // namespace
 
 std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
@@ -366,39 +440,43 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   Evaluator evaluator(ex.protocol, split, builder, train.get_int("eval_batch_size"), device,
                       negatives.empty() ? nullptr : &negatives);
 
-  double best = -1;
-  int64_t best_epoch = 0, bad_evals = 0, step = 0;
+  TrainingState st;
   std::vector<torch::Tensor> best_state;
-  double train_seconds = 0, valid_seconds = 0;
+  const std::string& checkpoint = callbacks.checkpoint_path;
+  if (trainable && load_checkpoint(checkpoint, *model, *optimizer, st, best_state, device)) {
+    // Replay the data order of the epochs already trained (each epoch shuffles the previous order).
+    for (int64_t e = 1; e <= st.epoch; ++e)
+      epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(e));
+    if (callbacks.on_resume) callbacks.on_resume(st.epoch);
+  }
+  auto end_with = [&](const std::string& status, const std::string& error) {
+    outcome.status = status;
+    outcome.error = error;
+    outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
+    return outcome;
+  };
   model->train();
-  for (int64_t epoch = 1; epoch <= max_epochs; ++epoch) {
+  for (int64_t epoch = st.epoch + 1; epoch <= max_epochs && !st.stopped; ++epoch) {
     auto epoch_start = Clock::now();
     apply_schedules(*optimizer, groups, lr, epoch);
     auto batches = epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(epoch));
     double loss_sum = 0;
     std::vector<std::pair<std::string, double>> term_sums;
-    for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
-      if (interrupt_requested()) {
-        outcome.status = "interrupted";
-        outcome.error = "stopped by a signal at epoch " + std::to_string(epoch) + ", step " + std::to_string(s + 1);
-        outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
-        return outcome;
-      }
+    for (int64_t s = 0; s < steps_per_epoch; ++s, ++st.step) {
+      if (interrupt_requested())
+        return end_with("interrupted", "stopped by a signal at epoch " + std::to_string(epoch) + ", step " +
+                                           std::to_string(s + 1));
       auto [begin, end] = batches[size_t(s)];
       Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
-      LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, step});
+      LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, st.step});
       optimizer->zero_grad();
       loss.total.backward();
       if (clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), clip);
       optimizer->step();
       double value = loss.total.item<double>();
-      if (!std::isfinite(value)) {
-        outcome.status = "diverged";
-        outcome.error = "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
-                        ", step " + std::to_string(s + 1);
-        outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
-        return outcome;
-      }
+      if (!std::isfinite(value))
+        return end_with("diverged", "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
+                                        ", step " + std::to_string(s + 1));
       loss_sum += value;
       if (term_sums.empty())
         for (auto& [n, v] : loss.terms) term_sums.emplace_back(n, 0.0);
@@ -406,32 +484,36 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
         term_sums[i].second += loss.terms[i].second.item<double>();
       if (callbacks.on_step) callbacks.on_step({epoch, max_epochs, s + 1, steps_per_epoch, value});
     }
-    train_seconds += since(epoch_start);
+    st.train_seconds += since(epoch_start);
     EpochReport report;
     report.epoch = epoch;
     report.loss = loss_sum / double(std::max<int64_t>(1, steps_per_epoch));
     for (auto& [n, v] : term_sums) report.terms.emplace_back(n, v / double(steps_per_epoch));
-    bool stop = false;
     if (epoch % eval_every == 0 || epoch == max_epochs) {
       auto ve = Clock::now();
       SplitEvaluation valid = evaluator.run(*model, false);
-      valid_seconds += since(ve);
+      st.valid_seconds += since(ve);
       report.valid = branch_metrics(ex, valid.ranks.back());
       double value = selection_value(ex, valid);
-      if (value > best) {
-        best = value;
-        best_epoch = epoch;
+      if (value > st.best) {
+        st.best = value;
+        st.best_epoch = epoch;
         best_state = snapshot(*model);
-        bad_evals = 0;
+        st.bad_evals = 0;
         report.improved = true;
-      } else if (patience > 0 && ++bad_evals >= patience) {
-        stop = true;
+      } else if (patience > 0 && ++st.bad_evals >= patience) {
+        st.stopped = true;
       }
     }
+    st.epoch = epoch;
     report.seconds = since(epoch_start);
+    // The epoch is recorded before its checkpoint is written: a kill in between redoes the epoch on resume
+    // (its record is replaced), never leaves a checkpoint ahead of the records.
     if (callbacks.on_epoch) callbacks.on_epoch(report);
-    if (stop) break;
+    if (!checkpoint.empty()) save_checkpoint(checkpoint, *model, *optimizer, st, best_state);
   }
+  const double train_seconds = st.train_seconds, valid_seconds = st.valid_seconds;
+  const int64_t best_epoch = st.best_epoch;
   outcome.timings.push_back({"train", train_seconds, peak_rss_mb()});
   outcome.timings.push_back({"valid_eval", valid_seconds, peak_rss_mb()});
 
