@@ -222,8 +222,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // One line, like every other bad input.
+    std::string message = e.what();
+    for (char& c : message)
+      if (c == '\n') c = ' ';
+    std::cerr << "error: " << message << " (mmsr --help, or mmsr <command> --help, lists the options)\n";
+    return 2;
   }
 
   try {
@@ -285,10 +290,6 @@ int main(int argc, char** argv) {
           values["threads"] = threads;
           r.train = mmsr::ParamSet(values);
         }
-      if (!dry_run) {
-        auto parent = std::filesystem::path(store_path).parent_path();
-        if (!parent.empty()) std::filesystem::create_directories(parent);
-      }
       mmsr::RunOptions opt;
       opt.store_path = store_path;
       opt.dry_run = dry_run;

@@ -282,6 +282,20 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
     throw InputError("[[modality]] '" + spec.name + "': " + std::to_string(t.missing_items_) + " of " +
                      std::to_string(data.num_items()) + " items have no row in " + spec.path + " (first: '" +
                      first_missing + "'); fix the id map, or set missing = \"zero\" to give them zero features");
+  // Files up to 2 GB are read whole once here, so that a NaN or an infinity is a bad-input error before anything
+  // is trained or written; larger files (token features of big catalogues) are checked as rows are read.
+  constexpr int64_t kEagerCheckBytes = int64_t(2) << 30;
+  if (t.rows_ * t.tokens_ * t.dim_ * (t.dtype_ == FeatureDtype::Float16 ? 2 : 4) <= kEagerCheckBytes) {
+    const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, t.tokens_ * t.dim_));
+    std::vector<float> buffer;
+    std::vector<int64_t> ids;
+    for (int64_t first = 1; first <= data.num_items(); first += chunk) {
+      ids.clear();
+      for (int64_t id = first; id <= std::min<int64_t>(data.num_items(), first + chunk - 1); ++id) ids.push_back(id);
+      buffer.resize(ids.size() * size_t(t.tokens_ * t.dim_));
+      t.gather(ids.data(), ids.size(), buffer.data(), nullptr);
+    }
+  }
   return t;
 }
 

@@ -170,11 +170,23 @@ RawSequences read_whitespace_lines(const std::string& path, OnFields&& on_fields
 
 }  // namespace
 
+// The S3-Rec and SASRec formats name users and items by integers; anything else is a malformed line.
+void require_integer(const std::string& path, long line_no, const char* what, std::string_view field,
+                     const char* format) {
+  bool digits = !field.empty();
+  for (char c : field) digits = digits && c >= '0' && c <= '9';
+  if (!digits)
+    throw InputError(located(path, line_no, std::string(what) + " '" + std::string(field) + "' is not an integer id; the " +
+                                                format + " format has integer ids (format = \"recbole\" reads named ids)"));
+}
+
 RawSequences read_s3rec(const std::string& path) {
   return read_whitespace_lines(path, [&](UserGrouper& group, const auto& fields, long line_no) {
     if (fields.size() < 2)
       throw InputError(located(path, line_no,
                                "expected 'user item item ...' (S3-Rec format), found only a user"));
+    for (size_t i = 0; i < fields.size(); ++i)
+      require_integer(path, line_no, i == 0 ? "user" : "item", fields[i], "S3-Rec");
     auto& seq = group.user(fields[0]);
     if (!seq.empty())
       throw InputError(located(path, line_no, "user '" + std::string(fields[0]) +
@@ -190,6 +202,8 @@ RawSequences read_user_item_pairs(const std::string& path) {
     if (fields.size() != 2)
       throw InputError(located(path, line_no, "expected 'user item' (SASRec format), found " +
                                                   std::to_string(fields.size()) + " fields"));
+    require_integer(path, line_no, "user", fields[0], "SASRec");
+    require_integer(path, line_no, "item", fields[1], "SASRec");
     group.user(fields[0]).push_back(group.items.id(fields[1]));
   });
 }

@@ -211,10 +211,6 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   LeaveOneOutSplit split(data);
   DatasetStats stats = compute_stats(data);
   double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (options.announce_data)
-    std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n", data.name,
-                             stats.users, stats.items, stats.interactions, data.checksum,
-                             format_seconds(load_seconds));
   // Resolve devices and build every configuration once, so that a bad [train].device or a plugin that
   // refuses its parameters is an input error before anything is trained or written.
   // Sampled-evaluation negatives are read (or drawn) here too, so a bad file is caught before any training.
@@ -233,7 +229,21 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     return summary;
   }
 
+  {
+    // The store's folder is made only now, when nothing in the input can still be refused.
+    auto parent = std::filesystem::path(options.store_path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec)
+      throw InputError("--store " + options.store_path + ": cannot create its folder " + parent.string() + " (" +
+                       ec.message() + ")");
+  }
   Store store(options.store_path);
+  // Announced once everything was checked: a bad input is the only line the user sees.
+  if (options.announce_data)
+    std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n", data.name,
+                             stats.users, stats.items, stats.interactions, data.checksum,
+                             format_seconds(load_seconds));
   const int64_t experiment_id = store.add_experiment(ex.name, ex.file, ex.description, config_text);
   store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic"
                                                   ? "synthetic"
