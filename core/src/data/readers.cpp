@@ -93,7 +93,10 @@ class AtomicFile {
       if (colon == std::string_view::npos)
         throw InputError(located(path, 1, "header field '" + std::string(h) +
                                               "' has no type; RecBole headers look like 'user_id:token'"));
-      names_.emplace_back(h.substr(0, colon));
+      std::string name(h.substr(0, colon));
+      if (std::find(names_.begin(), names_.end(), name) != names_.end())
+        throw InputError(located(path, 1, "header field '" + name + "' appears twice"));
+      names_.push_back(std::move(name));
       types_.emplace_back(h.substr(colon + 1));
     }
   }
@@ -277,11 +280,12 @@ void attach_item_fields(Dataset& data, const ItemTable& table) {
   for (const auto& field : table.fields) {
     auto& column = data.item_fields[field];
     column.assign(data.item_tokens.size(), "");
-    const auto& values = table.values.at(field);
-    for (size_t id = 1; id < data.item_tokens.size(); ++id) {
-      auto it = values.find(data.item_tokens[id]);
-      if (it != values.end()) column[id] = it->second;
-    }
+    auto found = table.values.find(field);  // absent when the file has a header and no rows
+    if (found != table.values.end())
+      for (size_t id = 1; id < data.item_tokens.size(); ++id) {
+        auto it = found->second.find(data.item_tokens[id]);
+        if (it != found->second.end()) column[id] = it->second;
+      }
     auto type = table.types.find(field);
     if (type == table.types.end() || (type->second != "token" && type->second != "token_seq")) continue;
     AttributeBuilder attrs(data.num_items());
