@@ -1,6 +1,7 @@
 // mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written),
 // 130 interrupted by a signal (the current run recorded as interrupted).
 #include <algorithm>
+#include <csignal>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -143,6 +144,8 @@ int main(int argc, char** argv) {
   // Training allocates and frees tensors of tens of MB every step. glibc serves those with mmap and returns
   // them to the kernel on free, so every step page-faults them in again (measured: half the CPU time in the
   // kernel on Beauty). Keeping them in the heap removes that cost.
+  // A file-size limit (ulimit -f) should be a clear "disk full" error from the store, not a kill by SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
@@ -318,6 +321,7 @@ int main(int argc, char** argv) {
       auto summary = mmsr::run_experiment(ex, text, registry, opt);
       if (dry_run) return 0;
       if (summary.interrupted) return 130;
+      if (summary.input_error) return 2;  // the run's process printed the one-line error
       if (!supervised_key.empty()) {
         if (!summary.found) {
           std::cerr << "error: " << run_file << " no longer has this run (was the file edited while the grid ran?)\n";

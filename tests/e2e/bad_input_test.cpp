@@ -220,6 +220,8 @@ std::vector<Case> cases() {
   add("a text file as the store", "", {{"notes.sqlite", "just some notes\n"}}, "not an mmsr results store",
       "run {file} --store {dir}/notes.sqlite -q --no-report");
   add("a store from a newer mmsr", "", {}, "newer mmsr", "run {file} --store {dir}/newer.sqlite -q --no-report");
+  add("a store on a read-only file system", "", {}, "/proc/mmsr-test.sqlite",
+      "run {file} --store /proc/mmsr-test.sqlite -q --no-report");
   add("a store whose folder is a file", "", {{"afile", "x"}}, "afile", "run {file} --store {dir}/afile/s.sqlite -q");
   // Plugins and the command line.
   add("plugin built for another ABI", "", {}, "ABI", std::string("--plugin ") + MMSR_BAD_PLUGIN_DIR + "/mmsr_bad_abi.so " + run);

@@ -176,3 +176,34 @@ TEST(Isolation, ADeadRunnersClaimIsTakenOverALiveOnesIsNot) {
 }
 
 }  // namespace mmsr
+
+namespace mmsr {
+
+// A disk that refuses writes (here a file-size limit: the checkpoint cannot be written) stops the grid with one
+// clear line and exit code 2; the finished run is untouched, the refused one is recorded as failed with the reason.
+TEST(Isolation, AFullDiskStopsTheGridWithAClearError) {
+  TempDir t;
+  std::string text = tiny("loss = \"softmax\"");
+  const std::string file = t.file("grid.toml", text), store = t.path("s.sqlite");
+  ASSERT_EQ(mmsr_cli("run " + file + " --store " + store + " -q --no-report --seeds 1").code, 0);
+  const std::string metrics_before = text_of(store, "SELECT group_concat(value) FROM metrics");
+  // Seed 2 under a 100 kB file-size limit: its checkpoint (about 115 kB) cannot be written.
+  Result full;
+  FILE* p = popen(("prlimit --fsize=100000 " + std::string(MMSR_BINARY) + " run " + file + " --store " + store +
+                   " -q --no-report 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) full.output.append(buf, n);
+  int status = pclose(p);
+  full.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  EXPECT_EQ(full.code, 2) << full.output;
+  EXPECT_NE(full.output.find("is the disk full?"), std::string::npos) << full.output;
+  EXPECT_EQ(text_of(store, "SELECT status FROM runs WHERE seed = 1"), "finished");
+  EXPECT_EQ(text_of(store, "SELECT status FROM runs WHERE seed = 2"), "failed");
+  EXPECT_NE(text_of(store, "SELECT error FROM runs WHERE seed = 2").find("cannot write the run's checkpoint"),
+            std::string::npos);
+  EXPECT_EQ(text_of(store, "SELECT group_concat(value) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.seed = 1"),
+            metrics_before);
+}
+
+}  // namespace mmsr

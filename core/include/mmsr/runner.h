@@ -34,6 +34,7 @@ struct GridSummary {
   int total = 0, finished = 0, skipped = 0, failed = 0;
   int elsewhere = 0;         // runs another live runner was working on: left to it
   bool found = true;         // with only_run_key: whether the run is in the grid
+  bool input_error = false;  // a run's process stopped on something the user must fix (exit code 2): grid stopped
   bool interrupted = false;  // a signal stopped the grid; the current run is recorded as 'interrupted'
 };
 

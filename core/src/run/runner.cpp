@@ -132,6 +132,12 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
     summary.interrupted = true;
     return;
   }
+  if (exit.exited && exit.code == 2) {
+    // Something the user must fix (a full disk, a file that changed): the run's process said what; stop here.
+    ++summary.failed;
+    summary.input_error = true;
+    return;
+  }
   ++summary.failed;
   if (exit.exited && exit.code == 1) return;  // the child recorded the failure itself
   std::string error = exit.timed_out ? fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds))
@@ -299,7 +305,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     }
     if (!options.child_command.empty()) {
       supervise_run(options, records, title, store, summary);
-      if (summary.interrupted) break;
+      if (summary.interrupted || summary.input_error) break;
       continue;
     }
     Store::Claim claim = store.claim_run(records, options.stale_seconds);
@@ -398,9 +404,13 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       double secs = std::chrono::duration<double>(Clock::now() - run_start).count();
       std::cerr << fmt::format("{}: {} (best epoch {}, {})\n", title, line, out.best_epoch,
                                format_seconds(secs));
-    } catch (const InputError&) {
+    } catch (const InputError& e) {
       progress.clear();
-      fail_all("failed", "input error");
+      try {
+        fail_all("failed", e.what());
+      } catch (const std::exception&) {
+        // The store itself may be what failed (a full disk): the message below says so.
+      }
       throw;
     } catch (const std::exception& e) {
       progress.clear();

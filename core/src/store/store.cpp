@@ -18,6 +18,21 @@
 namespace mmsr {
 namespace {
 
+// A write the disk refuses (full, read-only, failing) is the user's to fix, not a bug: it becomes an InputError
+// with the store's path and what to do, so the command exits with 2.
+[[noreturn]] void throw_sqlite(sqlite3* db, int rc, const std::string& what) {
+  const int primary = rc & 0xff;
+  std::string file = sqlite3_db_filename(db, "main") ? sqlite3_db_filename(db, "main") : "the results store";
+  if (primary == SQLITE_FULL)
+    throw InputError(file + ": the disk is full (" + what + "); free some space and rerun: finished runs are kept");
+  if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM)
+    throw InputError(file + ": cannot write the results store (" + what +
+                     "); check the file and its folder are writable, or pass another --store");
+  if (primary == SQLITE_IOERR)
+    throw InputError(file + ": the disk failed while writing the results store (" + what + ")");
+  throw std::runtime_error("SQLite: " + what);
+}
+
 // A prepared statement that finalizes itself; bind() takes values in order.
 class Statement {
  public:
@@ -35,7 +50,7 @@ class Statement {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+    throw_sqlite(db_, rc, sqlite3_errmsg(db_));
   }
   void run() {
     step();
@@ -72,10 +87,10 @@ class Transaction {
  private:
   void exec(const char* sql) {
     char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    if (int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
       std::string m = err ? err : "?";
       sqlite3_free(err);
-      throw std::runtime_error("SQLite: " + m);
+      throw_sqlite(db_, rc, m);
     }
   }
   sqlite3* db_;
@@ -147,10 +162,10 @@ Store::~Store() {
 
 void Store::exec(const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string m = err ? err : "?";
     sqlite3_free(err);
-    throw std::runtime_error("SQLite: " + m);
+    throw_sqlite(db_, rc, m);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -297,9 +298,22 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
     std::lock_guard<std::mutex> lock(gen.mutex());
     archive.write("rng_cpu", gen.get_state());
   }
-  // Written whole or not at all: a kill during the write leaves the previous checkpoint.
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
+  // Serialised in memory, then written whole or not at all: a kill or a full disk during the write leaves the
+  // previous checkpoint, and a failed write is a clear error rather than an exception inside LibTorch's writer.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string tmp = path + ".tmp", data = bytes.str();
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), std::streamsize(data.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw InputError(path + ": cannot write the run's checkpoint (" + std::to_string(data.size()) +
+                       " bytes; is the disk full?); free some space and rerun, or run with --no-checkpoints");
+    }
+  }
   std::filesystem::rename(tmp, path);
 }
 
