@@ -17,6 +17,7 @@
 #include "mmsr/features.h"
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
+#include "mmsr/merge.h"
 #include "mmsr/readers.h"
 #include "mmsr/registry.h"
 #include "mmsr/report.h"
@@ -176,6 +177,10 @@ int main(int argc, char** argv) {
   bool no_isolation = false;
   run->add_flag("--no-isolation", no_isolation,
                 "train every run inside this process (faster to start; a crash in a plugin then stops the grid)");
+  std::string shard;
+  run->add_option("--shard", shard,
+                  "run only share I of N of the grid (e.g. 2/4; by run identity, so every run is in exactly one "
+                  "share); combine the stores with mmsr merge");
   bool no_checkpoints = false;
   run->add_flag("--no-checkpoints", no_checkpoints,
                 "no end-of-epoch checkpoints (an interrupted run then restarts from its first epoch)");
@@ -217,6 +222,12 @@ int main(int argc, char** argv) {
   diff->add_option("OLD", diff_old, "the earlier JSON report")->required();
   diff->add_option("NEW", diff_new, "the later JSON report")->required();
 
+  auto* merge = app.add_subcommand("merge", "combine results stores (e.g. the shards of a grid) into one");
+  std::string merge_into;
+  std::vector<std::string> merge_from;
+  merge->add_option("--into", merge_into, "the store to add the runs to (created if absent)")->required();
+  merge->add_option("STORES", merge_from, "stores to read (only read)")->required()->expected(1, -1);
+
   auto* data = app.add_subcommand("data", "inspect datasets");
   auto* stats = data->add_subcommand("stats", "statistics of an experiment's dataset after preprocessing");
   std::string stats_file;
@@ -237,6 +248,16 @@ int main(int argc, char** argv) {
   try {
     if (*report) return cmd_report(ropt, *diff ? std::vector<std::string>{diff_old, diff_new} : std::vector<std::string>{},
                                    report_output, report_dir, store_path);
+    if (*merge) {
+      auto m = mmsr::merge_stores(merge_into, merge_from);
+      std::cerr << fmt::format("{}: {} runs added, {} already there with the same results, {} unfinished runs left "
+                               "out, {} conflicts\n",
+                               merge_into, m.copied, m.already, m.unfinished, m.conflicts.size());
+      for (const auto& c : m.conflicts)
+        std::cerr << fmt::format("conflict: run {} ({}) from {}: {}; the target's result was kept\n", c.run_key, c.model,
+                                 c.source, c.detail);
+      return m.conflicts.empty() ? 0 : 1;
+    }
     if (*plugins && *show_config) return cmd_show_config();
     mmsr::PluginRegistry registry;
     load_plugins(registry, plugin_libs);
@@ -299,6 +320,18 @@ int main(int argc, char** argv) {
       opt.progress = !quiet;
       opt.verbose = verbose;
       opt.run_timeout_seconds = run_timeout;
+      if (!shard.empty()) {
+        auto slash = shard.find('/');
+        try {
+          if (slash == std::string::npos) throw std::invalid_argument("no slash");
+          opt.shard_index = std::stoll(shard.substr(0, slash));
+          opt.shard_count = std::stoll(shard.substr(slash + 1));
+        } catch (const std::exception&) {
+          opt.shard_count = 0;
+        }
+        if (opt.shard_count < 1 || opt.shard_index < 1 || opt.shard_index > opt.shard_count)
+          throw mmsr::InputError("--shard " + shard + ": use I/N with 1 <= I <= N, e.g. --shard 1/4");
+      }
       opt.checkpoints = !no_checkpoints;
       if (!supervised_key.empty()) {
         opt.only_run_key = supervised_key;

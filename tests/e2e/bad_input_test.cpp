@@ -259,9 +259,8 @@ std::string substitute(std::string s, const std::map<std::string, std::string>& 
 
 class BadInput : public ::testing::TestWithParam<Case> {};
 
-}  // namespace
+// Found by argument-dependent lookup (same namespace as Case): test names show the case, not its bytes.
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
-namespace {
 
 }  // namespace
 

@@ -26,6 +26,9 @@ struct RunOptions {
   // End-of-epoch checkpoints in <store>.checkpoints/: an interrupted, killed or crashed run resumes from its last
   // finished epoch and ends with the same result as an uninterrupted one (on the CPU).
   bool checkpoints = true;
+  // Sharding (mmsr run --shard i/n): only the runs whose identity falls in share i of n (1-based); every run of
+  // the grid is in exactly one share, whatever machine computes it.
+  int64_t shard_index = 1, shard_count = 1;
   // Tests: act as if a stop signal arrived right after this epoch of every run (0 = never).
   int64_t interrupt_after_epoch = 0;
 };
@@ -46,5 +49,8 @@ Dataset load_interactions(const Experiment& experiment);
 
 GridSummary run_experiment(const Experiment& experiment, const std::string& config_text,
                            const PluginRegistry& registry, const RunOptions& options);
+
+// The share (1..count) a run identity belongs to: a function of the identity only.
+int64_t shard_of(const std::string& run_key, int64_t count);
 
 }  // namespace mmsr

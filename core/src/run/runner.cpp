@@ -289,6 +289,10 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       r.protocol_json = v.protocol_json;
       records.push_back(std::move(r));
     }
+    if (options.shard_count > 1 && shard_of(rec.run_key, options.shard_count) != options.shard_index) {
+      --summary.total;  // another share's run
+      continue;
+    }
     if (!options.only_run_key.empty()) {
       if (rec.run_key != options.only_run_key) continue;
       summary.found = true;
@@ -420,6 +424,12 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     }
   }
   return summary;
+}
+
+int64_t shard_of(const std::string& run_key, int64_t count) {
+  // The identity is a hex hash: its first 15 digits, as a number, spread runs evenly over the shares.
+  uint64_t v = std::stoull(run_key.substr(0, std::min<size_t>(15, run_key.size())), nullptr, 16);
+  return int64_t(v % uint64_t(count)) + 1;
 }
 
 }  // namespace mmsr
