@@ -158,16 +158,17 @@ TEST(Features, EveryMalformedFileIsRefusedWithItsReason) {
   EXPECT_NE(e.find("20 bytes is not a whole number of 1 x 2 float32 rows: check dim"), std::string::npos) << e;
 }
 
-TEST(Features, ANonFiniteValueIsRefusedWhenItsRowIsRead) {
+TEST(Features, ANonFiniteValueIsRefusedWhenTheFileIsOpened) {
+  // Files up to 2 GB are checked whole when opened (larger ones as their rows are read, the same check).
   TempDir t;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   auto p = t.file("f.npy", npy("<f4", {3, 1}, floats({0, nan, 2})));
-  FeatureTable f = FeatureTable::open(spec(p), three_items());  // opening reads no rows
-  float out[1];
-  const int64_t fine[] = {2}, bad[] = {3};
-  f.gather(fine, 1, out, nullptr);
-  std::string e = error_of([&] { f.gather(bad, 1, out, nullptr); });
+  std::string e = error_of([&] { FeatureTable::open(spec(p), three_items()); });
   EXPECT_NE(e.find("row 1 (item id 3) holds a non-finite value"), std::string::npos) << e;
+  const float inf = std::numeric_limits<float>::infinity();
+  auto q = t.file("g.npy", npy("<f4", {3, 1}, floats({inf, 1, 2})));
+  e = error_of([&] { FeatureTable::open(spec(q), three_items()); });
+  EXPECT_NE(e.find("holds a non-finite value"), std::string::npos) << e;
 }
 
 TEST(Features, TheFingerprintFollowsTheContent) {

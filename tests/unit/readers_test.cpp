@@ -32,11 +32,15 @@ TEST(Readers, S3RecLines) {
 
 TEST(Readers, UserItemPairsKeepFileOrder) {
   TempDir t;
-  RawSequences r = read_user_item_pairs(t.file("d.txt", "a x\nb y\na z\n"));
+  RawSequences r = read_user_item_pairs(t.file("d.txt", "1 7\n2 8\n1 9\n"));
   ASSERT_EQ(r.sequences.size(), 2u);
-  EXPECT_EQ(r.item_tokens[r.sequences[0][1]], "z");
-  EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("bad.txt", "a x\na x y\n")); }),
+  EXPECT_EQ(r.item_tokens[r.sequences[0][1]], "9");
+  EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("bad.txt", "1 7\n1 7 8\n")); }),
             t.path("bad.txt") + ":2: expected 'user item' (SASRec format), found 3 fields");
+  // The format's ids are integers: a name is a malformed line, not a new item.
+  EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("named.txt", "1 7\na x\n")); }),
+            t.path("named.txt") + ":2: user 'a' is not an integer id; the SASRec format has integer ids (format = "
+                                  "\"recbole\" reads named ids)");
 }
 
 TEST(Readers, RecBoleSortsByTimestampStably) {
