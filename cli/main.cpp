@@ -23,6 +23,7 @@
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
 #include "mmsr/text.h"
+#include "slurm.h"
 
 namespace {
 
@@ -228,6 +229,21 @@ int main(int argc, char** argv) {
   merge->add_option("--into", merge_into, "the store to add the runs to (created if absent)")->required();
   merge->add_option("STORES", merge_from, "stores to read (only read)")->required()->expected(1, -1);
 
+  auto* slurm = app.add_subcommand("slurm", "run a grid on a Slurm cluster: a job array of shards, then merge and report");
+  mmsr::cli::SlurmOptions sopt;
+  std::string slurm_file, slurm_dir = "results/slurm-grid";
+  slurm->add_option("FILE", slurm_file, "experiment TOML file")->required();
+  slurm->add_option("--out", slurm_dir, "folder for the shards' stores, logs, the merged store and the report")
+      ->capture_default_str();
+  slurm->add_option("--shards", sopt.shards, "array tasks (shares of the grid)")->capture_default_str()->check(CLI::Range(1, 100000));
+  slurm->add_option("--gpus-per-task", sopt.gpus_per_task, "GPUs per task")->check(CLI::Range(0, 64));
+  slurm->add_option("--cpus-per-task", sopt.cpus_per_task, "CPUs per task (also mmsr's --threads)")->check(CLI::Range(0, 1024));
+  slurm->add_option("--time", sopt.time_limit, "time limit per task (Slurm format)")->capture_default_str();
+  slurm->add_option("--partition", sopt.partition, "Slurm partition");
+  slurm->add_option("--account", sopt.account, "Slurm account");
+  slurm->add_option("--sbatch", sopt.extra, "another #SBATCH option, as written (repeatable), e.g. --sbatch=--qos=long");
+  slurm->add_flag("--print", sopt.print_only, "print the two scripts instead of submitting them");
+
   auto* data = app.add_subcommand("data", "inspect datasets");
   auto* stats = data->add_subcommand("stats", "statistics of an experiment's dataset after preprocessing");
   std::string stats_file;
@@ -248,6 +264,21 @@ int main(int argc, char** argv) {
   try {
     if (*report) return cmd_report(ropt, *diff ? std::vector<std::string>{diff_old, diff_new} : std::vector<std::string>{},
                                    report_output, report_dir, store_path);
+    if (*slurm) {
+      if (!std::filesystem::exists(slurm_file)) throw mmsr::InputError(slurm_file + ": no such experiment file");
+      {
+        // Refuse a bad grid now rather than in every task of the array.
+        mmsr::PluginRegistry check_registry;
+        load_plugins(check_registry, plugin_libs);
+        mmsr::load_experiment(slurm_file, [&](mmsr::PluginKind k, const std::string& n) { return check_registry.find(k, n); },
+                              [&](mmsr::PluginKind k) { return check_registry.names(k); });
+      }
+      sopt.experiment_file = std::filesystem::absolute(slurm_file).string();
+      sopt.out_dir = std::filesystem::absolute(slurm_dir).lexically_normal().string();
+      sopt.mmsr_binary = std::filesystem::read_symlink("/proc/self/exe").string();
+      for (const auto& p : plugin_libs) sopt.plugins.push_back(std::filesystem::absolute(p).string());
+      return mmsr::cli::submit_to_slurm(sopt);
+    }
     if (*merge) {
       auto m = mmsr::merge_stores(merge_into, merge_from);
       std::cerr << fmt::format("{}: {} runs added, {} already there with the same results, {} unfinished runs left "
