@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <functional>
 
@@ -18,6 +19,23 @@
 #include "mmsr/registry.h"
 
 namespace mmsr::test {
+
+// A .npy file (format 1.0) with the given descr, shape and raw little-endian payload.
+inline std::string npy(const std::string& descr, const std::vector<int64_t>& shape, const std::string& payload,
+                       bool fortran = false) {
+  std::string dims;
+  for (int64_t d : shape) dims += std::to_string(d) + ", ";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+                       ", 'shape': (" + dims + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += char(1);
+  out += char(0);
+  out += char(header.size() & 0xff);
+  out += char(header.size() >> 8);
+  return out + header + payload;
+}
 
 class TempDir {
  public:

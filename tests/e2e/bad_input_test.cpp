@@ -47,21 +47,9 @@ std::string store_digest(const std::string& path) {
   return out;
 }
 
-struct Outcome {
-  int code = -1;
-  std::string output;
-};
+using Outcome = CliResult;
 
-Outcome cli(const std::string& args) {
-  Outcome r;
-  FILE* p = popen((std::string(MMSR_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Outcome cli(const std::string& args) { return run_cli(args); }
 
 // A small real-format dataset: 30 users, 20 items, in S3-Rec lines.
 std::string s3rec_lines() {
@@ -103,20 +91,7 @@ std::string edit(std::string text, const std::string& from, const std::string& t
   return text.replace(at, from.size(), to);
 }
 
-// A .npy header and payload (format 1.0).
-std::string npy(const std::string& descr, const std::vector<int64_t>& shape, const std::string& payload) {
-  std::string dims;
-  for (int64_t d : shape) dims += std::to_string(d) + ", ";
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::string out = "\x93NUMPY";
-  out += char(1);
-  out += char(0);
-  out += char(header.size() & 0xff);
-  out += char(header.size() >> 8);
-  return out + header + payload;
-}
+using test::npy;
 
 std::string float_rows(int64_t rows, int64_t dim, float nan_at = -1) {
   std::vector<float> v(size_t(rows * dim));

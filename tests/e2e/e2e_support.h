@@ -3,6 +3,9 @@
 #pragma once
 
 #include <sqlite3.h>
+#include <sys/wait.h>
+
+#include <cstdio>
 
 #include <string>
 
@@ -92,6 +95,22 @@ inline std::vector<double> column(const std::string& db_path, const std::string&
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
+}
+
+// The mmsr program of this build run with these arguments: its exit code and its stdout and stderr together.
+struct CliResult {
+  int code = -1;
+  std::string output;
+};
+inline CliResult run_cli(const std::string& args, const std::string& prefix = "") {
+  CliResult r;
+  FILE* p = popen((prefix + std::string(MMSR_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace mmsr::test::e2e

@@ -17,23 +17,9 @@ using namespace test::e2e;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
+using Result = CliResult;
 
-// Runs the mmsr binary with these arguments; its stdout and stderr together.
-Result mmsr_cli(const std::string& args) {
-  Result r;
-  std::string cmd = std::string(MMSR_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result mmsr_cli(const std::string& args) { return run_cli(args); }
 
 std::string text_of(const std::string& db, const std::string& sql) {
   sqlite3* h;
@@ -188,14 +174,7 @@ TEST(Isolation, AFullDiskStopsTheGridWithAClearError) {
   ASSERT_EQ(mmsr_cli("run " + file + " --store " + store + " -q --no-report --seeds 1").code, 0);
   const std::string metrics_before = text_of(store, "SELECT group_concat(value) FROM metrics");
   // Seed 2 under a 100 kB file-size limit: its checkpoint (about 115 kB) cannot be written.
-  Result full;
-  FILE* p = popen(("prlimit --fsize=100000 " + std::string(MMSR_BINARY) + " run " + file + " --store " + store +
-                   " -q --no-report 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) full.output.append(buf, n);
-  int status = pclose(p);
-  full.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  Result full = run_cli("run " + file + " --store " + store + " -q --no-report", "prlimit --fsize=100000 ");
   EXPECT_EQ(full.code, 2) << full.output;
   EXPECT_NE(full.output.find("is the disk full?"), std::string::npos) << full.output;
   EXPECT_EQ(text_of(store, "SELECT status FROM runs WHERE seed = 1"), "finished");

@@ -19,14 +19,9 @@ using namespace test::e2e;
 namespace {
 
 int cli_code(const std::string& args, std::string* output = nullptr) {
-  FILE* p = popen((std::string(MMSR_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  if (output) *output = out;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  CliResult r = run_cli(args);
+  if (output) *output = r.output;
+  return r.code;
 }
 
 }  // namespace

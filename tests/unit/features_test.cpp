@@ -17,22 +17,7 @@ namespace {
 
 using test::TempDir;
 
-// A .npy file (format 1.0) with the given descr, shape and raw little-endian payload.
-std::string npy(const std::string& descr, const std::vector<int64_t>& shape, const std::string& payload,
-                bool fortran = false) {
-  std::string dims;
-  for (int64_t d : shape) dims += std::to_string(d) + ", ";
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
-                       ", 'shape': (" + dims + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::string out = "\x93NUMPY";
-  out += char(1);
-  out += char(0);
-  out += char(header.size() & 0xff);
-  out += char(header.size() >> 8);
-  return out + header + payload;
-}
+using test::npy;
 
 std::string floats(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));

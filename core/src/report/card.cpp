@@ -89,6 +89,12 @@ std::string human_seconds(double s) {
   return fmt::format("{:.1f} h", s / 3600);
 }
 
+std::map<std::string, int> configurations_per_model(const Leaderboard& board) {
+  std::map<std::string, int> configs;
+  for (const auto& r : board.rows) ++configs[r.model];
+  return configs;
+}
+
 const std::vector<std::string>& card_order() {
   static const std::vector<std::string> order = {"data",       "filtering", "split",   "training samples",
                                                  "candidates", "masking",   "ties",    "metrics",

@@ -40,6 +40,10 @@ std::string signed_percent(double fraction);
 // Seconds as "42s", "3.5 min" or "1.2 h".
 std::string human_seconds(double seconds);
 
+// How many configurations each model has on a board: a † marks the validation-selected one only where there are
+// several.
+std::map<std::string, int> configurations_per_model(const Leaderboard& board);
+
 // The card's entries in reading order.
 const std::vector<std::string>& card_order();
 

@@ -186,8 +186,7 @@ std::string metric_cell(const Leaderboard& b, const LeaderboardRow& r, size_t i)
 void leaderboard_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
   const auto& labels = b.rows[0].metric_labels;
   const size_t col = select_column(labels, b.select);
-  std::map<std::string, int> configs;
-  for (const auto& r : b.rows) ++configs[r.model];
+  std::map<std::string, int> configs = configurations_per_model(b);
   bool several_configs = false;
   for (const auto& [m, n] : configs) several_configs = several_configs || n > 1;
   out << "<div class=\"scroll\"><table data-table=\"b" << bi << "-leaderboard\"><thead><tr><th>model</th><th>seeds</th>";

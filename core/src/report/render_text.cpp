@@ -151,8 +151,7 @@ std::string render_markdown(const std::vector<Leaderboard>& boards) {
     if (b.rows.empty()) continue;
     const auto& labels = b.rows[0].metric_labels;
     const size_t col = select_column(labels, b.select);
-    std::map<std::string, int> configs;
-    for (const auto& r : b.rows) ++configs[r.model];
+    std::map<std::string, int> configs = configurations_per_model(b);
     bool several_configs = false;
     for (const auto& [m, n] : configs) several_configs = several_configs || n > 1;
     out << fmt::format("Cells: {}{} mean ± standard deviation over seeds (no spread for one seed); bold = best, "
