@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The same model, data and protocol in RecBole (the Python tool most users would otherwise pick), for the peer checks
+of docs/parity.md and the side-by-side comparison of docs/performance.md.
+
+Reads an S3-Rec file (one user per line: uid i1 i2 ...), writes it as a RecBole atomic file (the line order as the
+timestamp), and trains RecBole's SASRec, GRU4Rec or NextItNet under the S3-Rec protocol that mmsr's parity grids use:
+leave-one-out by time, all items ranked with the user's history removed, full softmax (CE), the epoch chosen on
+validation NDCG@10. Prints one JSON line per seed: test HR@10 / NDCG@10, the selected epoch, seconds per training
+epoch and per evaluation, time to the first epoch, and peak memory.
+
+  benchmarks/recbole_peer.py --data ../shared/data/s3rec/LastFM.txt --model SASRec --seeds 1 2 3 \\
+      --batch-size 64 --dropout 0.5 --patience 40 --threads 1 > results/recbole-lastfm-sasrec.jsonl
+
+Installs RecBole 1.2.1 into the project's .venv on first use (without its optional ray/plotly dependencies).
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ensure_recbole():
+    try:
+        import recbole  # noqa: F401
+    except ImportError:
+        pip = [sys.executable, "-m", "pip", "install", "-q"]
+        subprocess.check_call(pip + ["recbole==1.2.1", "--no-deps"])
+        subprocess.check_call(pip + ["colorlog", "colorama", "pandas", "pyyaml", "tabulate", "texttable", "thop",
+                                    "tensorboard", "psutil", "scipy", "scikit-learn"])
+    import numpy as np
+    # RecBole 1.2.1 predates NumPy 2: it aliases names NumPy 2 removed.
+    for old, new in (("float_", "float64"), ("complex_", "complex128"), ("unicode_", "str_")):
+        if not hasattr(np, old):
+            setattr(np, old, getattr(np, new))
+
+
+def atomic_file(s3rec_path, work):
+    name = os.path.splitext(os.path.basename(s3rec_path))[0].lower()
+    folder = os.path.join(work, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(s3rec_path) as src, open(os.path.join(folder, name + ".inter"), "w") as out:
+        out.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for line in src:
+            parts = line.split()
+            for t, item in enumerate(parts[1:]):
+                out.write(f"{parts[0]}\t{item}\t{t}\n")
+    return name
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model", default="SASRec", choices=["SASRec", "GRU4Rec", "NextItNet"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1])
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=0.001)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--max-len", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    # RecBole reloads the best epoch it saved itself with torch.load, which PyTorch >= 2.6 restricts by default.
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    ensure_recbole()
+    import torch
+    torch.set_num_threads(args.threads)
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
+
+    work = tempfile.mkdtemp(prefix="mmsr-recbole-")
+    dataset = atomic_file(args.data, work)
+    model_settings = {
+        "SASRec": {"n_layers": 2, "n_heads": 2, "hidden_size": args.dim, "inner_size": 4 * args.dim,
+                   "hidden_dropout_prob": args.dropout, "attn_dropout_prob": args.dropout, "hidden_act": "gelu",
+                   "layer_norm_eps": 1e-12, "initializer_range": 0.02},
+        "GRU4Rec": {"embedding_size": args.dim, "hidden_size": args.dim, "num_layers": 1, "dropout_prob": 0.3},
+        "NextItNet": {"embedding_size": args.dim, "block_num": 2, "dilations": [1, 4], "kernel_size": 3, "reg_weight": 0},
+    }[args.model]
+    for seed in args.seeds:
+        settings = {
+            "data_path": work, "dataset": dataset, "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id",
+            "TIME_FIELD": "timestamp", "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+            "MAX_ITEM_LIST_LENGTH": args.max_len,
+            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+            "train_neg_sample_args": None, "loss_type": "CE", "epochs": args.epochs,
+            "stopping_step": args.patience, "train_batch_size": args.batch_size, "eval_batch_size": 4096,
+            "learning_rate": args.lr, "metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
+            "seed": seed, "reproducibility": True, "show_progress": False, "device": "cpu", "use_gpu": False,
+            "checkpoint_dir": os.path.join(work, "saved"), "log_wandb": False, "state": "WARNING",
+        }
+        settings.update(model_settings)
+        start = time.perf_counter()
+        config = Config(model=args.model, config_dict=settings)
+        init_seed(seed, True)
+        data = create_dataset(config)
+        train, valid, test = data_preparation(config, data)
+        model = get_model(args.model)(config, train.dataset)
+        trainer = get_trainer(config["MODEL_TYPE"], args.model)(config, model)
+        epoch_times, eval_times, first_epoch = [], [], None
+        train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+
+        def timed_train(*a, **k):
+            nonlocal first_epoch
+            t = time.perf_counter()
+            if first_epoch is None:
+                first_epoch = t - start
+            out = train_epoch(*a, **k)
+            epoch_times.append(time.perf_counter() - t)
+            return out
+
+        scores = []
+
+        def timed_valid(*a, **k):
+            t = time.perf_counter()
+            out = valid_epoch(*a, **k)
+            eval_times.append(time.perf_counter() - t)
+            scores.append(float(out[0]))
+            return out
+
+        trainer._train_epoch, trainer._valid_epoch = timed_train, timed_valid
+        trainer.fit(train, valid, saved=True, show_progress=False)
+        result = trainer.evaluate(test, load_best_model=True, show_progress=False)
+        print(json.dumps({
+            "tool": "recbole 1.2.1", "model": args.model, "data": os.path.basename(args.data), "seed": seed,
+            "hr@10": float(result["hit@10"]), "ndcg@10": float(result["ndcg@10"]),
+            "best_epoch": 1 + max(range(len(scores)), key=lambda i: (scores[i], -i)) if scores else 0,
+            "epochs": len(epoch_times), "seconds_per_epoch": sum(epoch_times) / max(1, len(epoch_times)),
+            "seconds_per_eval": sum(eval_times) / max(1, len(eval_times)), "seconds_to_first_epoch": first_epoch,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "settings": {k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")},
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
