@@ -374,6 +374,11 @@ int main(int argc, char** argv) {
         for (const auto& lib : plugin_libs) opt.child_command.insert(opt.child_command.end(), {"--plugin", lib});
         opt.child_command.insert(opt.child_command.end(), {"run", run_file, "--store", store_path});
         if (threads >= 0) opt.child_command.insert(opt.child_command.end(), {"--threads", std::to_string(threads)});
+        if (!only_seeds.empty()) {
+          // The same view of the grid as this process (its [i/n] numbering), though the run is chosen by identity.
+          opt.child_command.push_back("--seeds");
+          for (auto seed : only_seeds) opt.child_command.push_back(std::to_string(seed));
+        }
         if (quiet) opt.child_command.push_back("-q");
         if (no_checkpoints) opt.child_command.push_back("--no-checkpoints");
         if (verbose) opt.child_command.push_back("-v");
