@@ -78,6 +78,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="mmsr-recbole-")
     dataset = atomic_file(args.data, work)
+    os.chdir(work)  # RecBole writes its logs (log/, log_tensorboard/) into the current folder
     model_settings = {
         "SASRec": {"n_layers": 2, "n_heads": 2, "hidden_size": args.dim, "inner_size": 4 * args.dim,
                    "hidden_dropout_prob": args.dropout, "attn_dropout_prob": args.dropout, "hidden_act": "gelu",
