@@ -150,6 +150,7 @@ void compare_with_reference(Leaderboard& board, std::vector<Acc*>& accs) {
     std::vector<unsigned long long> common;
     for (auto s : row.seeds)
       if (ref.ranks.count(s) && acc.ranks.count(s)) common.push_back(s);
+    std::sort(common.begin(), common.end());
     std::vector<unsigned long long> row_seeds = common, ref_seeds = common;
     if (common.empty()) {
       for (const auto& [s, v] : acc.ranks) row_seeds.push_back(s);

@@ -249,12 +249,13 @@ void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out
     std::string second = metric_column ? esc(labels[i])
                          : s.n > 1 ? fmt::format("{:.4f} [{:.4f}, {:.4f}]", s.mean, s.ci_low, s.ci_high)
                                    : fmt::format("{:.4f} (1 seed)", s.mean);
-    out << fmt::format("<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{:.3g}</td><td>{:.3g}{}</td>"
-                       "<td>{:+.3f}</td><td>{:.3g}</td><td>{:.3g}</td><td>{:+.3f}</td><td>{}</td><td>{}</td></tr>",
+    auto p = [](double v) { return v < 1e-300 ? std::string("&lt;1e-300") : fmt::format("{:.3g}", v); };
+    out << fmt::format("<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}{}</td>"
+                       "<td>{:+.3f}</td><td>{}</td><td>{}</td><td>{:+.3f}</td><td>{}</td><td>{}</td></tr>",
                        esc(r.label()), second, c.improvement >= 0 ? "up" : "down", signed_percent(c.improvement),
-                       c.wilcoxon.p_value, c.wilcoxon_holm,
+                       p(c.wilcoxon.p_value), p(c.wilcoxon_holm),
                        c.wilcoxon_holm < b.alpha ? " <span class=\"mark\">*</span>" : "", c.wilcoxon.effect,
-                       c.t.p_value, c.t_holm, std::isfinite(c.t.effect) ? c.t.effect : 0.0, c.users,
+                       p(c.t.p_value), p(c.t_holm), std::isfinite(c.t.effect) ? c.t.effect : 0.0, c.users,
                        seeds.empty() ? "none: seed means" : seeds);
   };
   header("significance", false);

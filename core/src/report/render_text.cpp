@@ -120,9 +120,11 @@ void markdown_significance(const Leaderboard& b, std::ostringstream& out) {
     }
     if (r.vs_reference.empty() || r.vs_reference[col].users == 0) continue;
     const auto& c = r.vs_reference[col];
-    out << fmt::format("| {} | {} | {} | {:.2g} | {:.2g} | {:+.3f} | {:.2g} | {:.2g} | {:+.3f} | {} | {} |\n",
-                       r.label(), interval(s), signed_percent(c.improvement), c.wilcoxon.p_value,
-                       c.wilcoxon_holm, c.wilcoxon.effect, c.t.p_value, c.t_holm,
+    // A p-value below the smallest double prints as a bound, not as a zero.
+    auto p = [](double v) { return v < 1e-300 ? std::string("<1e-300") : fmt::format("{:.2g}", v); };
+    out << fmt::format("| {} | {} | {} | {} | {} | {:+.3f} | {} | {} | {:+.3f} | {} | {} |\n",
+                       r.label(), interval(s), signed_percent(c.improvement), p(c.wilcoxon.p_value),
+                       p(c.wilcoxon_holm), c.wilcoxon.effect, p(c.t.p_value), p(c.t_holm),
                        std::isfinite(c.t.effect) ? c.t.effect : 0.0, c.users,
                        c.seeds.empty() ? "none (seed means)" : seeds_text(c.seeds));
   }
