@@ -191,8 +191,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e9));
   std::string supervised_key;
   bool tty_progress = false;
-  // The child side of isolation: run this one run and exit (3: another runner has it, 4: not in the grid,
-  // 5: finished meanwhile by another runner).
+  // The child side of isolation: run this one run and exit with a mmsr::SupervisedExit code.
   run->add_option("--supervised-run", supervised_key)->group("");
   run->add_flag("--tty-progress", tty_progress)->group("");
 
@@ -394,9 +393,12 @@ int main(int argc, char** argv) {
       if (!supervised_key.empty()) {
         if (!summary.found) {
           std::cerr << "error: " << run_file << " no longer has this run (was the file edited while the grid ran?)\n";
-          return 4;
+          return mmsr::kRunNotInGrid;
         }
-        return summary.failed > 0 ? 1 : summary.elsewhere > 0 ? 3 : summary.skipped > 0 ? 5 : 0;
+        return summary.failed > 0      ? mmsr::kRunFailed
+               : summary.elsewhere > 0 ? mmsr::kRunElsewhere
+               : summary.skipped > 0   ? mmsr::kRunAlreadyDone
+                                       : mmsr::kRunFinished;
       }
       std::cerr << fmt::format("{} runs: {} finished now, {} already finished, {} failed{}\n", summary.total,
                                summary.finished, summary.skipped, summary.failed,

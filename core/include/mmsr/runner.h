@@ -41,6 +41,17 @@ struct GridSummary {
   bool interrupted = false;  // a signal stopped the grid; the current run is recorded as 'interrupted'
 };
 
+// How a supervised run's process (mmsr run --supervised-run KEY) tells its parent how the run ended.
+enum SupervisedExit : int {
+  kRunFinished = 0,
+  kRunFailed = 1,         // recorded as failed by the run's process
+  kRunInputError = 2,     // something the user must fix (a full disk, ...): the grid stops
+  kRunElsewhere = 3,      // another live runner holds it
+  kRunNotInGrid = 4,      // the experiment file no longer has it
+  kRunAlreadyDone = 5,    // finished meanwhile by another runner
+  kRunInterrupted = 130,  // stopped by a signal
+};
+
 // Loads the dataset an experiment names (file readers + preprocessing, or the generator), with its item
 // attributes and its modalities (memory-mapped feature files aligned to the item ids).
 Dataset load_dataset(const Experiment& experiment);

@@ -1,4 +1,6 @@
 // The protocol card: what a reader must know to trust that the numbers of a board are comparable.
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -93,6 +95,22 @@ std::map<std::string, int> configurations_per_model(const Leaderboard& board) {
   std::map<std::string, int> configs;
   for (const auto& r : board.rows) ++configs[r.model];
   return configs;
+}
+
+std::vector<std::string> side_branches(const Leaderboard& board) {
+  std::vector<std::string> branches;
+  for (const auto& r : board.rows)
+    for (const auto& [branch, v] : r.by_branch)
+      if (branch != "fused" && std::find(branches.begin(), branches.end(), branch) == branches.end())
+        branches.push_back(branch);
+  return branches;
+}
+
+std::map<int64_t, int64_t> popularity_users(const Leaderboard& board) {
+  std::map<int64_t, int64_t> users;
+  for (const auto& r : board.rows)
+    for (const auto& [g, n] : r.group_users) users[g] = n;
+  return users;
 }
 
 const std::vector<std::string>& card_order() {

@@ -301,8 +301,8 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
     for (const auto& run : store.finished_runs()) {
       auto bkey = std::make_pair(run.dataset_checksum, run.protocol_hash);
       auto& board = boards[bkey];
-      auto protocol = nlohmann::json::parse(run.protocol_json);
       if (board.protocol_hash.empty()) {
+        auto protocol = nlohmann::json::parse(run.protocol_json);
         board.dataset_name = run.dataset_name;
         board.dataset_checksum = run.dataset_checksum;
         board.dataset_source = run.dataset_source;

@@ -44,6 +44,11 @@ std::string human_seconds(double seconds);
 // several.
 std::map<std::string, int> configurations_per_model(const Leaderboard& board);
 
+// The branches other than "fused" that some row of the board reports, in first-seen order.
+std::vector<std::string> side_branches(const Leaderboard& board);
+// Users per popularity group of the test target, over the board's rows.
+std::map<int64_t, int64_t> popularity_users(const Leaderboard& board);
+
 // The card's entries in reading order.
 const std::vector<std::string>& card_order();
 

@@ -270,11 +270,7 @@ void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out
 }
 
 void branch_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
-  std::vector<std::string> branches;
-  for (const auto& r : b.rows)
-    for (const auto& [branch, v] : r.by_branch)
-      if (branch != "fused" && std::find(branches.begin(), branches.end(), branch) == branches.end())
-        branches.push_back(branch);
+  const std::vector<std::string> branches = side_branches(b);
   if (branches.empty()) return;
   out << "<h3 id=\"b" << bi << "-sec-branches\">By branch</h3><p class=\"legend\">Test " << esc(b.select)
       << " of each branch of the same trained model; fused (the mean of the branch scores) is what the board ranks.</p>"
@@ -298,9 +294,7 @@ void branch_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
 }
 
 void popularity_section(const Leaderboard& b, size_t bi, std::ostringstream& out) {
-  std::map<int64_t, int64_t> users;
-  for (const auto& r : b.rows)
-    for (const auto& [g, n] : r.group_users) users[g] = n;
+  const std::map<int64_t, int64_t> users = popularity_users(b);
   if (users.empty()) return;
   out << "<h3 id=\"b" << bi << "-sec-popularity\">By popularity of the test target</h3><p class=\"legend\">Group 0: items never seen in training; then the "
          "training items cut into equal-sized quantiles by count, least popular first. Users per group: ";

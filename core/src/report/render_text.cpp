@@ -43,11 +43,7 @@ std::string candidates_title(const nlohmann::json& p) {
 
 // Per-branch scores of multi-branch models, and scores by the target's popularity group, when the board has them.
 void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
-  std::vector<std::string> branches;
-  for (const auto& r : b.rows)
-    for (const auto& [branch, v] : r.by_branch)
-      if (branch != "fused" && std::find(branches.begin(), branches.end(), branch) == branches.end())
-        branches.push_back(branch);
+  const std::vector<std::string> branches = side_branches(b);
   if (!branches.empty()) {
     out << "By branch (test " << b.select << "; fused = the mean of the branch scores, which the board ranks by):\n\n";
     out << "| model | fused |";
@@ -69,9 +65,7 @@ void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
     }
     out << "\n";
   }
-  std::map<int64_t, int64_t> users;
-  for (const auto& r : b.rows)
-    for (const auto& [g, n] : r.group_users) users[g] = n;
+  const std::map<int64_t, int64_t> users = popularity_users(b);
   if (users.empty()) return;
   out << "By popularity group of the test target (test " << b.select
       << "; group 0 = items never seen in training, then equal-sized item quantiles, least popular first; users: ";

@@ -116,30 +116,22 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   argv.push_back("--supervised-run");
   argv.push_back(records[0].run_key);
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
-  if (exit.exited && exit.code == 0) {
-    ++summary.finished;
-    return;
-  }
-  if (exit.exited && exit.code == 3) {
-    ++summary.elsewhere;
-    return;
-  }
-  if (exit.exited && exit.code == 5) {
-    ++summary.skipped;
-    return;
-  }
-  if (exit.exited && exit.code == 130 && !exit.timed_out) {
-    summary.interrupted = true;
-    return;
-  }
-  if (exit.exited && exit.code == 2) {
-    // Something the user must fix (a full disk, a file that changed): the run's process said what; stop here.
-    ++summary.failed;
-    summary.input_error = true;
-    return;
+  if (exit.exited && !exit.timed_out) {
+    switch (exit.code) {
+      case kRunFinished: ++summary.finished; return;
+      case kRunElsewhere: ++summary.elsewhere; return;
+      case kRunAlreadyDone: ++summary.skipped; return;
+      case kRunInterrupted: summary.interrupted = true; return;
+      case kRunInputError:
+        // The run's process printed what to fix; the grid stops here.
+        ++summary.failed;
+        summary.input_error = true;
+        return;
+      default: break;
+    }
   }
   ++summary.failed;
-  if (exit.exited && exit.code == 1) return;  // the child recorded the failure itself
+  if (exit.exited && exit.code == kRunFailed) return;  // the child recorded the failure itself
   std::string error = exit.timed_out ? fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds))
                                      : "the run's process died: " + exit.describe();
   std::string tail;
@@ -223,10 +215,12 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   sampled_negatives(ex.protocol, ex.base_dir, data);
   for (const auto& v : ex.also_evaluate) sampled_negatives(v.protocol, ex.base_dir, data);
   std::set<std::string> checked;
-  for (const auto& r : ex.runs) {
-    resolve_device(r.train.get_string("device"));
-    if (checked.insert(r.config_key).second) check_buildable(ex, r, data, split, registry);
-  }
+  // A supervised run's process skips this: its parent checked every configuration before starting it.
+  if (options.only_run_key.empty())
+    for (const auto& r : ex.runs) {
+      resolve_device(r.train.get_string("device"));
+      if (checked.insert(r.config_key).second) check_buildable(ex, r, data, split, registry);
+    }
   if (options.dry_run) {
     for (const auto& r : ex.runs)
       std::cout << fmt::format("{} seed {}{}{}\n", r.model_name, r.seed,

@@ -270,6 +270,18 @@ bool holder_alive(const std::string& holder, double heartbeat, double stale_seco
   return unix_now() - heartbeat < stale_seconds;
 }
 
+// The status of a run and, when it is running under a live claim, who holds it ("" otherwise); nullopt when the
+// store has no record of it.
+std::optional<std::pair<std::string, std::string>> run_holder(sqlite3* db, const std::string& run_key,
+                                                              double stale_seconds) {
+  Statement q(db, "SELECT status, COALESCE(claimed_by, ''), COALESCE(heartbeat, 0) FROM runs WHERE run_key = ?");
+  q.bind(1, run_key);
+  if (!q.step()) return std::nullopt;
+  std::string status = q.text(0);
+  std::string holder = status == "running" && holder_alive(q.text(1), q.real(2), stale_seconds) ? q.text(1) : "";
+  return std::make_pair(status, holder);
+}
+
 }  // namespace
 
 std::string Store::claimant_id() { return this_host() + ":" + std::to_string(getpid()); }
@@ -280,13 +292,11 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
   Transaction tx(db_);
   std::vector<bool> finished(records.size(), false);
   for (size_t i = 0; i < records.size(); ++i) {
-    Statement q(db_, "SELECT status, COALESCE(claimed_by, ''), COALESCE(heartbeat, 0) FROM runs WHERE run_key = ?");
-    q.bind(1, records[i].run_key);
-    if (!q.step()) continue;
-    const std::string status = q.text(0);
-    finished[i] = status == "finished";
-    if (status == "running" && holder_alive(q.text(1), q.real(2), stale_seconds)) {
-      claim.holder = q.text(1);
+    auto held = run_holder(db_, records[i].run_key, stale_seconds);
+    if (!held) continue;
+    finished[i] = held->first == "finished";
+    if (!held->second.empty()) {
+      claim.holder = held->second;
       return claim;  // another runner is on it; the transaction rolls back having changed nothing
     }
   }
@@ -322,10 +332,8 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
 }
 
 std::string Store::live_holder(const std::string& run_key, double stale_seconds) {
-  Statement q(db_, "SELECT status, COALESCE(claimed_by, ''), COALESCE(heartbeat, 0) FROM runs WHERE run_key = ?");
-  q.bind(1, run_key);
-  if (q.step() && q.text(0) == "running" && holder_alive(q.text(1), q.real(2), stale_seconds)) return q.text(1);
-  return "";
+  auto held = run_holder(db_, run_key, stale_seconds);
+  return held ? held->second : "";
 }
 
 void Store::heartbeat(const std::vector<int64_t>& ids) {
