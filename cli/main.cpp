@@ -169,6 +169,9 @@ int main(int argc, char** argv) {
   run->add_option("--seeds", only_seeds,
                   "run only these of the experiment's seeds (e.g. a first look with one seed; the runs are the "
                   "same as in the full grid, which a later run without --seeds completes)");
+  std::vector<std::string> only_models;
+  run->add_option("--models", only_models,
+                  "run only these models (their [[model]] names; the runs are the same as in the full grid)");
   int64_t threads = -1;
   run->add_option("--threads", threads,
                   "CPU threads per run, overriding [train].threads (not part of a run's identity: e.g. two "
@@ -338,6 +341,21 @@ int main(int argc, char** argv) {
           if (std::find(only_seeds.begin(), only_seeds.end(), r.seed) != only_seeds.end()) kept.push_back(r);
         ex.runs = std::move(kept);
       }
+      if (!only_models.empty()) {
+        std::vector<std::string> known;
+        for (const auto& r : ex.runs)
+          if (std::find(known.begin(), known.end(), r.model_name) == known.end()) known.push_back(r.model_name);
+        for (const auto& m : only_models)
+          if (std::find(known.begin(), known.end(), m) == known.end()) {
+            std::string list;
+            for (const auto& k : known) list += (list.empty() ? "\"" : ", \"") + k + "\"";
+            throw mmsr::InputError(run_file + ": --models \"" + m + "\" is not a model of the file (it has " + list + ")");
+          }
+        std::vector<mmsr::RunSpec> kept;
+        for (auto& r : ex.runs)
+          if (std::find(only_models.begin(), only_models.end(), r.model_name) != only_models.end()) kept.push_back(r);
+        ex.runs = std::move(kept);
+      }
       if (threads >= 0)
         for (auto& r : ex.runs) {
           auto values = r.train.values();
@@ -377,6 +395,10 @@ int main(int argc, char** argv) {
           // The same view of the grid as this process (its [i/n] numbering), though the run is chosen by identity.
           opt.child_command.push_back("--seeds");
           for (auto seed : only_seeds) opt.child_command.push_back(std::to_string(seed));
+        }
+        if (!only_models.empty()) {
+          opt.child_command.push_back("--models");
+          for (const auto& m : only_models) opt.child_command.push_back(m);
         }
         if (quiet) opt.child_command.push_back("-q");
         if (no_checkpoints) opt.child_command.push_back("--no-checkpoints");

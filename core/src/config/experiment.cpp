@@ -203,6 +203,15 @@ nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop 
   return j;
 }
 
+// The training keys that decide a run's result. The adapt_* keys only count when some modality is adapted, so
+// that runs without adaptation keep the identity they had before these keys existed.
+nlohmann::json train_identity(const ParamSet& train) {
+  nlohmann::json j = params_json(train, kNotIdentity);
+  if (train.get_string_list("adapt").empty())
+    for (const char* k : {"adapt", "adapt_lr_scale", "adapt_milestones", "adapt_gamma"}) j.erase(k);
+  return j;
+}
+
 }  // namespace
 
 const std::vector<std::string>& variant_protocol_keys() {
@@ -473,7 +482,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
           {"model", name},
           {"tower", {{"plugin", base.tower.plugin}, {"params", params_json(base.tower.params)}}},
           {"backbone", {{"plugin", base.backbone.plugin}, {"params", params_json(base.backbone.params)}}},
-          {"train", params_json(base.train, kNotIdentity)}};
+          {"train", train_identity(base.train)}};
       nlohmann::json lj = nlohmann::json::array();
       for (const auto& l : base.losses)
         lj.push_back({{"plugin", l.plugin}, {"weight", l.weight}, {"params", params_json(l.params)}});

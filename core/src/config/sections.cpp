@@ -116,7 +116,17 @@ const ParamDecl& train_section() {
       .integer("eval_batch_size", 1024, 1, 1000000,
                "users per evaluation batch (metrics do not depend on it)")
       .integer("threads", 0, 0, 1024, "CPU threads for LibTorch (0 = all cores)")
-      .text("device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N");
+      .text("device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+      // KDSR's trainable modality embeddings and its asynchronous learning step (METHODS.md section 6).
+      .string_list("adapt", {},
+                   "modalities whose per-item vector (pooled, or the first token) becomes a trainable embedding "
+                   "initialised from the features; the tower reads it instead of the frozen vector, and "
+                   "correlation losses supervise it")
+      .real("adapt_lr_scale", 1.0, 0.0, 1e3,
+            "learning rate of the adapted embeddings relative to lr (KDSR's asynchronous step: 1/gamma^2 = 0.25)")
+      .integer_list("adapt_milestones", {}, 1, 100000,
+                    "epochs at which the adapted embeddings' learning rate is multiplied by adapt_gamma")
+      .real("adapt_gamma", 2.0, 1e-3, 1e3, "the factor applied at each of adapt_milestones");
   return d;
 }
 

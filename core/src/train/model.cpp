@@ -48,6 +48,7 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
     }
   }
   if (branch_names_.empty()) throw std::logic_error("item tower '" + t->name + "' declares no branch");
+  adapt_modalities(run.train, t->name);
   for (size_t i = 0; i < branch_names_.size(); ++i) {
     BuildContext c = context;
     c.branch_index = i;
@@ -65,12 +66,81 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
     weights_.push_back(run.losses[i].weight);
     objective_names_.push_back(run.losses[i].plugin);
   }
+
 }
 
-LossTerms AssembledModel::loss(const Batch& batch, const torch::Tensor& log_popularity,
+void AssembledModel::adapt_modalities(const ParamSet& train, const std::string& tower_name) {
+  if (!train.has("adapt")) return;  // a run assembled in code, without a [train] section
+  const auto& names = train.get_string_list("adapt");
+  for (const auto& name : names) {
+    const ModalityInfo* info = nullptr;
+    for (const auto& m : modality_infos_)
+      if (m.name == name) info = &m;
+    if (!info || std::find(modalities_.begin(), modalities_.end(), name) == modalities_.end())
+      throw InputError("[train] adapt names the modality '" + name + "', which the item tower '" + tower_name +
+                       "' does not read" + (modalities_.empty() ? " (it reads none)" : " (it reads: " + [&] {
+                         std::string s;
+                         for (const auto& m : modalities_) s += (s.empty() ? "" : ", ") + m;
+                         return s;
+                       }() + ")") + "; adapt only modalities the tower reads");
+    if (adapted_.count(name)) throw InputError("[train] adapt names the modality '" + name + "' twice");
+    torch::NoGradGuard no_grad;
+    auto table = torch::empty({num_items_ + 1, info->dim}, torch::kFloat);
+    for (int64_t begin = 0; begin <= num_items_; begin += 4096) {
+      auto ids = torch::arange(begin, std::min(num_items_ + 1, begin + 4096), torch::kLong);
+      auto values = gather_(name, ids).values;
+      table.slice(0, begin, begin + ids.size(0)).copy_(values.dim() == 3 ? values.select(1, 0) : values);
+    }
+    adapted_[name] = register_parameter("adapted_" + name, table);
+  }
+  if (adapted_.empty()) return;
+  adapted_group_.name = "adapted modality embeddings";
+  for (auto& [name, table] : adapted_) adapted_group_.parameters.push_back(table);
+  adapted_group_.lr_scale = train.get_double("adapt_lr_scale");
+  const std::vector<int64_t> milestones = train.get_int_list("adapt_milestones");
+  const double gamma = train.get_double("adapt_gamma");
+  // KDSR's asynchronous step: the rate is multiplied by gamma at each milestone reached (1-based epochs).
+  adapted_group_.schedule = [milestones, gamma](int64_t epoch) {
+    double factor = 1.0;
+    for (int64_t m : milestones)
+      if (epoch >= m) factor *= gamma;
+    return factor;
+  };
+}
+
+// The features as the tower reads them: an adapted modality's vector (pooled, or the first token) replaced by the
+// rows of its trainable table.
+ItemFeatures AssembledModel::tower_view(const ItemFeatures& frozen, const torch::Tensor& item_ids) const {
+  if (adapted_.empty()) return frozen;
+  ItemFeatures view = frozen;
+  for (const auto& [name, table] : adapted_) {
+    const ModalityFeatures& f = frozen.at(name);
+    auto rows = table.index_select(0, item_ids.to(table.device()));
+    view[name].values = f.values.dim() == 3 ? torch::cat({rows.unsqueeze(1), f.values.slice(1, 1)}, 1) : rows;
+  }
+  return view;
+}
+
+LossTerms AssembledModel::loss(const Batch& plain_batch, const torch::Tensor& log_popularity,
                                const TrainProgress& progress) {
+  // The losses' view of the batch: with the adapted modalities' trainable rows next to the frozen features.
+  const Batch* view = &plain_batch;
+  Batch with_adapted;
+  ItemFeatures tower_features = tower_view(plain_batch.features, plain_batch.unique_items);
+  if (!adapted_.empty()) {
+    with_adapted = plain_batch;
+    for (const auto& [name, table] : adapted_) {
+      const ModalityFeatures& f = plain_batch.features.at(name);
+      with_adapted.features[adapted_key(name)] = {
+          tower_features.at(name).values.dim() == 3 ? tower_features.at(name).values.select(1, 0)
+                                                    : tower_features.at(name).values,
+          f.mask.dim() == 2 ? f.mask.select(1, 0) : f.mask};
+    }
+    view = &with_adapted;
+  }
+  const Batch& batch = *view;
   // Each distinct item of the batch goes through the tower once; slots gather their rows.
-  std::vector<torch::Tensor> unique_vectors = tower_->forward(batch.unique_items, batch.features);
+  std::vector<torch::Tensor> unique_vectors = tower_->forward(batch.unique_items, tower_features);
   ForwardOutput out;
   out.batch = &batch;
   out.log_popularity = log_popularity;
@@ -95,8 +165,14 @@ LossTerms AssembledModel::loss(const Batch& batch, const torch::Tensor& log_popu
     LossTerms part = objectives_[i]->compute(out);
     torch::Tensor weighted = part.total * weights_[i];
     total.total = total.total.defined() ? total.total + weighted : weighted;
-    for (auto& [name, value] : part.terms)
-      total.terms.emplace_back(objective_names_[i] + "/" + name, value);
+    for (auto& [name, value] : part.terms) {
+      // A loss listed twice may name its terms alike: the later one gets "#2" (never two terms of one name).
+      std::string full = objective_names_[i] + "/" + name;
+      for (int k = 2; std::any_of(total.terms.begin(), total.terms.end(), [&](const auto& t) { return t.first == full; });
+           ++k)
+        full = objective_names_[i] + "#" + std::to_string(k) + "/" + name;
+      total.terms.emplace_back(full, value);
+    }
   }
   return total;
 }
@@ -129,7 +205,7 @@ std::vector<torch::Tensor> AssembledModel::all_item_vectors() {
       ModalityFeatures f = gather_(m, slice);
       features[m] = {f.values.to(device), f.mask.to(device)};
     }
-    auto vectors = tower_->forward(slice.to(device), features);
+    auto vectors = tower_->forward(slice.to(device), tower_view(features, slice));
     for (size_t b = 0; b < vectors.size(); ++b) parts[b].push_back(vectors[b]);
   }
   std::vector<torch::Tensor> out;
@@ -176,6 +252,7 @@ std::vector<torch::Tensor> AssembledModel::last_states(const Batch& batch,
 
 std::vector<OptimizerGroupRequest> AssembledModel::optimizer_groups() {
   std::vector<OptimizerGroupRequest> groups = tower_->optimizer_groups();
+  if (!adapted_.empty()) groups.push_back(adapted_group_);
   for (auto& e : encoders_)
     for (auto& g : e->optimizer_groups()) groups.push_back(std::move(g));
   for (auto& o : objectives_)

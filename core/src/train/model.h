@@ -5,7 +5,9 @@
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "mmsr/config.h"
@@ -56,6 +58,12 @@ class AssembledModel : public torch::nn::Module {
   std::vector<ModalityInfo> modality_infos_;
   std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;
   int64_t num_items_ = 0;
+  // [train] adapt: per adapted modality, a trainable [N+1, D] table that starts as the frozen vectors (pooled, or
+  // the first token) and replaces them wherever the tower reads them; and its optimizer group.
+  std::map<std::string, torch::Tensor> adapted_;
+  OptimizerGroupRequest adapted_group_;
+  void adapt_modalities(const ParamSet& train, const std::string& tower_name);
+  ItemFeatures tower_view(const ItemFeatures& frozen, const torch::Tensor& item_ids) const;
 };
 
 // Host-side batch construction from a split. Inputs are the most recent max_len items, left-padded.

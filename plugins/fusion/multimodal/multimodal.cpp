@@ -2,8 +2,9 @@
 // learned projection, next to (or instead of) a learnable ID embedding.
 //
 //   modality      one modality only (text-only, image-only): one branch named after it
-//   early_fusion  one branch, "fused": the mean of the ID vector and the projected modalities (paper), or an MLP
-//                 over their concatenation (the ODMT code's alternative)
+//   early_fusion  one branch, "fused": the mean of the ID vector and the projected modalities (paper), an MLP
+//                 over their concatenation (the ODMT code's alternative), or a softmax gate over them (the KDSR
+//                 code's modality gate: weights from Linear-ReLU-Linear scores of each part)
 //   late_fusion   one branch per part (id, text, image): each its own backbone; train with a loss in
 //                 branches = "fused" mode for the paper's loss on averaged logits; evaluation ranks by the mean
 //
@@ -70,7 +71,8 @@ torch::nn::Embedding id_table(int64_t num_items, int64_t dim, double std) {
 struct TowerOptions {
   int64_t dim = 64;
   std::vector<std::string> modalities;
-  bool with_id = true, mean_tokens = false, mlp = false;
+  bool with_id = true, mean_tokens = false;
+  std::string combine = "mean";
   double dropout = 0.0, init_std = 0.02;
 };
 
@@ -118,18 +120,24 @@ class SingleModalityTower : public PartsTower {
 class EarlyFusionTower : public PartsTower {
  public:
   EarlyFusionTower(const TowerOptions& o, const BuildContext& ctx) : PartsTower(o, ctx, "early_fusion") {
-    if (o.mlp) {
+    if (o.combine == "mlp") {
       const int64_t n = int64_t(part_names().size());
       hidden_ = register_module("mlp_hidden", torch::nn::Linear(n * o.dim, o.dim));
       out_ = register_module("mlp_out", torch::nn::Linear(o.dim, o.dim));
+    } else if (o.combine == "gate") {
+      hidden_ = register_module("gate_hidden", torch::nn::Linear(o.dim, o.dim));
+      out_ = register_module("gate_out", torch::nn::Linear(o.dim, 1));
     }
   }
   std::vector<std::string> branch_names() const override { return {"fused"}; }
   int64_t branch_dim(size_t) const override { return o_.dim; }
   std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures& features) override {
     auto p = parts(ids, features);
-    if (!o_.mlp) return {torch::stack(p, 0).mean(0)};
-    return {out_->forward(torch::gelu(hidden_->forward(torch::cat(p, -1))))};
+    if (o_.combine == "mlp") return {out_->forward(torch::gelu(hidden_->forward(torch::cat(p, -1))))};
+    if (o_.combine == "mean") return {torch::stack(p, 0).mean(0)};
+    auto stacked = torch::stack(p, 1);  // [U, parts, d]
+    auto weights = torch::softmax(out_->forward(torch::relu(hidden_->forward(stacked))), 1);  // [U, parts, 1]
+    return {(stacked * weights).sum(1)};
   }
 
  private:
@@ -181,12 +189,13 @@ MMSR_PLUGIN(multimodal_towers, "1.0.0") {
       "early_fusion", "ID + modalities averaged (or an MLP over them) into one item vector: one branch",
       common(ParamDecl()
                  .string_list("modalities", {"text", "image"}, "modalities to fuse with the ID vector")
-                 .choice("combine", "mean", {"mean", "mlp"}, "mean of the vectors (paper) or an MLP over them"),
+                 .choice("combine", "mean", {"mean", "mlp", "gate"},
+                         "mean of the vectors (paper), an MLP over them, or a softmax gate (the KDSR code)"),
              true),
       [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
         TowerOptions o = options(p);
         o.modalities = p.get_string_list("modalities");
-        o.mlp = p.get_string("combine") == "mlp";
+        o.combine = p.get_string("combine");
         if (o.modalities.empty() && !o.with_id) throw std::invalid_argument("early_fusion: nothing to fuse");
         return std::make_shared<EarlyFusionTower>(o, ctx);
       });

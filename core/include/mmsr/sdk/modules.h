@@ -39,9 +39,14 @@ struct Batch {
   torch::Tensor unique_items;  // [U] int64
   torch::Tensor item_index;    // [B, L] int64 into unique_items
   torch::Tensor target_index;  // [B, L] int64 into unique_items
-  // The modality features the item tower reads (ItemTower::modalities()), of unique_items.
+  // The modality features the item tower reads (ItemTower::modalities()), of unique_items. The values are the
+  // frozen features; for a modality adapted in training ([train] adapt), the batch a loss sees also holds
+  // adapted_key(name): the trainable rows the tower read instead ([U, D], the pooled vector or first token).
   ItemFeatures features;
 };
+
+// Where a loss finds the trainable embeddings of an adapted modality in Batch::features.
+inline std::string adapted_key(const std::string& modality) { return modality + ":adapted"; }
 
 // A request for an optimizer group of its own: the named parameters get lr * lr_scale * schedule(epoch).
 struct OptimizerGroupRequest {
