@@ -97,18 +97,25 @@ class CorrelationSupervision : public Objective {
       result.total = zero;
       return result;
     }
-    auto row = idx.select(1, 0);
+    auto row = idx.select(1, 0), t = idx.select(1, 1), u = idx.select(1, 2);
     auto flat = batch.item_index.reshape({-1});
-    auto a = flat.index_select(0, row * L + idx.select(1, 1));  // distinct-item index of each pair's members
-    auto b = flat.index_select(0, row * L + idx.select(1, 2));
+    // A [B, L, L] matrix of one sequence's position pairs, read at the pairs: per-sequence products stay L x L
+    // (never one row per pair at the features' width).
+    auto at_pairs = [&](const torch::Tensor& m) { return m.index({row, t, u}); };
+    auto per_position = [&](const torch::Tensor& per_item) {  // [U, ...] -> [B, L, ...]
+      auto x = per_item.index_select(0, flat);
+      std::vector<int64_t> shape = {B, L};
+      for (int64_t d = 1; d < per_item.dim(); ++d) shape.push_back(per_item.size(d));
+      return x.reshape(shape);
+    };
 
     torch::Tensor total = zero;
     if (o_.holistic > 0) {
-      auto fn = f / f.norm(2, 1, true).clamp_min(1e-12);
+      auto fn = per_position(f / f.norm(2, 1, true).clamp_min(1e-12));
       auto z = project2_->forward(project1_->forward(h));
-      auto zn = z / z.norm(2, 1, true).clamp_min(1e-12);
-      auto teacher = (fn.index_select(0, a) * fn.index_select(0, b)).sum(1);
-      auto student = (zn.index_select(0, a) * zn.index_select(0, b)).sum(1);
+      auto zn = per_position(z / z.norm(2, 1, true).clamp_min(1e-12));
+      auto teacher = at_pairs(torch::bmm(fn, fn.transpose(1, 2)));
+      auto student = at_pairs(torch::bmm(zn, zn.transpose(1, 2)));
       // Both orders of a pair count in the Frobenius norm: 2 x the sum over t < s.
       auto e = ((student - teacher) / o_.temperature).pow(2) + 1e-8;
       auto per_row = torch::zeros({B}, e.options()).index_add_(0, row, e);
@@ -118,17 +125,21 @@ class CorrelationSupervision : public Objective {
       total = total + o_.holistic * holistic;
     }
     if (o_.dissected > 0) {
-      auto g = part_normalised(f, o_.parts);
       torch::Tensor code;
       {
         torch::NoGradGuard no_grad;
-        code = codes_of(part_cosines(g.index_select(0, a), g.index_select(0, b), o_.parts));
+        auto g = per_position(part_normalised(f, o_.parts).reshape({f.size(0), o_.parts, f.size(1) / o_.parts}));
+        auto r = torch::einsum("btpk,bspk->btsp", {g, g});  // [B, L, L, D] part-wise cosines
+        code = codes_of(at_pairs(r));
       }
+      auto a = flat.index_select(0, row * L + t), b = flat.index_select(0, row * L + u);
       auto rh = reduce_->forward(h);
-      auto logits = classify_->forward(torch::relu(hidden_->forward((rh.index_select(0, a) - rh.index_select(0, b)).abs())));
+      auto logits =
+          classify_->forward(torch::relu(hidden_->forward((rh.index_select(0, a) - rh.index_select(0, b)).abs())));
       auto dissected = torch::nn::functional::cross_entropy(logits, code);
       result.terms.emplace_back(o_.modality + "_dissected", dissected.detach());
-      result.terms.emplace_back(o_.modality + "_code_accuracy", logits.argmax(1).eq(code).to(torch::kFloat).mean().detach());
+      result.terms.emplace_back(o_.modality + "_code_accuracy",
+                                logits.argmax(1).eq(code).to(torch::kFloat).mean().detach());
       total = total + o_.dissected * dissected;
     }
     result.total = total;
