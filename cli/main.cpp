@@ -1,6 +1,7 @@
 // mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written),
 // 130 interrupted by a signal (the current run recorded as interrupted).
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <malloc.h>
 #include <unistd.h>
@@ -148,6 +149,10 @@ int main(int argc, char** argv) {
   // kernel on Beauty). Keeping them in the heap removes that cost.
   // A file-size limit (ulimit -f) should be a clear "disk full" error from the store, not a kill by SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
+  // When the command started, for the "to_first_step" timing of its runs (a run's own process inherits it).
+  if (!std::getenv("MMSR_COMMAND_START"))
+    setenv("MMSR_COMMAND_START",
+           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()).c_str(), 1);
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);

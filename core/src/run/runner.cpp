@@ -99,6 +99,15 @@ void remove_file(const std::string& path) {
   std::filesystem::remove(path + ".tmp", ec);
 }
 
+// A run's "to_first_step" timing counts from MMSR_COMMAND_START: the command's start for the first run it launches
+// (what a user waits for), the run's own launch for every later one.
+void mark_run_launch() {
+  static bool first = true;
+  if (!first)
+    setenv("MMSR_COMMAND_START", std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()).c_str(), 1);
+  first = false;
+}
+
 // Runs one grid run in a child process (the same command with --supervised-run KEY). The child claims and
 // records the run itself; when it dies without recording an end (a crash, an abort, a kill, its time limit), the
 // run is marked failed here with the cause and the child's last lines.
@@ -115,6 +124,7 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   std::vector<std::string> argv = options.child_command;
   argv.push_back("--supervised-run");
   argv.push_back(records[0].run_key);
+  mark_run_launch();
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
   if (exit.exited && !exit.timed_out) {
     switch (exit.code) {
@@ -360,6 +370,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       std::cerr << title << ": resuming after epoch " << epoch << " from its checkpoint\n";
     };
     try {
+      mark_run_launch();
       RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
       progress.clear();
       if (out.status == "interrupted") {

@@ -1,5 +1,7 @@
 #include "mmsr/sdk/transformer.h"
 
+#include "mmsr/sdk/dropout.h"
+
 #include <torch/nn/functional/activation.h>
 
 #include <cmath>
@@ -54,7 +56,7 @@ torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)) + additive_mask;
   auto probabilities = torch::softmax(scores, -1);
   if (keep_) last_weights_ = probabilities.detach();
-  auto weights = drop_->forward(probabilities);
+  auto weights = dropout(drop_, probabilities);
   auto context = torch::matmul(weights, v).transpose(1, 2).reshape({B, L, dim_});
   return out_->forward(context);
 }
@@ -73,16 +75,16 @@ TransformerBlock::TransformerBlock(const TransformerOptions& o) : pre_norm_(o.pr
 torch::Tensor TransformerBlock::feed_forward(const torch::Tensor& x) {
   auto h = ff1_->forward(x);
   h = gelu_ ? torch::gelu(h) : torch::relu(h);
-  return ff2_->forward(drop_ff_->forward(h));
+  return ff2_->forward(dropout(drop_ff_, h));
 }
 
 torch::Tensor TransformerBlock::forward(torch::Tensor x, const torch::Tensor& mask) {
   if (pre_norm_) {
-    x = x + drop1_->forward(attn_->forward(norm1_->forward(x), mask));
-    return x + drop2_->forward(feed_forward(norm2_->forward(x)));
+    x = x + dropout(drop1_, attn_->forward(norm1_->forward(x), mask));
+    return x + dropout(drop2_, feed_forward(norm2_->forward(x)));
   }
-  x = norm1_->forward(x + drop1_->forward(attn_->forward(x, mask)));
-  return norm2_->forward(x + drop2_->forward(feed_forward(x)));
+  x = norm1_->forward(x + dropout(drop1_, attn_->forward(x, mask)));
+  return norm2_->forward(x + dropout(drop2_, feed_forward(x)));
 }
 
 torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype) {
@@ -116,7 +118,7 @@ torch::Tensor CausalTransformer::forward(const torch::Tensor& vectors, const tor
   auto pos = torch::arange(o_.max_len - L, o_.max_len, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
   x = x + positions_->forward(pos).unsqueeze(0);
   if (!o_.pre_norm) x = input_norm_->forward(x);
-  x = drop_->forward(x);
+  x = dropout(drop_, x);
   auto keep = valid.unsqueeze(-1).to(x.dtype());
   x = x * keep;
   auto mask = causal_attention_mask(valid, x.scalar_type());

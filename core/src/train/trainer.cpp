@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmsr/engine.h"
+#include "mmsr/sdk/dropout.h"
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
@@ -405,6 +407,17 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
                      "loss plugin, see `mmsr plugins`)");
 }
 
+// Seconds from the start of the mmsr command (MMSR_COMMAND_START, set by the command and inherited by a run's own
+// process; steady clock, comparable across processes of one machine) to this run's first training step.
+static void record_time_to_first_step(RunOutcome& outcome) {
+  const char* start = std::getenv("MMSR_COMMAND_START");
+  if (!start) return;
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const double seconds = double(now - std::strtoll(start, nullptr, 10)) *
+                         double(std::chrono::steady_clock::period::num) / double(std::chrono::steady_clock::period::den);
+  outcome.timings.push_back({"to_first_step", seconds, peak_rss_mb()});
+}
+
 RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
                               const LeaveOneOutSplit& split, const PluginRegistry& registry,
                               const RunCallbacks& callbacks) {
@@ -414,6 +427,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   int64_t threads = train.get_int("threads");
   if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
   at::set_num_threads(int(threads));  // LibTorch starts with one intra-op thread here otherwise
+  set_fast_dropout(train.has("fast_dropout") && train.get_bool("fast_dropout"));
   outcome.device = resolve_device(train.get_string("device"));
   const torch::Device device(outcome.device);
 
@@ -480,6 +494,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
       if (interrupt_requested())
         return end_with("interrupted", "stopped by a signal at epoch " + std::to_string(epoch) + ", step " +
                                            std::to_string(s + 1));
+      if (s == 0 && epoch == st.epoch + 1) record_time_to_first_step(outcome);
       auto [begin, end] = batches[size_t(s)];
       Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
       LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, st.step});

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "mmsr/sdk/dropout.h"
 #include "mmsr/sdk/plugin.h"
 #include "mmsr/sdk/transformer.h"
 
@@ -80,7 +81,7 @@ class Fdsa : public SequenceEncoder {
     auto pooled = pool_items(unique).index_select(0, inverse).reshape({vectors.size(0), vectors.size(1), dim_});
     auto h_feature = feature_stream_->forward(pooled * valid.unsqueeze(-1).to(pooled.dtype()), valid);
     auto h = concat_->forward(torch::cat({h_item, h_feature}, -1));
-    return output_drop_->forward(output_norm_->forward(h)) * valid.unsqueeze(-1).to(h.dtype());
+    return dropout(output_drop_, output_norm_->forward(h)) * valid.unsqueeze(-1).to(h.dtype());
   }
   int64_t output_dim() const override { return dim_; }
 

@@ -8,6 +8,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/rnn.h>
 
+#include "mmsr/sdk/dropout.h"
 #include "mmsr/sdk/plugin.h"
 
 namespace {
@@ -29,7 +30,7 @@ class Gru4Rec : public SequenceEncoder {
     auto cols = torch::arange(L, pad.options()).unsqueeze(0);
     auto to_front = (cols + pad.unsqueeze(1)).remainder(L);  // row-wise rotation left by `pad`
     auto back = (cols - pad.unsqueeze(1)).remainder(L);
-    auto x = drop_->forward(vectors * valid.unsqueeze(-1).to(vectors.dtype()));
+    auto x = dropout(drop_, vectors * valid.unsqueeze(-1).to(vectors.dtype()));
     x = x.gather(1, to_front.unsqueeze(-1).expand_as(x));
     auto h = std::get<0>(gru_->forward(x));
     if (dense_) h = out_->forward(h);

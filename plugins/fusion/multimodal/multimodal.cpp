@@ -14,6 +14,7 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
+#include "mmsr/sdk/dropout.h"
 #include "mmsr/sdk/plugin.h"
 
 namespace {
@@ -39,7 +40,7 @@ class Projection : public torch::nn::Module {
         x = x.select(1, 0);
       }
     }
-    return linear_->forward(drop_->forward(x));
+    return linear_->forward(dropout(drop_, x));
   }
   const std::string& name() const { return name_; }
 

@@ -11,6 +11,7 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/functional/normalization.h>
 
+#include "mmsr/sdk/dropout.h"
 #include "mmsr/sdk/plugin.h"
 
 namespace {
@@ -31,7 +32,7 @@ class MoeAdaptor : public torch::nn::Module {
     if (is_training())
       logits = logits + torch::randn_like(logits) * (torch::softplus(torch::matmul(x, noise_)) + 0.01);
     auto gates = torch::softmax(logits, -1);                                     // [U, K]
-    auto shifted = drop_->forward(x).unsqueeze(1) - biases_.unsqueeze(0);        // [U, K, in]
+    auto shifted = dropout(drop_, x).unsqueeze(1) - biases_.unsqueeze(0);        // [U, K, in]
     auto experts = torch::einsum("uki,kio->uko", {shifted, weights_});           // [U, K, out]
     return (gates.unsqueeze(-1) * experts).sum(1);
   }

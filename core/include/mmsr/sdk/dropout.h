@@ -1,0 +1,27 @@
+// Dropout for plugins: call mmsr::dropout(drop_, x) where torch would call drop_->forward(x).
+//
+// On the CPU, LibTorch draws a dropout mask one element at a time from its Mersenne-Twister generator under a lock
+// (MKL's vectorised Bernoulli is only used on Intel processors): profiled on SASRec training, 38% of the CPU time
+// went there (docs/performance.md). The fast kernel draws one 64-bit seed from the same generator per call and
+// expands it with a counter-based hash (SplitMix64) into four 16-bit lanes per word, in parallel: a Bernoulli mask
+// whose drop probability is round(p x 65536) / 65536 (exact for p = k / 65536; within 8e-6 of p otherwise),
+// deterministic for the generator's state (so checkpoint resumes stay bit-identical) and independent of the thread
+// count. On a GPU, and when the host has not switched the fast kernel on ([train] fast_dropout), it is torch's own.
+#pragma once
+
+#include <torch/nn/modules/dropout.h>
+#include <torch/types.h>
+
+namespace mmsr {
+
+// Set by the host for each run; plugins never set it.
+void set_fast_dropout(bool enabled);
+bool fast_dropout();
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
+
+inline torch::Tensor dropout(const torch::nn::Dropout& module, const torch::Tensor& x) {
+  return mmsr::dropout(x, module->options.p(), module->is_training());
+}
+
+}  // namespace mmsr

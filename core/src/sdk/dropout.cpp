@@ -1,0 +1,57 @@
+#include "mmsr/sdk/dropout.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <cmath>
+#include <mutex>
+
+namespace mmsr {
+namespace {
+
+std::atomic<bool> g_fast{false};
+
+// SplitMix64's output function: a bijective mix of a 64-bit counter into 64 well-distributed bits.
+inline uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t draw_seed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+}
+
+// A [sizes] tensor of 0 (dropped) and 1 / (1 - p) (kept).
+torch::Tensor fast_mask(const torch::Tensor& like, double p) {
+  auto mask = torch::empty(like.sizes(), like.options().dtype(torch::kFloat).requires_grad(false));
+  const uint64_t seed = draw_seed();
+  const uint32_t threshold = uint32_t(std::llround(p * 65536.0));  // a lane below it is dropped
+  const float keep = float(1.0 / (1.0 - p));
+  float* m = mask.data_ptr<float>();
+  const int64_t n = mask.numel(), words = (n + 3) / 4;
+  at::parallel_for(0, words, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w) {
+      const uint64_t bits = mix(seed + uint64_t(w) * 0x9e3779b97f4a7c15ull);
+      const int64_t first = 4 * w, count = std::min<int64_t>(4, n - first);
+      for (int64_t k = 0; k < count; ++k) m[first + k] = ((bits >> (16 * k)) & 0xffffu) < threshold ? 0.0f : keep;
+    }
+  });
+  return like.scalar_type() == torch::kFloat ? mask : mask.to(like.scalar_type());
+}
+
+}  // namespace
+
+void set_fast_dropout(bool enabled) { g_fast = enabled; }
+bool fast_dropout() { return g_fast; }
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0.0) return x;
+  if (!g_fast || !x.device().is_cpu() || p >= 1.0) return torch::dropout(x, p, training);
+  return x * fast_mask(x, p);
+}
+
+}  // namespace mmsr
