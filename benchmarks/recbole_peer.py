@@ -131,7 +131,7 @@ def main():
         trainer.fit(train, valid, saved=True, show_progress=False)
         result = trainer.evaluate(test, load_best_model=True, show_progress=False)
         print(json.dumps({
-            "tool": "recbole 1.2.1", "model": args.model, "data": os.path.basename(args.data), "seed": seed,
+            "tool": "RecBole 1.2.1", "model": args.model, "data": os.path.basename(args.data), "seed": seed,
             "hr@10": float(result["hit@10"]), "ndcg@10": float(result["ndcg@10"]),
             "best_epoch": 1 + max(range(len(scores)), key=lambda i: (scores[i], -i)) if scores else 0,
             "epochs": len(epoch_times), "seconds_per_epoch": sum(epoch_times) / max(1, len(epoch_times)),

@@ -33,11 +33,20 @@ torch::Tensor fast_mask(const torch::Tensor& like, double p) {
   const float keep = float(1.0 / (1.0 - p));
   float* m = mask.data_ptr<float>();
   const int64_t n = mask.numel(), words = (n + 3) / 4;
+  auto lane = [&](uint64_t bits, int k) { return uint32_t(bits >> (16 * k)) & 0xffffu; };
   at::parallel_for(0, words, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t w = begin; w < end; ++w) {
+    const int64_t full = std::min(end, n / 4);  // words whose four lanes are all inside the tensor
+    for (int64_t w = begin; w < full; ++w) {
       const uint64_t bits = mix(seed + uint64_t(w) * 0x9e3779b97f4a7c15ull);
-      const int64_t first = 4 * w, count = std::min<int64_t>(4, n - first);
-      for (int64_t k = 0; k < count; ++k) m[first + k] = ((bits >> (16 * k)) & 0xffffu) < threshold ? 0.0f : keep;
+      float* out = m + 4 * w;
+      out[0] = lane(bits, 0) < threshold ? 0.0f : keep;
+      out[1] = lane(bits, 1) < threshold ? 0.0f : keep;
+      out[2] = lane(bits, 2) < threshold ? 0.0f : keep;
+      out[3] = lane(bits, 3) < threshold ? 0.0f : keep;
+    }
+    for (int64_t w = std::max(begin, full); w < end; ++w) {  // the last, partly used word
+      const uint64_t bits = mix(seed + uint64_t(w) * 0x9e3779b97f4a7c15ull);
+      for (int64_t k = 0; 4 * w + k < n; ++k) m[4 * w + k] = lane(bits, int(k)) < threshold ? 0.0f : keep;
     }
   });
   return like.scalar_type() == torch::kFloat ? mask : mask.to(like.scalar_type());

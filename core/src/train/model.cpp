@@ -5,6 +5,7 @@
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "mmsr/errors.h"
 
@@ -395,6 +396,16 @@ Batch to_device(const Batch& b, const torch::Device& device) {
   d.target_index = b.target_index.to(device, true);
   for (const auto& [name, f] : b.features) d.features[name] = {f.values.to(device, true), f.mask.to(device, true)};
   return d;
+}
+
+std::pair<torch::Tensor, torch::Tensor> higher_and_tied(torch::Tensor& scores, const torch::Tensor& candidates,
+                                                        const torch::Tensor& target) {
+  scores.nan_to_num_(std::numeric_limits<double>::infinity());
+  torch::Tensor t = scores.gather(1, target);
+  // In place on the comparison results: two [B, N+1] passes per count, no extra temporaries.
+  torch::Tensor higher = scores.gt(t).logical_and_(candidates).sum(1);
+  torch::Tensor tied = scores.eq(t).logical_and_(candidates).sum(1) - 1;
+  return {higher, tied};
 }
 
 }  // namespace mmsr

@@ -98,6 +98,12 @@ class BatchBuilder {
 
 Batch to_device(const Batch& batch, const torch::Device& device);
 
+// Full-ranking evaluation's core, per row of scores [B, N+1]: how many candidates score above the target and how
+// many tie with it (the target itself not counted). candidates [B, N+1] bool, target [B, 1] item ids. A NaN score
+// counts as +inf (a broken model is never rewarded by a comparison that is false). scores is overwritten.
+std::pair<torch::Tensor, torch::Tensor> higher_and_tied(torch::Tensor& scores, const torch::Tensor& candidates,
+                                                        const torch::Tensor& target);
+
 // Adam or AdamW over the model: group 0 holds every parameter no component claimed; group i + 1 is the
 // i-th requested group (filled into `groups`), with lr * lr_scale.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(AssembledModel& model, const ParamSet& train,

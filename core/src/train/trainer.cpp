@@ -62,6 +62,14 @@ std::vector<std::pair<size_t, size_t>> epoch_batches(std::vector<BatchBuilder::S
   return batches;
 }
 
+// Users per evaluation batch: as given, or (0) as many as keep a batch's [users, items] scores within 8 MB on the
+// CPU, where the comparisons that count ranks then run in cache (docs/performance.md); 1024 on a GPU.
+int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Device& device) {
+  if (given > 0) return given;
+  if (!device.is_cpu()) return 1024;
+  return std::clamp<int64_t>((int64_t(8) << 20) / (4 * (num_items + 1)), 16, 4096);
+}
+
 struct SplitEvaluation {
   // Per branch (and "fused" when there are several): per-user ranks and tie counts, in user order.
   std::vector<std::string> names;
@@ -151,13 +159,8 @@ class Evaluator {
   void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
                const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
                std::vector<int64_t>& ties) {
-    // A NaN score is treated as +inf: a broken model must never be rewarded by a comparison that is false.
-    scores = torch::nan_to_num(scores, std::numeric_limits<double>::infinity());
-    torch::Tensor t = scores.gather(1, target);
-    torch::Tensor higher = (scores.gt(t) & candidates).sum(1);
-    torch::Tensor equal = (scores.eq(t) & candidates).sum(1) - 1;  // minus the target itself
-    higher = higher.cpu();
-    equal = equal.cpu();
+    auto [higher_on_device, equal_on_device] = higher_and_tied(scores, candidates, target);
+    torch::Tensor higher = higher_on_device.cpu(), equal = equal_on_device.cpu();
     auto* hp = higher.data_ptr<int64_t>();
     auto* ep = equal.data_ptr<int64_t>();
     for (int64_t i = 0; i < higher.size(0); ++i) {
@@ -465,7 +468,8 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   const bool bucket = train.get_bool("length_buckets");
   const double clip = train.get_double("clip_norm"), lr = train.get_double("lr");
   std::vector<std::vector<int32_t>> negatives = sampled_negatives(ex.protocol, ex.base_dir, data);
-  Evaluator evaluator(ex.protocol, split, builder, train.get_int("eval_batch_size"), device,
+  const int64_t eval_batch = evaluation_batch_size(train.get_int("eval_batch_size"), split.num_items(), device);
+  Evaluator evaluator(ex.protocol, split, builder, eval_batch, device,
                       negatives.empty() ? nullptr : &negatives);
 
   TrainingState st;
@@ -561,7 +565,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   for (const auto& variant : ex.also_evaluate) {
     auto ve = Clock::now();
     std::vector<std::vector<int32_t>> variant_negatives = sampled_negatives(variant.protocol, ex.base_dir, data);
-    Evaluator variant_evaluator(variant.protocol, split, builder, train.get_int("eval_batch_size"), device,
+    Evaluator variant_evaluator(variant.protocol, split, builder, eval_batch, device,
                                 variant_negatives.empty() ? nullptr : &variant_negatives);
     VariantOutcome v;
     SplitEvaluation test = variant_evaluator.run(*model, true);

@@ -1,0 +1,378 @@
+// mmsr's Google Benchmark suite (docs/performance.md): the pieces a grid spends its time in, each measured alone.
+//
+//   TrainStep/<backbone>/B:<batch>     one training step (forward, full-softmax loss, backward, Adam) of every backbone
+//                                      plugin the registry holds, ID tower, d = 64, L = 50, a Beauty-sized catalogue
+//   Dropout/<kernel>                   a [256, 50, 64] dropout mask: torch's serial Bernoulli against mmsr's fast kernel
+//   FullRanking/users:<U>              scores of U users against 12,102 items, history masked, count-based ranks
+//   Batching/<kind>                    host-side batch construction from a split (all-position and prefix samples)
+//   FeatureGather/rows:<n>             gathering token-level feature rows from a memory-mapped .npy file
+//   ImtStep/<dedupe|per_slot>          an ODMT (IMT tower) training step computing each distinct item once, or once per
+//                                      batch slot, on a batch whose items follow a Zipf popularity
+//
+//   build/bin/mmsr_bench [--store results/benchmarks.sqlite] [Google Benchmark flags, e.g. --benchmark_filter=Train]
+//
+// Results go to the console and, with --store, to the table `benchmarks` of that SQLite file (one row per benchmark
+// and execution: name, iterations, real and CPU time per iteration, counters, machine context).
+#include <benchmark/benchmark.h>
+#include <sqlite3.h>
+#include <torch/optim/adam.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mmsr/config.h"
+#include "mmsr/features.h"
+#include "mmsr/readers.h"
+#include "mmsr/registry.h"
+#include "mmsr/sdk/dropout.h"
+#include "train/model.h"
+
+namespace {
+
+using namespace mmsr;
+
+constexpr int64_t kItems = 12101, kLen = 50, kDim = 64;
+
+PluginRegistry& registry() {
+  static PluginRegistry* r = [] {
+    auto* reg = new PluginRegistry();
+    reg->load_directory(MMSR_PLUGIN_DIR);
+    return reg;
+  }();
+  return *r;
+}
+
+ComponentSpec component(PluginKind kind, const std::string& name, std::map<std::string, ParamValue> given) {
+  const ComponentEntry* e = registry().find(kind, name);
+  if (!e) throw std::runtime_error("plugin not loaded: " + name);
+  return {name, ParamSet::resolve(e->params, given), 1.0};
+}
+
+// A batch whose slots hold the given item ids, with the distinct items and each slot's index into them (dedupe), or
+// one "distinct" entry per slot (per_slot: what a tower without the dedupe computes).
+Batch make_batch(const torch::Tensor& items, const torch::Tensor& targets, bool dedupe) {
+  Batch b;
+  b.items = items;
+  b.targets = targets;
+  b.valid = items.ne(0);
+  b.users = torch::arange(items.size(0));
+  const int64_t n = items.numel();
+  auto both = torch::cat({items.reshape({-1}), targets.reshape({-1})});
+  if (dedupe) {
+    auto [unique, inverse, counts] = at::_unique2(both, true, true);
+    b.unique_items = unique;
+    b.item_index = inverse.slice(0, 0, n).reshape(items.sizes());
+    b.target_index = inverse.slice(0, n).reshape(items.sizes());
+  } else {
+    b.unique_items = both;
+    b.item_index = torch::arange(n).reshape(items.sizes());
+    b.target_index = torch::arange(n, 2 * n).reshape(items.sizes());
+  }
+  return b;
+}
+
+// Item ids 1..N with Zipf(1) popularity, as in real catalogues (a few items in most sequences).
+torch::Tensor zipf_items(int64_t rows, int64_t cols, int64_t n, uint64_t seed) {
+  std::vector<double> w(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) w[size_t(i)] = 1.0 / double(i + 1);
+  std::mt19937_64 rng(seed);
+  std::discrete_distribution<int64_t> pick(w.begin(), w.end());
+  auto out = torch::empty({rows, cols}, torch::kLong);
+  auto* p = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < rows * cols; ++i) p[i] = pick(rng) + 1;
+  return out;
+}
+
+BuildContext id_context() {
+  BuildContext c;
+  c.num_items = kItems;
+  c.max_len = kLen;
+  return c;
+}
+
+void TrainStep(benchmark::State& state, const std::string& backbone) {
+  torch::set_num_threads(1);
+  const int64_t B = state.range(0);
+  RunSpec run;
+  run.tower = component(PluginKind::ItemTower, "id", {{"dim", kDim}});
+  run.backbone = component(PluginKind::Backbone, backbone, {});
+  run.losses = {component(PluginKind::Objective, "softmax", {})};
+  torch::manual_seed(1);
+  std::unique_ptr<AssembledModel> model;
+  try {
+    model = std::make_unique<AssembledModel>(run, registry(), id_context());
+  } catch (const std::exception& e) {
+    state.SkipWithError((backbone + " needs more than ID data: " + e.what()).c_str());
+    return;
+  }
+  model->train();
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
+  auto items = zipf_items(B, kLen, kItems, 1), targets = zipf_items(B, kLen, kItems, 2);
+  Batch batch = make_batch(items, targets, true);
+  auto log_pop = torch::zeros({kItems + 1});
+  for (auto _ : state) {
+    LossTerms loss = model->loss(batch, log_pop, {1, 1, 0});
+    opt.zero_grad();
+    loss.total.backward();
+    opt.step();
+  }
+  state.SetItemsProcessed(state.iterations() * B * kLen);  // positions trained
+}
+
+void Dropout(benchmark::State& state, bool fast) {
+  torch::set_num_threads(1);
+  set_fast_dropout(fast);
+  auto x = torch::randn({256, kLen, kDim});
+  for (auto _ : state) benchmark::DoNotOptimize(mmsr::dropout(x, 0.5, true));
+  set_fast_dropout(false);
+  state.SetItemsProcessed(state.iterations() * x.numel());
+}
+
+void FullRanking(benchmark::State& state) {
+  torch::set_num_threads(1);
+  const int64_t U = state.range(0);
+  auto states = torch::randn({U, kDim}), table = torch::randn({kItems + 1, kDim});
+  auto history = zipf_items(U, 9, kItems, 3);  // Beauty's average history length
+  auto target = zipf_items(U, 1, kItems, 4);
+  for (auto _ : state) {
+    auto candidates = torch::ones({U, kItems + 1}, torch::kBool);
+    candidates.select(1, 0).fill_(false);
+    candidates.scatter_(1, history, false);
+    candidates.scatter_(1, target, true);
+    auto scores = torch::matmul(states, table.t());
+    auto counts = higher_and_tied(scores, candidates, target);
+    benchmark::DoNotOptimize(counts.first.data_ptr());
+  }
+  state.SetItemsProcessed(state.iterations() * U);  // users ranked
+}
+
+struct SyntheticSplit {
+  Dataset data;
+  std::unique_ptr<LeaveOneOutSplit> split;
+  SyntheticSplit() {
+    SyntheticOptions o;
+    o.users = 20000;
+    o.items = kItems;
+    o.clusters = 100;
+    o.text_tokens = 0;
+    o.image_tokens = 0;
+    data = generate_synthetic(o);
+    split = std::make_unique<LeaveOneOutSplit>(data);
+  }
+};
+
+void Batching(benchmark::State& state, bool prefix) {
+  static SyntheticSplit s;
+  BatchBuilder builder(*s.split, kLen);
+  auto samples = builder.training_samples(prefix);
+  size_t begin = 0;
+  const size_t B = 256;
+  for (auto _ : state) {
+    if (begin + B > samples.size()) begin = 0;
+    benchmark::DoNotOptimize(builder.training_batch(samples, begin, begin + B, prefix));
+    begin += B;
+  }
+  state.SetItemsProcessed(state.iterations() * int64_t(B));  // samples batched
+}
+
+// A token-level .npy file [rows, tokens, dim] of float32, written once per process in the temp folder.
+struct TokenFile {
+  static constexpr int64_t rows = 20000, tokens = 16, dim = 128;
+  std::string path = (std::filesystem::temp_directory_path() / ("mmsr-bench-" + std::to_string(getpid()) + ".npy")).string();
+  TokenFile() {
+    std::ofstream out(path, std::ios::binary);
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                         std::to_string(tokens) + ", " + std::to_string(dim) + "), }";
+    while ((10 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    const uint16_t len = uint16_t(header.size());
+    out.write("\x93NUMPY\x01\x00", 8);
+    out.write(reinterpret_cast<const char*>(&len), 2);
+    out << header;
+    std::vector<float> row(size_t(tokens * dim));
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = normal(rng);
+      out.write(reinterpret_cast<const char*>(row.data()), std::streamsize(row.size() * sizeof(float)));
+    }
+  }
+  // The synthetic items are named i1, i2, ...: item i<k> reads row k - 1.
+  std::string map_path = path + ".map";
+  void write_map(int64_t items) const {
+    std::ofstream map(map_path);
+    for (int64_t k = 1; k <= items; ++k) map << 'i' << k << '\t' << (k - 1) % rows << '\n';
+  }
+  ~TokenFile() {
+    std::filesystem::remove(path);
+    std::filesystem::remove(map_path);
+  }
+};
+
+void FeatureGather(benchmark::State& state) {
+  static TokenFile file;
+  SyntheticOptions o;
+  o.users = 100;
+  o.items = TokenFile::rows;
+  o.text_tokens = 0;
+  o.image_tokens = 0;
+  static Dataset data = generate_synthetic(o);
+  ModalitySpec spec;
+  spec.name = "tokens";
+  spec.path = file.path;
+  file.write_map(TokenFile::rows);
+  spec.id_map = file.map_path;
+  FeatureTable table = FeatureTable::open(spec, data);
+  const int64_t n = state.range(0);
+  auto ids = zipf_items(1, n, TokenFile::rows - 1, 6).reshape({-1});
+  std::vector<float> out(size_t(n * TokenFile::tokens * TokenFile::dim));
+  std::vector<uint8_t> mask(size_t(n * TokenFile::tokens));
+  for (auto _ : state) table.gather(ids.data_ptr<int64_t>(), size_t(n), out.data(), mask.data());
+  state.SetBytesProcessed(state.iterations() * n * TokenFile::tokens * TokenFile::dim * 4);
+}
+
+// ODMT's IMT tower over 30 text and 50 image tokens per item (the paper's counts, features 128-d here) and a SASRec
+// per branch; B = 64 sequences of 50 items from a Zipf catalogue of 12,101 items.
+void ImtStep(benchmark::State& state, bool dedupe) {
+  torch::set_num_threads(1);
+  constexpr int64_t T = 30, V = 50, D = 128, B = 64;
+  auto text = torch::randn({kItems + 1, T, D}), image = torch::randn({kItems + 1, V, D});
+  auto gather = [&](const std::string& name, const torch::Tensor& ids) {
+    const auto& src = name == "text" ? text : image;
+    return ModalityFeatures{src.index_select(0, ids), torch::ones({ids.size(0), src.size(1)}, torch::kBool)};
+  };
+  BuildContext c = id_context();
+  c.modalities = {{"text", false, T, D}, {"image", false, V, D}};
+  c.gather = gather;
+  RunSpec run;
+  run.tower = component(PluginKind::ItemTower, "imt", {{"dim", kDim}});
+  run.backbone = component(PluginKind::Backbone, "sasrec", {});
+  run.losses = {component(PluginKind::Objective, "inbatch", {}), component(PluginKind::Objective, "distill", {})};
+  torch::manual_seed(1);
+  AssembledModel model(run, registry(), c);
+  model.train();
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(1e-3));
+  auto items = zipf_items(B, kLen, kItems, 7), targets = zipf_items(B, kLen, kItems, 8);
+  Batch batch = make_batch(items, targets, dedupe);
+  batch.features = {{"text", gather("text", batch.unique_items)}, {"image", gather("image", batch.unique_items)}};
+  auto log_pop = torch::zeros({kItems + 1});
+  for (auto _ : state) {
+    LossTerms loss = model.loss(batch, log_pop, {1, 1, 0});
+    opt.zero_grad();
+    loss.total.backward();
+    opt.step();
+  }
+  state.counters["tower_items"] = double(batch.unique_items.size(0));
+  state.SetItemsProcessed(state.iterations() * B * kLen);
+}
+
+// Console output as usual, and each run as a row of the store's `benchmarks` table.
+class StoreReporter : public benchmark::ConsoleReporter {
+ public:
+  explicit StoreReporter(const std::string& path) {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error(path + ": cannot open the store");
+    exec("CREATE TABLE IF NOT EXISTS benchmarks (id INTEGER PRIMARY KEY AUTOINCREMENT, recorded_at TEXT NOT NULL, "
+         "name TEXT NOT NULL, iterations INTEGER NOT NULL, real_ns REAL NOT NULL, cpu_ns REAL NOT NULL, "
+         "counters TEXT NOT NULL, context TEXT NOT NULL)");
+  }
+  ~StoreReporter() override { sqlite3_close(db_); }
+  bool ReportContext(const Context& context) override {
+    context_ = {{"cpus", context.cpu_info.num_cpus},
+                {"mhz", context.cpu_info.cycles_per_second / 1e6},
+                {"torch_threads", 1},
+                {"build", MMSR_BUILD_TYPE}};
+    return ConsoleReporter::ReportContext(context);
+  }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    char when[32];
+    std::time_t now = std::time(nullptr);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    for (const auto& r : runs) {
+      if (r.error_occurred) continue;
+      nlohmann::json counters = nlohmann::json::object();
+      for (const auto& [name, c] : r.counters) counters[name] = double(c);
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(db_, "INSERT INTO benchmarks (recorded_at, name, iterations, real_ns, cpu_ns, counters, "
+                              "context) VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st, nullptr);
+      const std::string name = r.benchmark_name(), c = counters.dump(), ctx = context_.dump();
+      sqlite3_bind_text(st, 1, when, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 3, int64_t(r.iterations));
+      sqlite3_bind_double(st, 4, r.GetAdjustedRealTime() * to_ns(r.time_unit));
+      sqlite3_bind_double(st, 5, r.GetAdjustedCPUTime() * to_ns(r.time_unit));
+      sqlite3_bind_text(st, 6, c.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 7, ctx.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) != SQLITE_DONE) std::fprintf(stderr, "store: %s\n", sqlite3_errmsg(db_));
+      sqlite3_finalize(st);
+    }
+  }
+
+ private:
+  static double to_ns(benchmark::TimeUnit u) {
+    switch (u) {
+      case benchmark::kNanosecond: return 1;
+      case benchmark::kMicrosecond: return 1e3;
+      case benchmark::kMillisecond: return 1e6;
+      default: return 1e9;
+    }
+  }
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown";
+      sqlite3_free(err);
+      throw std::runtime_error("store: " + msg);
+    }
+  }
+  sqlite3* db_ = nullptr;
+  nlohmann::json context_;
+};
+
+void register_all() {
+  for (const auto& name : registry().names(PluginKind::Backbone))
+    benchmark::RegisterBenchmark(("TrainStep/" + name).c_str(), TrainStep, name)
+        ->ArgName("B")->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Dropout/torch", Dropout, false)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Dropout/fast", Dropout, true)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("FullRanking", FullRanking)->ArgName("users")->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Batching/all_position", Batching, false)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("Batching/prefix", Batching, true)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("FeatureGather", FeatureGather)->ArgName("rows")->Arg(1024)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("ImtStep/dedupe", ImtStep, true)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("ImtStep/per_slot", ImtStep, false)->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string store;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--store" && i + 1 < argc) store = argv[++i];
+    else if (a.rfind("--store=", 0) == 0) store = a.substr(8);
+    else args.push_back(argv[i]);
+  }
+  int n = int(args.size());
+  benchmark::Initialize(&n, args.data());
+  register_all();
+  if (store.empty()) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    StoreReporter reporter(store);
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  }
+  benchmark::Shutdown();
+  return 0;
+}
