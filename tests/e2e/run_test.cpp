@@ -108,6 +108,24 @@ TEST(EndToEnd, GpuRunMatchesCpu) {
   for (size_t i = 0; i < c.mean.size(); ++i) EXPECT_NEAR(c.mean[i], g.mean[i], 0.1) << c.metric_labels[i];
 }
 
+// bf16 autocast is a CUDA feature: on the CPU a bf16 grid runs in fp32 and gives the fp32 numbers exactly (a run
+// of its own: precision is part of the run's identity).
+TEST(EndToEnd, Bf16OnTheCpuRunsInFp32) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present: bf16 would be used";
+  TempDir t;
+  std::string fp32 = tiny("loss = \"softmax\""), bf16 = fp32;
+  bf16.replace(bf16.find("threads = 1"), 11, "threads = 1\nprecision = \"bf16\"");
+  run_experiment(parse(fp32), fp32, plugins(), quiet(t.path("a.sqlite")));
+  run_experiment(parse(bf16), bf16, plugins(), quiet(t.path("b.sqlite")));
+  ReportOptions ra, rb;
+  ra.stores = {t.path("a.sqlite")};
+  rb.stores = {t.path("b.sqlite")};
+  auto a = build_leaderboards(ra)[0].rows[0], b = build_leaderboards(rb)[0].rows[0];
+  ASSERT_EQ(a.mean.size(), b.mean.size());
+  for (size_t i = 0; i < a.mean.size(); ++i) EXPECT_EQ(a.mean[i], b.mean[i]) << a.metric_labels[i];
+  EXPECT_NE(a.config_key, b.config_key);
+}
+
 TEST(EndToEnd, AnInterruptedRunIsRecordedAndTheNextInvocationFinishesIt) {
   TempDir t;
   const std::string store = t.path("s.sqlite");

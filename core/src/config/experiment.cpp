@@ -208,6 +208,7 @@ nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop 
 nlohmann::json train_identity(const ParamSet& train) {
   nlohmann::json j = params_json(train, kNotIdentity);
   if (!train.get_bool("fast_dropout")) j.erase("fast_dropout");
+  if (train.get_string("precision") == "fp32") j.erase("precision");
   if (train.get_string_list("adapt").empty())
     for (const char* k : {"adapt", "adapt_lr_scale", "adapt_milestones", "adapt_gamma"}) j.erase(k);
   return j;

@@ -118,6 +118,9 @@ const ParamDecl& train_section() {
                "within 8 MB, which stays in the CPU cache (measured 2.4x faster per user than 1024 on Beauty)")
       .integer("threads", 0, 0, 1024, "CPU threads for LibTorch (0 = all cores)")
       .text("device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+      .choice("precision", "fp32", {"fp32", "bf16"},
+              "bf16: forward passes under bfloat16 autocast on a CUDA device (no loss scaling needed); on the CPU "
+              "runs stay fp32 (the run records the device it used)")
       .boolean("fast_dropout", false,
                "CPU dropout masks from a counter-based generator seeded by torch's (same distribution, p rounded to "
                "1/65536; several times faster than torch's serial Bernoulli on non-Intel CPUs); changes the "

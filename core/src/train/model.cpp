@@ -386,15 +386,18 @@ void apply_schedules(torch::optim::Optimizer& opt, const std::vector<OptimizerGr
 
 Batch to_device(const Batch& b, const torch::Device& device) {
   if (device.is_cpu()) return b;
+  // Page-locked host copies let the copies run asynchronously with the GPU's work (LibTorch's caching host
+  // allocator keeps the pinned buffers for reuse).
+  auto move = [&](const torch::Tensor& t) { return t.pin_memory().to(device, /*non_blocking=*/true); };
   Batch d;
-  d.items = b.items.to(device, /*non_blocking=*/true);
-  d.valid = b.valid.to(device, true);
-  d.targets = b.targets.to(device, true);
-  d.users = b.users.to(device, true);
-  d.unique_items = b.unique_items.to(device, true);
-  d.item_index = b.item_index.to(device, true);
-  d.target_index = b.target_index.to(device, true);
-  for (const auto& [name, f] : b.features) d.features[name] = {f.values.to(device, true), f.mask.to(device, true)};
+  d.items = move(b.items);
+  d.valid = move(b.valid);
+  d.targets = move(b.targets);
+  d.users = move(b.users);
+  d.unique_items = move(b.unique_items);
+  d.item_index = move(b.item_index);
+  d.target_index = move(b.target_index);
+  for (const auto& [name, f] : b.features) d.features[name] = {move(f.values), move(f.mask)};
   return d;
 }
 

@@ -1,6 +1,7 @@
 // One run: build the model from plugins, train with early stopping on the validation metric, restore the best
 // epoch, and evaluate it under the experiment's protocol (full ranking, count-based ranks).
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
@@ -410,6 +411,28 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
                      "loss plugin, see `mmsr plugins`)");
 }
 
+// bfloat16 autocast on CUDA for the scope's forward pass (nothing when off).
+class BfloatAutocast {
+ public:
+  explicit BfloatAutocast(bool on) : on_(on) {
+    if (!on_) return;
+    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::increment_nesting();
+  }
+  ~BfloatAutocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+  }
+  BfloatAutocast(const BfloatAutocast&) = delete;
+  BfloatAutocast& operator=(const BfloatAutocast&) = delete;
+
+ private:
+  bool on_, previous_ = false;
+};
+
 // Seconds from the start of the mmsr command (MMSR_COMMAND_START, set by the command and inherited by a run's own
 // process; steady clock, comparable across processes of one machine) to this run's first training step.
 static void record_time_to_first_step(RunOutcome& outcome) {
@@ -433,6 +456,8 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   set_fast_dropout(train.has("fast_dropout") && train.get_bool("fast_dropout"));
   outcome.device = resolve_device(train.get_string("device"));
   const torch::Device device(outcome.device);
+  // bf16 autocast is a CUDA feature here; on the CPU the run stays fp32 (its record names the device).
+  const bool bf16 = device.is_cuda() && train.has("precision") && train.get_string("precision") == "bf16";
 
   torch::manual_seed(run.seed);
   if (device.is_cuda()) torch::cuda::manual_seed_all(run.seed);
@@ -501,7 +526,11 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
       if (s == 0 && epoch == st.epoch + 1) record_time_to_first_step(outcome);
       auto [begin, end] = batches[size_t(s)];
       Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
-      LossTerms loss = model->loss(batch, log_pop, {epoch, max_epochs, st.step});
+      LossTerms loss;
+      {
+        BfloatAutocast autocast(bf16);  // the forward pass only; backward follows the recorded dtypes
+        loss = model->loss(batch, log_pop, {epoch, max_epochs, st.step});
+      }
       optimizer->zero_grad();
       loss.total.backward();
       if (clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), clip);
