@@ -48,19 +48,20 @@ TEST(EndToEnd, TinyGridWritesTheStoreAndResumes) {
   EXPECT_NE(md.find("| SASRec | 2 |"), std::string::npos) << md;
 }
 
+// Runs an experiment text into its own store and returns the first row of its first leaderboard.
+static LeaderboardRow trained_row(const std::string& text, const std::string& store) {
+  run_experiment(parse(text), text, plugins(), quiet(store));
+  ReportOptions r;
+  r.stores = {store};
+  return build_leaderboards(r)[0].rows[0];
+}
+
 TEST(EndToEnd, SameSeedSameNumbersAndMetricsIndependentOfEvalBatch) {
   TempDir t;
   std::string a = tiny("loss = \"inbatch\""), b = a;
   b.replace(b.find("threads = 1"), 11, "threads = 1\neval_batch_size = 7");
-  run_experiment(parse(a), a, plugins(), quiet(t.path("a.sqlite")));
-  run_experiment(parse(a), a, plugins(), quiet(t.path("a2.sqlite")));
-  run_experiment(parse(b), b, plugins(), quiet(t.path("b.sqlite")));
-  ReportOptions ra, ra2, rb;
-  ra.stores = {t.path("a.sqlite")};
-  ra2.stores = {t.path("a2.sqlite")};
-  rb.stores = {t.path("b.sqlite")};
-  auto x = build_leaderboards(ra)[0].rows[0], x2 = build_leaderboards(ra2)[0].rows[0],
-       y = build_leaderboards(rb)[0].rows[0];
+  auto x = trained_row(a, t.path("a.sqlite")), x2 = trained_row(a, t.path("a2.sqlite")),
+       y = trained_row(b, t.path("b.sqlite"));
   ASSERT_EQ(x.mean.size(), y.mean.size());
   for (size_t i = 0; i < x.mean.size(); ++i) {
     EXPECT_EQ(x.mean[i], x2.mean[i]) << x.metric_labels[i];  // a CPU run repeats exactly
@@ -98,12 +99,7 @@ TEST(EndToEnd, GpuRunMatchesCpu) {
   std::string cpu = tiny("loss = \"softmax\""), gpu = cpu;
   cpu.replace(cpu.find("threads = 1"), 11, "threads = 1\ndevice = \"cpu\"");
   gpu.replace(gpu.find("threads = 1"), 11, "threads = 1\ndevice = \"cuda\"");
-  run_experiment(parse(cpu), cpu, plugins(), quiet(t.path("c.sqlite")));
-  run_experiment(parse(gpu), gpu, plugins(), quiet(t.path("g.sqlite")));
-  ReportOptions rc, rg;
-  rc.stores = {t.path("c.sqlite")};
-  rg.stores = {t.path("g.sqlite")};
-  auto c = build_leaderboards(rc)[0].rows[0], g = build_leaderboards(rg)[0].rows[0];
+  auto c = trained_row(cpu, t.path("c.sqlite")), g = trained_row(gpu, t.path("g.sqlite"));
   // Different kernels and random streams: the same model family, not the same bits.
   for (size_t i = 0; i < c.mean.size(); ++i) EXPECT_NEAR(c.mean[i], g.mean[i], 0.1) << c.metric_labels[i];
 }
@@ -115,12 +111,7 @@ TEST(EndToEnd, Bf16OnTheCpuRunsInFp32) {
   TempDir t;
   std::string fp32 = tiny("loss = \"softmax\""), bf16 = fp32;
   bf16.replace(bf16.find("threads = 1"), 11, "threads = 1\nprecision = \"bf16\"");
-  run_experiment(parse(fp32), fp32, plugins(), quiet(t.path("a.sqlite")));
-  run_experiment(parse(bf16), bf16, plugins(), quiet(t.path("b.sqlite")));
-  ReportOptions ra, rb;
-  ra.stores = {t.path("a.sqlite")};
-  rb.stores = {t.path("b.sqlite")};
-  auto a = build_leaderboards(ra)[0].rows[0], b = build_leaderboards(rb)[0].rows[0];
+  auto a = trained_row(fp32, t.path("a.sqlite")), b = trained_row(bf16, t.path("b.sqlite"));
   ASSERT_EQ(a.mean.size(), b.mean.size());
   for (size_t i = 0; i < a.mean.size(); ++i) EXPECT_EQ(a.mean[i], b.mean[i]) << a.metric_labels[i];
   EXPECT_NE(a.config_key, b.config_key);

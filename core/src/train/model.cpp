@@ -110,14 +110,16 @@ void AssembledModel::adapt_modalities(const ParamSet& train, const std::string& 
 }
 
 // The features as the tower reads them: an adapted modality's vector (pooled, or the first token) replaced by the
-// rows of its trainable table.
-ItemFeatures AssembledModel::tower_view(const ItemFeatures& frozen, const torch::Tensor& item_ids) const {
+// rows of its trainable table. With `rows`, also those rows and their mask, by modality, as a loss reads them.
+ItemFeatures AssembledModel::tower_view(const ItemFeatures& frozen, const torch::Tensor& item_ids,
+                                        ItemFeatures* rows) const {
   if (adapted_.empty()) return frozen;
   ItemFeatures view = frozen;
   for (const auto& [name, table] : adapted_) {
     const ModalityFeatures& f = frozen.at(name);
-    auto rows = table.index_select(0, item_ids.to(table.device()));
-    view[name].values = f.values.dim() == 3 ? torch::cat({rows.unsqueeze(1), f.values.slice(1, 1)}, 1) : rows;
+    auto r = table.index_select(0, item_ids.to(table.device()));
+    view[name].values = f.values.dim() == 3 ? torch::cat({r.unsqueeze(1), f.values.slice(1, 1)}, 1) : r;
+    if (rows) (*rows)[name] = {r, f.mask.dim() == 2 ? f.mask.select(1, 0) : f.mask};
   }
   return view;
 }
@@ -127,16 +129,11 @@ LossTerms AssembledModel::loss(const Batch& plain_batch, const torch::Tensor& lo
   // The losses' view of the batch: with the adapted modalities' trainable rows next to the frozen features.
   const Batch* view = &plain_batch;
   Batch with_adapted;
-  ItemFeatures tower_features = tower_view(plain_batch.features, plain_batch.unique_items);
-  if (!adapted_.empty()) {
+  ItemFeatures adapted_rows;
+  ItemFeatures tower_features = tower_view(plain_batch.features, plain_batch.unique_items, &adapted_rows);
+  if (!adapted_rows.empty()) {
     with_adapted = plain_batch;
-    for (const auto& [name, table] : adapted_) {
-      const ModalityFeatures& f = plain_batch.features.at(name);
-      with_adapted.features[adapted_key(name)] = {
-          tower_features.at(name).values.dim() == 3 ? tower_features.at(name).values.select(1, 0)
-                                                    : tower_features.at(name).values,
-          f.mask.dim() == 2 ? f.mask.select(1, 0) : f.mask};
-    }
+    for (auto& [name, f] : adapted_rows) with_adapted.features[adapted_key(name)] = f;
     view = &with_adapted;
   }
   const Batch& batch = *view;

@@ -63,7 +63,8 @@ class AssembledModel : public torch::nn::Module {
   std::map<std::string, torch::Tensor> adapted_;
   OptimizerGroupRequest adapted_group_;
   void adapt_modalities(const ParamSet& train, const std::string& tower_name);
-  ItemFeatures tower_view(const ItemFeatures& frozen, const torch::Tensor& item_ids) const;
+  ItemFeatures tower_view(const ItemFeatures& frozen, const torch::Tensor& item_ids,
+                          ItemFeatures* rows = nullptr) const;
 };
 
 // Host-side batch construction from a split. Inputs are the most recent max_len items, left-padded.
