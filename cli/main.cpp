@@ -202,6 +202,11 @@ int main(int argc, char** argv) {
   // The child side of isolation: run this one run and exit with a mmsr::SupervisedExit code.
   run->add_option("--supervised-run", supervised_key)->group("");
   run->add_flag("--tty-progress", tty_progress)->group("");
+  // The other processes of a data-parallel run: train run KEY's share as rank R, meeting at FILE.
+  int data_parallel_rank = 0;
+  std::string rendezvous_file;
+  run->add_option("--data-parallel-rank", data_parallel_rank)->group("");
+  run->add_option("--rendezvous", rendezvous_file)->group("");
 
   auto* plugins = app.add_subcommand("plugins", "list plugins, or show one's parameters");
   std::string show_name;
@@ -386,27 +391,36 @@ int main(int argc, char** argv) {
           throw mmsr::InputError("--shard " + shard + ": use I/N with 1 <= I <= N, e.g. --shard 1/4");
       }
       opt.checkpoints = !no_checkpoints;
+      // This program again, with the same plugins and settings: a run's own process (isolation) and the other
+      // processes of a data-parallel run start from it.
+      std::vector<std::string> same_run = {std::filesystem::read_symlink("/proc/self/exe").string()};
+      for (const auto& lib : plugin_libs) same_run.insert(same_run.end(), {"--plugin", lib});
+      same_run.insert(same_run.end(), {"run", run_file, "--store", store_path});
+      if (threads >= 0) same_run.insert(same_run.end(), {"--threads", std::to_string(threads)});
+      if (!only_seeds.empty()) {
+        // The same view of the grid as this process (its [i/n] numbering), though the run is chosen by identity.
+        same_run.push_back("--seeds");
+        for (auto seed : only_seeds) same_run.push_back(std::to_string(seed));
+      }
+      if (!only_models.empty()) {
+        same_run.push_back("--models");
+        for (const auto& m : only_models) same_run.push_back(m);
+      }
+      if (no_checkpoints) same_run.push_back("--no-checkpoints");
+      if (!dry_run) {
+        opt.worker_command = same_run;
+        opt.worker_command.push_back("-q");
+      }
       if (!supervised_key.empty()) {
         opt.only_run_key = supervised_key;
         opt.announce_data = false;
         opt.force_progress = tty_progress;
+        opt.data_parallel_rank = data_parallel_rank;
+        opt.rendezvous_file = rendezvous_file;
       } else if (!no_isolation && !dry_run) {
-        // Each run in a child process: this program again, with the same plugins and settings.
-        opt.child_command = {std::filesystem::read_symlink("/proc/self/exe").string()};
-        for (const auto& lib : plugin_libs) opt.child_command.insert(opt.child_command.end(), {"--plugin", lib});
-        opt.child_command.insert(opt.child_command.end(), {"run", run_file, "--store", store_path});
-        if (threads >= 0) opt.child_command.insert(opt.child_command.end(), {"--threads", std::to_string(threads)});
-        if (!only_seeds.empty()) {
-          // The same view of the grid as this process (its [i/n] numbering), though the run is chosen by identity.
-          opt.child_command.push_back("--seeds");
-          for (auto seed : only_seeds) opt.child_command.push_back(std::to_string(seed));
-        }
-        if (!only_models.empty()) {
-          opt.child_command.push_back("--models");
-          for (const auto& m : only_models) opt.child_command.push_back(m);
-        }
+        // Each run in a child process.
+        opt.child_command = same_run;
         if (quiet) opt.child_command.push_back("-q");
-        if (no_checkpoints) opt.child_command.push_back("--no-checkpoints");
         if (verbose) opt.child_command.push_back("-v");
         if (!quiet && isatty(STDERR_FILENO)) opt.child_command.push_back("--tty-progress");
       } else if (run_timeout > 0) {

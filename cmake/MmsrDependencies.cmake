@@ -11,3 +11,13 @@ if(NOT TARGET CLI11::CLI11)
   target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
 endif()
 find_package(Threads REQUIRED)
+
+# Data-parallel training uses c10d's Gloo backend, which LibTorch's library contains but whose headers the wheel
+# does not ship: ProcessGroupGloo.hpp includes Gloo's own headers, taken from Debian's libgloo-dev. Only
+# declarations are used (Gloo's code is the copy inside libtorch_cpu; libgloo itself is never linked).
+find_path(MMSR_GLOO_INCLUDE_DIR gloo/rendezvous/store.h DOC "Gloo's headers (Debian: libgloo-dev)")
+if(MMSR_GLOO_INCLUDE_DIR)
+  message(STATUS "mmsr: data-parallel training over Gloo (headers in ${MMSR_GLOO_INCLUDE_DIR})")
+else()
+  message(WARNING "Gloo's headers are missing: [train].processes > 1 will be refused (scripts/setup.sh installs libgloo-dev)")
+endif()

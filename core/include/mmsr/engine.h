@@ -38,6 +38,10 @@ struct RunCallbacks {
   // Where the run keeps its end-of-epoch checkpoint (model, optimizer, random state, early-stopping state); empty:
   // none. An existing file is resumed from; the file is removed when the run ends with a result.
   std::string checkpoint_path;
+  // Data-parallel training ([train].processes > 1): this process's rank in the run's group and the file the group
+  // meets through. Rank 0 trains, evaluates and records; the other ranks only train their share of each batch.
+  int data_parallel_rank = 0;
+  std::string rendezvous_file;
 };
 
 // The selected model evaluated under one [[also_evaluate]] protocol (same order as Experiment::also_evaluate).
@@ -74,6 +78,9 @@ void check_buildable(const Experiment& experiment, const RunSpec& run, const Dat
 // relative to base_dir, or drawn from its seed); empty for full ranking.
 std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
                                                     const Dataset& data);
+
+// Whether this build can train a run over several processes (c10d's Gloo backend was found at build time).
+bool data_parallel_available();
 
 // Whether LibTorch sees a CUDA device here.
 bool cuda_available();

@@ -29,6 +29,13 @@ struct RunOptions {
   // Sharding (mmsr run --shard i/n): only the runs whose identity falls in share i of n (1-based); every run of
   // the grid is in exactly one share, whatever machine computes it.
   int64_t shard_index = 1, shard_count = 1;
+  // Data-parallel runs ([train].processes > 1): the command line that starts one of a run's other training
+  // processes (plus "--supervised-run KEY --data-parallel-rank R --rendezvous FILE").
+  std::vector<std::string> worker_command;
+  // The side of such a process (rank > 0): train the run only_run_key with the group meeting at rendezvous_file;
+  // nothing is written to the store.
+  int data_parallel_rank = 0;
+  std::string rendezvous_file;
   // Tests: act as if a stop signal arrived right after this epoch of every run (0 = never).
   int64_t interrupt_after_epoch = 0;
 };

@@ -203,12 +203,13 @@ nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop 
   return j;
 }
 
-// The training keys that decide a run's result. fast_dropout and the adapt_* keys only count when used, so that runs
+// The training keys that decide a run's result. fast_dropout, processes and the adapt_* keys only count when used, so that runs
 // without them keep the identity they had before these keys existed.
 nlohmann::json train_identity(const ParamSet& train) {
   nlohmann::json j = params_json(train, kNotIdentity);
   if (!train.get_bool("fast_dropout")) j.erase("fast_dropout");
   if (train.get_string("precision") == "fp32") j.erase("precision");
+  if (train.get_int("processes") == 1) j.erase("processes");
   if (train.get_string_list("adapt").empty())
     for (const char* k : {"adapt", "adapt_lr_scale", "adapt_milestones", "adapt_gamma"}) j.erase(k);
   return j;

@@ -116,7 +116,11 @@ const ParamDecl& train_section() {
       .integer("eval_batch_size", 0, 0, 1000000,
                "users per evaluation batch (metrics do not depend on it); 0 = as many as keep one batch's scores "
                "within 8 MB, which stays in the CPU cache (measured 2.4x faster per user than 1024 on Beauty)")
-      .integer("threads", 0, 0, 1024, "CPU threads for LibTorch (0 = all cores)")
+      .integer("threads", 0, 0, 1024, "CPU threads for LibTorch, per process (0 = all cores, shared by the processes)")
+      .integer("processes", 1, 1, 256,
+               "data-parallel training over this many processes of the machine (c10d over Gloo), one per CUDA "
+               "device on a GPU machine: each trains on its share of every batch and gradients are summed; "
+               "losses that draw negatives from the batch see only the process's share")
       .text("device", "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
       .choice("precision", "fp32", {"fp32", "bf16"},
               "bf16: forward passes under bfloat16 autocast on a CUDA device (no loss scaling needed); on the CPU "

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,6 +140,46 @@ ChildExit run_child(const std::vector<std::string>& argv, double timeout_seconds
   close(fds[0]);
   result.last_lines = lines.take();
   return result;
+}
+
+int start_helper(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = getpid();
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);  // the parent died before the line above took effect
+    execv(args[0], args.data());
+    const char msg[] = "mmsr: cannot start the run's training process\n";
+    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    _exit(127);
+  }
+  return int(pid);
+}
+
+std::string finish_helper(int pid, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  for (;;) {
+    pid_t w = waitpid(pid_t(pid), &status, WNOHANG);
+    if (w == pid_t(pid)) break;
+    if (w < 0) return "gone";
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > seconds) {
+      kill(pid_t(pid), SIGKILL);
+      waitpid(pid_t(pid), &status, 0);
+      return "killed after its run ended";
+    }
+    usleep(20 * 1000);
+  }
+  ChildExit e;
+  e.exited = WIFEXITED(status);
+  e.code = e.exited ? WEXITSTATUS(status) : 0;
+  e.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return e.describe();
 }
 
 }  // namespace mmsr

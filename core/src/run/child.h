@@ -20,4 +20,11 @@ struct ChildExit {
 // received by this process as one SIGTERM, and stops it after timeout_seconds (0 = no limit).
 ChildExit run_child(const std::vector<std::string>& argv, double timeout_seconds);
 
+// A helper process of the current run (a data-parallel training process): started with argv, sharing our output,
+// and killed by the kernel if this process dies first, so that none outlives its run.
+int start_helper(const std::vector<std::string>& argv);
+
+// Waits up to `seconds` for a helper to exit, then kills it. Returns how it ended ("exit code 0", ...).
+std::string finish_helper(int pid, double seconds);
+
 }  // namespace mmsr

@@ -151,6 +151,62 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   std::cerr << title << ": failed: " << error << (marked ? "" : " (nothing was recorded)") << "\n";
 }
 
+// The other training processes of a data-parallel run ([train].processes > 1), started before rank 0 trains and
+// ended with it: they exit by themselves when training ends; one still there some seconds later (rank 0 failed
+// and left it waiting) is killed.
+class DataParallelProcesses {
+ public:
+  DataParallelProcesses(const RunOptions& options, const RunSpec& run, const std::string& run_key) {
+    const int64_t processes = run.train.get_int("processes");
+    if (processes <= 1) return;
+    if (options.worker_command.empty())
+      throw InputError("[train].processes = " + std::to_string(processes) +
+                       ": this runner cannot start processes (run the grid with `mmsr run`)");
+    file_ = (std::filesystem::temp_directory_path() /
+             fmt::format("mmsr-rendezvous-{}-{}", run_key.substr(0, 16), getpid())).string();
+    remove_file(file_);
+    for (int64_t r = 1; r < processes; ++r) {
+      std::vector<std::string> argv = options.worker_command;
+      argv.insert(argv.end(), {"--supervised-run", run_key, "--data-parallel-rank", std::to_string(r),
+                               "--rendezvous", file_});
+      pids_.push_back(start_helper(argv));
+    }
+  }
+  ~DataParallelProcesses() {
+    for (int pid : pids_) finish_helper(pid, 10.0);
+    remove_file(file_);
+  }
+  DataParallelProcesses(const DataParallelProcesses&) = delete;
+  DataParallelProcesses& operator=(const DataParallelProcesses&) = delete;
+  const std::string& rendezvous_file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::vector<int> pids_;
+};
+
+// A data-parallel run's process of rank > 0: trains its share of the run's batches with the others and records
+// nothing (rank 0 records the run).
+void train_share(const Experiment& ex, const Dataset& data, const LeaveOneOutSplit& split,
+                 const PluginRegistry& registry, const RunOptions& options, GridSummary& summary) {
+  summary.found = false;
+  for (const auto& run : ex.runs) {
+    const std::string key = run_key(run, ex, data, plugin_versions(run, registry));
+    if (key != options.only_run_key) continue;
+    summary.found = true;
+    RunCallbacks cb;
+    cb.data_parallel_rank = options.data_parallel_rank;
+    cb.rendezvous_file = options.rendezvous_file;
+    if (options.checkpoints) cb.checkpoint_path = checkpoint_path(options.store_path, key);  // read, never written
+    RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
+    if (out.status == "finished") ++summary.finished;
+    else if (out.status == "interrupted") summary.interrupted = true;
+    else ++summary.failed, std::cerr << "training process " << options.data_parallel_rank << ": " << out.status
+                                     << ": " << out.error << "\n";
+    return;
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -238,6 +294,10 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     std::cout << fmt::format("{} runs (dry run: nothing trained, nothing written)\n", ex.runs.size());
     return summary;
   }
+  if (options.data_parallel_rank > 0) {
+    train_share(ex, data, split, registry, options, summary);
+    return summary;
+  }
 
   {
     // The store's folder is made only now, when nothing in the input can still be refused.
@@ -283,6 +343,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     rec.plugins_json = plugins;
     rec.fingerprint = host_fingerprint();
     rec.device = resolve_device(run.train.get_string("device"));
+    if (const int64_t processes = run.train.get_int("processes"); processes > 1)
+      rec.device += fmt::format(" x{} processes", processes);
     // The run under the main protocol, then one record per [[also_evaluate]] protocol: the same training,
     // its own identity. A run is skipped only when every record of it is finished.
     std::vector<RunRecord> records = {rec};
@@ -371,6 +433,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     };
     try {
       mark_run_launch();
+      DataParallelProcesses others(options, run, rec.run_key);
+      cb.rendezvous_file = others.rendezvous_file();
       RunOutcome out = train_and_evaluate(ex, run, data, split, registry, cb);
       progress.clear();
       if (out.status == "interrupted") {

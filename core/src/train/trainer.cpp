@@ -27,6 +27,7 @@
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/rng.h"
+#include "data_parallel.h"
 #include "model.h"
 
 namespace mmsr {
@@ -357,6 +358,71 @@ bool load_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   return true;
 }
 
+// A process's share of a batch [begin, end) in data-parallel training: contiguous and as even as the sizes allow.
+std::pair<size_t, size_t> share_of(size_t begin, size_t end, int rank, int world) {
+  const size_t n = end - begin;
+  return {begin + n * size_t(rank) / size_t(world), begin + n * size_t(rank + 1) / size_t(world)};
+}
+
+// What a data-parallel step sums over the processes, in one buffer (one all-reduce per step): whether any process
+// was interrupted, the number of training targets w of each process's share, w times its loss and loss terms,
+// whether each parameter got a gradient, and w times each gradient. Dividing the sums by the total w gives the
+// gradient and loss of the whole batch for losses that average over their targets, as one process would compute
+// them (docs/scale.md); a process whose share is empty contributes w = 0.
+struct StepSums {
+  bool interrupted = false;
+  double loss = 0;
+  std::vector<double> terms;
+};
+
+StepSums sum_over_processes(DataParallelGroup& group, std::vector<torch::Tensor>& params, bool interrupted,
+                            double weight, const LossTerms& loss, const torch::Device& device) {
+  const size_t n_terms = loss.terms.size();
+  std::vector<torch::Tensor> parts;
+  parts.reserve(params.size() * 2 + 1);
+  std::vector<float> head = {interrupted ? 1.f : 0.f, float(weight), float(weight * loss.total.item<double>())};
+  for (const auto& [name, value] : loss.terms) head.push_back(float(weight * value.item<double>()));
+  for (const auto& p : params) head.push_back(p.grad().defined() && weight > 0 ? 1.f : 0.f);
+  parts.push_back(torch::tensor(head, torch::kFloat).to(device));
+  for (const auto& p : params) {
+    const auto& g = p.grad();
+    if (g.defined() && weight > 0) parts.push_back((g.is_sparse() ? g.to_dense() : g).flatten().to(torch::kFloat) * weight);
+    else parts.push_back(torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
+  }
+  torch::Tensor flat = torch::cat(parts);
+  group.sum(flat);
+  torch::Tensor head_sum = flat.slice(0, 0, int64_t(head.size())).cpu();
+  const float* h = head_sum.data_ptr<float>();
+  StepSums out;
+  out.interrupted = h[0] > 0;
+  const double total = std::max<double>(h[1], 1e-12);
+  out.loss = h[2] / total;
+  for (size_t i = 0; i < n_terms; ++i) out.terms.push_back(h[3 + i] / total);
+  int64_t offset = int64_t(head.size());
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto& p = params[i];
+    const int64_t n = p.numel();
+    // A gradient of its own (not a view into the buffer), as the optimizer's zero_grad expects.
+    if (h[3 + n_terms + i] > 0) p.mutable_grad() = (flat.slice(0, offset, offset + n) / total).view_as(p).to(p.dtype()).clone();
+    else p.mutable_grad() = torch::Tensor();
+    offset += n;
+  }
+  return out;
+}
+
+// A process's device: the configured one on the CPU; on CUDA, one device per process from the configured index.
+torch::Device process_device(const std::string& resolved, int rank, int64_t processes) {
+  torch::Device device(resolved);
+  if (!device.is_cuda() || processes == 1) return device;
+  const int index = int(device.index() < 0 ? 0 : device.index()) + rank;
+  if (index >= int(torch::cuda::device_count()))
+    throw InputError("[train].processes = " + std::to_string(processes) + " on " + resolved + " needs CUDA devices up to cuda:" +
+                     std::to_string(int(device.index() < 0 ? 0 : device.index()) + int(processes) - 1) + "; only " +
+                     std::to_string(torch::cuda::device_count()) + " here");
+  return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
+}
+
 }  // namespace
 
 std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
@@ -406,6 +472,13 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
   } catch (const std::exception& e) {
     throw InputError(model_label + " cannot be built: " + e.what());
   }
+  if (const int64_t processes = run.train.get_int("processes"); processes > 1) {
+    if (!data_parallel_available())
+      throw InputError(model_label + ": [train].processes = " + std::to_string(processes) +
+                       " needs data-parallel training, which this build lacks (Gloo's headers: Debian's libgloo-dev, "
+                       "which scripts/setup.sh installs; then rebuild)");
+    process_device(resolve_device(run.train.get_string("device")), int(processes - 1), processes);
+  }
   if (model->trainable() && model->num_objectives() == 0)
     throw InputError(model_label + " has parameters to train but no loss: add loss = \"softmax\" (or another "
                      "loss plugin, see `mmsr plugins`)");
@@ -450,12 +523,14 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   const auto run_start = Clock::now();
   RunOutcome outcome;
   const ParamSet& train = run.train;
+  const int64_t processes = train.get_int("processes");
+  const int rank = callbacks.data_parallel_rank;
   int64_t threads = train.get_int("threads");
-  if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
+  if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / processes);
   at::set_num_threads(int(threads));  // LibTorch starts with one intra-op thread here otherwise
   set_fast_dropout(train.has("fast_dropout") && train.get_bool("fast_dropout"));
   outcome.device = resolve_device(train.get_string("device"));
-  const torch::Device device(outcome.device);
+  const torch::Device device = process_device(outcome.device, rank, processes);
   // bf16 autocast is a CUDA feature here; on the CPU the run stays fp32 (its record names the device).
   const bool bf16 = device.is_cuda() && train.has("precision") && train.get_string("precision") == "bf16";
 
@@ -506,6 +581,22 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
       epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(e));
     if (callbacks.on_resume) callbacks.on_resume(st.epoch);
   }
+  // Data-parallel: every process built the same model from the seed and read the same checkpoint; rank 0's
+  // weights are broadcast all the same, so that the processes start from one state whatever a plugin did.
+  std::unique_ptr<DataParallelGroup> group;
+  std::vector<torch::Tensor> params = model->parameters();
+  if (processes > 1 && trainable) {
+    if (callbacks.rendezvous_file.empty())
+      throw InputError("[train].processes > 1: the run's other processes were not started (run it with `mmsr run`)");
+    group = std::make_unique<DataParallelGroup>(callbacks.rendezvous_file, rank, int(processes));
+    std::vector<torch::Tensor> state;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : params) state.push_back(p.detach());
+      for (auto& b : model->buffers()) state.push_back(b.detach());
+    }
+    group->broadcast(state);
+  }
   auto end_with = [&](const std::string& status, const std::string& error) {
     outcome.status = status;
     outcome.error = error;
@@ -516,15 +607,27 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   for (int64_t epoch = st.epoch + 1; epoch <= max_epochs && !st.stopped; ++epoch) {
     auto epoch_start = Clock::now();
     apply_schedules(*optimizer, groups, lr, epoch);
+    // Each process draws its own dropout masks and sampled negatives: a stream per (seed, epoch, rank), so that a
+    // resumed run continues exactly without storing every process's generator.
+    if (group) torch::manual_seed(run.seed * 1000003ull + uint64_t(epoch) * 7919ull + uint64_t(rank));
     auto batches = epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(epoch));
     double loss_sum = 0;
     std::vector<std::pair<std::string, double>> term_sums;
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++st.step) {
-      if (interrupt_requested())
+      const auto interrupted_at = [&] {
         return end_with("interrupted", "stopped by a signal at epoch " + std::to_string(epoch) + ", step " +
                                            std::to_string(s + 1));
+      };
+      // With several processes, an interrupt travels with the step's sums so that all of them stop together.
+      if (!group && interrupt_requested()) return interrupted_at();
       if (s == 0 && epoch == st.epoch + 1) record_time_to_first_step(outcome);
       auto [begin, end] = batches[size_t(s)];
+      double weight = 1;
+      if (group) {
+        std::tie(begin, end) = share_of(begin, end, rank, int(processes));
+        // An empty share still runs a forward pass (on one sample, weighted 0) so every process sums the same terms.
+        if (end == begin) weight = 0, end = begin + 1;
+      }
       Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
       LossTerms loss;
       {
@@ -533,17 +636,25 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
       }
       optimizer->zero_grad();
       loss.total.backward();
+      double value = loss.total.item<double>();
+      std::vector<double> term_values;
+      for (auto& [n, v] : loss.terms) term_values.push_back(v.item<double>());
+      if (group) {
+        if (weight > 0) weight = double(batch.targets.gt(0).sum().item<int64_t>());
+        StepSums sums = sum_over_processes(*group, params, interrupt_requested(), weight, loss, device);
+        if (sums.interrupted) return interrupted_at();
+        value = sums.loss;
+        term_values = sums.terms;
+      }
       if (clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), clip);
       optimizer->step();
-      double value = loss.total.item<double>();
       if (!std::isfinite(value))
         return end_with("diverged", "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
                                         ", step " + std::to_string(s + 1));
       loss_sum += value;
       if (term_sums.empty())
         for (auto& [n, v] : loss.terms) term_sums.emplace_back(n, 0.0);
-      for (size_t i = 0; i < loss.terms.size() && i < term_sums.size(); ++i)
-        term_sums[i].second += loss.terms[i].second.item<double>();
+      for (size_t i = 0; i < term_values.size() && i < term_sums.size(); ++i) term_sums[i].second += term_values[i];
       if (callbacks.on_step) callbacks.on_step({epoch, max_epochs, s + 1, steps_per_epoch, value});
     }
     st.train_seconds += since(epoch_start);
@@ -551,7 +662,7 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
     report.epoch = epoch;
     report.loss = loss_sum / double(std::max<int64_t>(1, steps_per_epoch));
     for (auto& [n, v] : term_sums) report.terms.emplace_back(n, v / double(steps_per_epoch));
-    if (epoch % eval_every == 0 || epoch == max_epochs) {
+    if (rank == 0 && (epoch % eval_every == 0 || epoch == max_epochs)) {
       auto ve = Clock::now();
       SplitEvaluation valid = evaluator.run(*model, false);
       st.valid_seconds += since(ve);
@@ -572,8 +683,15 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
     // The epoch is recorded before its checkpoint is written: a kill in between redoes the epoch on resume
     // (its record is replaced), never leaves a checkpoint ahead of the records.
     if (callbacks.on_epoch) callbacks.on_epoch(report);
-    if (!checkpoint.empty()) save_checkpoint(checkpoint, *model, *optimizer, st, best_state);
+    if (!checkpoint.empty() && rank == 0) save_checkpoint(checkpoint, *model, *optimizer, st, best_state);
+    if (group) {
+      // Rank 0 decides early stopping; the others wait here while it evaluates.
+      auto stop = torch::tensor({rank == 0 && st.stopped ? 1.f : 0.f}).to(device);
+      group->sum(stop);
+      st.stopped = stop.item<float>() > 0;
+    }
   }
+  if (rank > 0) return end_with("finished", "");  // the other processes only train
   const double train_seconds = st.train_seconds, valid_seconds = st.valid_seconds;
   const int64_t best_epoch = st.best_epoch;
   outcome.timings.push_back({"train", train_seconds, peak_rss_mb()});
