@@ -1,7 +1,9 @@
 // The feature store: .npy (float32, float16, 2-D and 3-D, with a token mask) and raw float32 files, id maps,
 // and a clear refusal for every malformed input.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -69,6 +71,56 @@ TEST(Features, PooledFloat32NpyGathersRowsByItemToken) {
   f.gather(ids, 3, out, mask);
   EXPECT_EQ(std::vector<float>(out, out + 6), (std::vector<float>{20, 21, 0, 0, 10, 11}));
   EXPECT_EQ(std::vector<int>(mask, mask + 3), (std::vector<int>{1, 0, 1}));
+}
+
+// The process's resident pages of mapped files, in MB (RssFile of /proc/self/status).
+double resident_file_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("RssFile:", 0) == 0) return std::stod(line.substr(8)) / 1024.0;
+  return -1;
+}
+
+// A file past the release threshold (275 MB, sparse: zeros but a marker per row), opened and read whole, row by
+// row: every row arrives intact, and the pages read do not stay in the process's resident memory.
+TEST(Features, ALargeFileGivesBackThePagesOfTheRowsItGathered) {
+  TempDir t;
+  const int64_t rows = 1100, tokens = 64, dim = 1024;
+  const size_t row_bytes = size_t(tokens * dim) * 4;
+  const std::string header = npy("<f4", {rows, tokens, dim}, "");
+  const std::string path = t.file("big.npy", header);
+  ASSERT_EQ(truncate(path.c_str(), off_t(header.size() + size_t(rows) * row_bytes)), 0);  // a sparse file
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float marker = float(r + 1);
+      f.seekp(std::streamoff(header.size() + size_t(r) * row_bytes + row_bytes / 2));
+      f.write(reinterpret_cast<const char*>(&marker), 4);
+    }
+  }
+  Dataset d;
+  d.item_tokens = {"<pad>"};
+  for (int64_t r = 0; r < rows; ++r) d.item_tokens.push_back(std::to_string(r));
+  d.user_tokens = {"u"};
+  d.sequences = {{1, 2}};
+  // Opening reads the whole file too (files up to 2 GB are checked for non-finite values when opened).
+  const double before = resident_file_mb();
+  FeatureTable f = FeatureTable::open(spec(path), d);
+  const int64_t batch = 50;
+  std::vector<float> out(size_t(batch * tokens * dim));
+  for (int64_t begin = 1; begin <= rows; begin += batch) {
+    std::vector<int64_t> ids;
+    for (int64_t id = begin; id < std::min(rows + 1, begin + batch); ++id) ids.push_back(id);
+    f.gather(ids.data(), ids.size(), out.data(), nullptr);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const float* row = out.data() + i * size_t(tokens * dim);
+      ASSERT_EQ(row[tokens * dim / 2], float(ids[i])) << "item " << ids[i];
+      ASSERT_EQ(row[0], 0.0f);
+    }
+  }
+  const double grown = resident_file_mb() - before;
+  EXPECT_LT(grown, 64.0) << "the pages of a 275 MB file stayed resident after it was read";
 }
 
 TEST(Features, TokenLevelFloat16WithAMask) {

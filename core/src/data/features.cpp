@@ -55,6 +55,26 @@ class FeatureBytes {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 
+  // Large mappings give back the pages of rows once they are copied (the kernel keeps them in its page cache): a
+  // mapping's touched pages otherwise count in the process's resident memory until it ends, so an epoch over a
+  // 15 GB token file would read as 15 GB of "peak memory", and memory limits that count resident pages would
+  // stop the run. Small files stay resident: their pages are shared by neighbouring rows and cheap to keep.
+  bool releases_pages() const { return map_ && size_ >= kReleaseAbove; }
+  void release(const uint8_t* begin, size_t n) const {
+    static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    // The row's pages and the kernel's fault-around window on either side (it maps up to 64 KB of cached
+    // neighbours on a fault). Releasing a neighbour another row still needs only costs that row a minor fault:
+    // the mapping is read-only, so a released page reads back the file's bytes.
+    constexpr uintptr_t kFaultAround = 64 << 10;
+    const uintptr_t start = uintptr_t(data_), end = start + size_;
+    uintptr_t lo = std::max(start, uintptr_t(begin) > start + kFaultAround ? uintptr_t(begin) - kFaultAround : start);
+    uintptr_t hi = std::min(end, uintptr_t(begin) + n + kFaultAround);
+    lo &= ~(page - 1);
+    hi = std::min((hi + page - 1) & ~(page - 1), (end + page - 1) & ~(page - 1));
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+  static constexpr size_t kReleaseAbove = size_t(256) << 20;
+
  private:
   void* map_ = nullptr;
   std::vector<uint8_t> owned_;
@@ -355,6 +375,7 @@ void FeatureTable::gather(const int64_t* item_ids, size_t n, float* out, uint8_t
         dst[k] = half_to_float(h);
       }
     }
+    if (values_->releases_pages()) values_->release(src, row_bytes);
     for (int64_t k = 0; k < per_row; ++k)
       if (!std::isfinite(dst[k]))
         throw InputError(path_ + ": row " + std::to_string(row) + " (item id " + std::to_string(id) +
