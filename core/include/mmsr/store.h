@@ -7,13 +7,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct sqlite3;
 
 namespace mmsr {
 
-constexpr int kStoreSchemaVersion = 3;  // 2: popularity_metrics; 3: runs.claimed_by, runs.heartbeat
+// 2: popularity_metrics; 3: runs.claimed_by, runs.heartbeat; 4: run identities without the SDK version (re-keyed)
+constexpr int kStoreSchemaVersion = 4;
 
 struct RunRecord {
   std::string run_key;     // identity: hash of everything that decides the result
@@ -151,6 +153,8 @@ class Store {
  private:
   void exec(const std::string& sql);
   void migrate();
+  // Schema 4's re-keying (mmsr/identity.h); returns the (old, new) keys of unfinished runs, whose checkpoints move.
+  std::vector<std::pair<std::string, std::string>> rekey_runs();
   std::string path_;
   sqlite3* db_ = nullptr;
 };

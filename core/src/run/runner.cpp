@@ -16,6 +16,7 @@
 #include "mmsr/engine.h"
 #include "mmsr/errors.h"
 #include "mmsr/features.h"
+#include "mmsr/identity.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/store.h"
@@ -64,14 +65,7 @@ std::string dataset_description(const Experiment& ex, const DatasetStats& stats)
 
 std::string run_key(const RunSpec& run, const Experiment& ex, const Dataset& data,
                     const std::string& plugins_json) {
-  return Hasher()
-      .add(run.config_json)
-      .add_u64(run.seed)
-      .add(ex.protocol_hash)
-      .add(data.checksum)
-      .add(plugins_json)
-      .add(host_fingerprint())
-      .hex();
+  return run_identity(run.config_json, run.seed, ex.protocol_hash, data.checksum, plugins_json, host_fingerprint());
 }
 
 std::string plugin_versions(const RunSpec& run, const PluginRegistry& registry) {
@@ -142,8 +136,12 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   }
   ++summary.failed;
   if (exit.exited && exit.code == kRunFailed) return;  // the child recorded the failure itself
-  std::string error = exit.timed_out ? fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds))
-                                     : "the run's process died: " + exit.describe();
+  std::string error =
+      exit.timed_out ? fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds))
+      : exit.exited && exit.code == kRunNotInGrid
+          ? "the run's process did not find this run: the experiment file, its data or mmsr itself changed while "
+            "the grid ran (a run's identity depends on all three); rerun the grid"
+          : "the run's process died: " + exit.describe();
   std::string tail;
   for (const auto& l : exit.last_lines) tail += "\n  " + l;
   int64_t marked = 0;
@@ -350,7 +348,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     std::vector<RunRecord> records = {rec};
     for (const auto& v : ex.also_evaluate) {
       RunRecord r = rec;
-      r.run_key = Hasher().add(rec.run_key).add(v.protocol_hash).hex();
+      r.run_key = variant_identity(rec.run_key, v.protocol_hash);
       r.protocol_hash = v.protocol_hash;
       r.protocol_json = v.protocol_json;
       records.push_back(std::move(r));

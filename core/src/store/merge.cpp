@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "mmsr/errors.h"
+#include "mmsr/identity.h"
 #include "mmsr/store.h"
 
 namespace mmsr {
@@ -107,8 +108,16 @@ MergeSummary merge_stores(const std::string& into, const std::vector<std::string
         return experiment_ids[src_id] = found[0][0];
       };
       exec(db, "INSERT OR IGNORE INTO main.datasets SELECT checksum, name, source, stats FROM src.datasets");
+      // Runs of a store written before schema 4 are compared and copied under their current identity.
+      std::vector<StoredRun> stored;
+      for (const auto& r : rows(db, "SELECT id, run_key, status, config, config_key, protocol_hash, dataset_checksum, "
+                                    "plugins, fingerprint, seed FROM src.runs", {}))
+        stored.push_back({r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], uint64_t(std::stoull(r[9]))});
+      const auto current = current_identities(stored);
       for (const auto& run : rows(db, "SELECT id, run_key, status, model_name, experiment_id FROM src.runs ORDER BY id", {})) {
-        const std::string &src_id = run[0], &key = run[1];
+        const std::string& src_id = run[0];
+        const auto renamed = current.find(src_id);
+        const std::string key = renamed == current.end() ? run[1] : renamed->second;
         if (run[2] != "finished") {
           ++summary.unfinished;
           continue;
@@ -134,10 +143,10 @@ MergeSummary merge_stores(const std::string& into, const std::vector<std::string
         rows(db,
              "INSERT INTO main.runs(run_key, experiment_id, model_name, grid_label, config_key, config, protocol_hash, "
              "protocol, dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, "
-             "finished_at) SELECT run_key, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
+             "finished_at) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
              "dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, finished_at "
              "FROM src.runs WHERE id=?",
-             {exp, src_id});
+             {key, exp, src_id});
         const std::string id = rows(db, "SELECT last_insert_rowid()", {})[0][0];
         rows(db, "INSERT INTO main.epochs SELECT ?, epoch, loss, terms, valid, seconds FROM src.epochs WHERE run_id=?", {id, src_id});
         rows(db, "INSERT INTO main.metrics SELECT ?, split, branch, name, k, value FROM src.metrics WHERE run_id=?", {id, src_id});

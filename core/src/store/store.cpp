@@ -8,11 +8,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "mmsr/errors.h"
+#include "mmsr/identity.h"
 #include "mmsr/text.h"
 
 namespace mmsr {
@@ -186,9 +190,10 @@ void Store::migrate() {
   if (tables > 0 && !has_meta)
     throw InputError(path_ + ": a SQLite database that is not an mmsr results store; "
                              "pass another --store path");
+  int version = kStoreSchemaVersion;  // a new store
   if (has_meta) {
     Statement q(db_, "SELECT value FROM meta WHERE key='schema_version'");
-    int version = q.step() ? std::stoi(q.text(0)) : 0;
+    version = q.step() ? std::stoi(q.text(0)) : 0;
     if (version > kStoreSchemaVersion)
       throw InputError(path_ + ": written by a newer mmsr (store schema " + std::to_string(version) +
                        ", this build reads up to " + std::to_string(kStoreSchemaVersion) +
@@ -211,9 +216,46 @@ void Store::migrate() {
     exec("ALTER TABLE runs ADD COLUMN claimed_by TEXT");
     exec("ALTER TABLE runs ADD COLUMN heartbeat REAL");
   }
+  // Schema 4: run identities without the SDK's layout version (mmsr/identity.h).
+  const auto renamed = version < 4 ? rekey_runs() : std::vector<std::pair<std::string, std::string>>{};
   exec("UPDATE meta SET value = '" + std::to_string(kStoreSchemaVersion) +
        "' WHERE key = 'schema_version' AND CAST(value AS INTEGER) < " + std::to_string(kStoreSchemaVersion));
   tx.commit();
+  // An unfinished run's checkpoint follows its new identity (after the commit: a failed rename only costs the run
+  // its resume point, never the store its records).
+  for (const auto& [from, to] : renamed) {
+    const std::filesystem::path dir(path_ + ".checkpoints");
+    std::error_code ec;
+    if (std::filesystem::exists(dir / (from + ".pt"), ec) && !std::filesystem::exists(dir / (to + ".pt"), ec))
+      std::filesystem::rename(dir / (from + ".pt"), dir / (to + ".pt"), ec);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> Store::rekey_runs() {
+  std::vector<StoredRun> runs;
+  {
+    // Finished runs first: when two stored runs now share an identity (the same run computed before and after an
+    // SDK bump), the finished one takes it and the other keeps its old key, out of the way.
+    Statement q(db_,
+                "SELECT id, run_key, status, config, config_key, protocol_hash, dataset_checksum, plugins, fingerprint, "
+                "seed FROM runs ORDER BY status = 'finished' DESC, id");
+    while (q.step())
+      runs.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6), q.text(7),
+                      q.text(8), uint64_t(q.integer(9))});
+  }
+  const auto now = current_identities(runs);
+  std::set<std::string> taken;
+  for (const auto& r : runs) taken.insert(r.run_key);
+  std::vector<std::pair<std::string, std::string>> renamed;
+  Statement update(db_, "UPDATE runs SET run_key = ? WHERE id = ?");
+  for (const auto& r : runs) {
+    auto it = now.find(r.id);
+    if (it == now.end() || taken.count(it->second)) continue;
+    update.bind(1, it->second).bind(2, int64_t(std::stoll(r.id))).run();
+    taken.insert(it->second);
+    if (r.status != "finished") renamed.emplace_back(r.run_key, it->second);
+  }
+  return renamed;
 }
 
 int64_t Store::add_experiment(const std::string& name, const std::string& file,
