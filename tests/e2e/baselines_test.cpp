@@ -16,13 +16,6 @@ using test::TempDir;
 
 namespace {
 
-const char* kSampledToo = R"(
-[[also_evaluate]]
-candidates = "sampled"
-negatives = 20
-negatives_seed = 3
-)";
-
 // The message of the InputError a text raises ("" when it parses).
 std::string error_of(const std::string& text) {
   return test::input_error_of([&] { parse(text); });

@@ -65,6 +65,14 @@ backbone = { plugin = "sasrec", layers = 1 }
 loss = ["softmax", "inbatch"]
 )";
 
+// A second protocol for the tiny experiment: the same trained models against 20 sampled negatives.
+inline const char* kSampledToo = R"(
+[[also_evaluate]]
+candidates = "sampled"
+negatives = 20
+negatives_seed = 3
+)";
+
 inline std::string tiny(const std::string& loss_line) {
   std::string t = kTiny;
   t.replace(t.find("loss = [\"softmax\", \"inbatch\"]"), 29, loss_line);

@@ -20,13 +20,6 @@ using test::TempDir;
 
 namespace {
 
-const char* kSampledToo = R"(
-[[also_evaluate]]
-candidates = "sampled"
-negatives = 20
-negatives_seed = 3
-)";
-
 void sql(const std::string& store, const std::string& statement) {
   sqlite3* db;
   sqlite3_open(store.c_str(), &db);
