@@ -55,6 +55,22 @@ TEST(Config, ThreadsDoNotChangeARunsIdentity) {
   EXPECT_EQ(parse(a).runs[0].config_key, parse(b).runs[0].config_key);
 }
 
+// Keys added after stores existed count in a run's identity only when they change something: a store made before
+// them keeps matching its grid.
+TEST(Config, OptionalTrainingKeysCountOnlyWhenUsed) {
+  auto with = [](const std::string& line) {
+    std::string t = kValid;
+    return parse(t.replace(t.find("epochs = 2"), 10, "epochs = 2\n" + line)).runs[0];
+  };
+  const RunSpec plain = parse(kValid).runs[0];
+  for (const char* unchanged : {"processes = 1", "fast_dropout = false", "precision = \"fp32\"", "adapt = []"}) {
+    EXPECT_EQ(with(unchanged).config_key, plain.config_key) << unchanged;
+    EXPECT_EQ(with(unchanged).config_json, plain.config_json) << unchanged;
+  }
+  for (const char* changed : {"processes = 2", "fast_dropout = true"})
+    EXPECT_NE(with(changed).config_key, plain.config_key) << changed;
+}
+
 TEST(Config, UnknownKeyNamesFileLineAndSuggestion) {
   std::string text = kValid;
   text.replace(text.find("layers = [1, 2]"), 15, "layer = 2");
