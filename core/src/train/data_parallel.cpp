@@ -17,22 +17,6 @@ namespace mmsr {
 
 bool data_parallel_available() { return true; }
 
-struct DataParallelGroup::Impl {
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
-};
-
-DataParallelGroup::DataParallelGroup(const std::string& rendezvous_file, int rank, int world)
-    : impl_(std::make_unique<Impl>()), rank_(rank), world_(world) {
-  auto store = c10::make_intrusive<c10d::FileStore>(rendezvous_file, world);
-  // Processes wait for rank 0 while it evaluates on the validation split; a process that dies closes its
-  // connections, which the others see at once, so the long timeout only bounds a hung process.
-  auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::hours(3));
-  options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-  impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
-}
-
-DataParallelGroup::~DataParallelGroup() = default;
-
 namespace {
 
 // A collective fails when another process of the group died or stopped: say so, with the transport's first line
@@ -50,6 +34,28 @@ void collective(const char* what, int rank, Collective&& run) {
 }
 
 }  // namespace
+
+struct DataParallelGroup::Impl {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+DataParallelGroup::DataParallelGroup(const std::string& rendezvous_file, int rank, int world)
+    : impl_(std::make_unique<Impl>()), rank_(rank), world_(world) {
+  auto store = c10::make_intrusive<c10d::FileStore>(rendezvous_file, world);
+  // Joining: every process loads the data and builds the model first; one that died before joining is noticed
+  // only by this timeout.
+  auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::minutes(10));
+  options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  collective("rendezvous", rank, [&] {
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+  });
+  // Training: processes wait for rank 0 while it evaluates on the validation split. A process that dies closes
+  // its connections, which the others see at once, so this long timeout only bounds a hung process.
+  impl_->group->setTimeout(std::chrono::hours(3));
+}
+
+DataParallelGroup::~DataParallelGroup() = default;
+
 
 void DataParallelGroup::sum(torch::Tensor& flat) {
   collective("all-reduce", rank_, [&] {
