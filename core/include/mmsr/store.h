@@ -91,6 +91,9 @@ struct EpochRecord {
   double seconds = 0;
 };
 
+// Where a run's end-of-epoch checkpoint lives: <store>.checkpoints/<run key>.pt.
+std::string checkpoint_file(const std::string& store_path, const std::string& run_key);
+
 class Store {
  public:
   // Opens or creates the store. InputError when the file is not an mmsr store or has a newer schema.

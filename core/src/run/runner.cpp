@@ -81,9 +81,9 @@ std::string plugin_versions(const RunSpec& run, const PluginRegistry& registry) 
 }
 
 std::string checkpoint_path(const std::string& store_path, const std::string& run_key) {
-  std::filesystem::path dir(store_path + ".checkpoints");
-  std::filesystem::create_directories(dir);
-  return (dir / (run_key + ".pt")).string();
+  const std::string file = checkpoint_file(store_path, run_key);
+  std::filesystem::create_directories(std::filesystem::path(file).parent_path());
+  return file;
 }
 
 void remove_file(const std::string& path) {

@@ -224,11 +224,15 @@ void Store::migrate() {
   // An unfinished run's checkpoint follows its new identity (after the commit: a failed rename only costs the run
   // its resume point, never the store its records).
   for (const auto& [from, to] : renamed) {
-    const std::filesystem::path dir(path_ + ".checkpoints");
+    const std::string old_file = checkpoint_file(path_, from), new_file = checkpoint_file(path_, to);
     std::error_code ec;
-    if (std::filesystem::exists(dir / (from + ".pt"), ec) && !std::filesystem::exists(dir / (to + ".pt"), ec))
-      std::filesystem::rename(dir / (from + ".pt"), dir / (to + ".pt"), ec);
+    if (std::filesystem::exists(old_file, ec) && !std::filesystem::exists(new_file, ec))
+      std::filesystem::rename(old_file, new_file, ec);
   }
+}
+
+std::string checkpoint_file(const std::string& store_path, const std::string& run_key) {
+  return (std::filesystem::path(store_path + ".checkpoints") / (run_key + ".pt")).string();
 }
 
 std::vector<std::pair<std::string, std::string>> Store::rekey_runs() {

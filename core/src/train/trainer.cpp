@@ -376,12 +376,12 @@ struct StepSums {
 };
 
 StepSums sum_over_processes(DataParallelGroup& group, std::vector<torch::Tensor>& params, bool interrupted,
-                            double weight, const LossTerms& loss, const torch::Device& device) {
-  const size_t n_terms = loss.terms.size();
+                            double weight, double loss, const std::vector<double>& terms, const torch::Device& device) {
+  const size_t n_terms = terms.size();
   std::vector<torch::Tensor> parts;
-  parts.reserve(params.size() * 2 + 1);
-  std::vector<float> head = {interrupted ? 1.f : 0.f, float(weight), float(weight * loss.total.item<double>())};
-  for (const auto& [name, value] : loss.terms) head.push_back(float(weight * value.item<double>()));
+  parts.reserve(params.size() + 1);
+  std::vector<float> head = {interrupted ? 1.f : 0.f, float(weight), float(weight * loss)};
+  for (double term : terms) head.push_back(float(weight * term));
   for (const auto& p : params) head.push_back(p.grad().defined() && weight > 0 ? 1.f : 0.f);
   parts.push_back(torch::tensor(head, torch::kFloat).to(device));
   for (const auto& p : params) {
@@ -415,12 +415,12 @@ StepSums sum_over_processes(DataParallelGroup& group, std::vector<torch::Tensor>
 torch::Device process_device(const std::string& resolved, int rank, int64_t processes) {
   torch::Device device(resolved);
   if (!device.is_cuda() || processes == 1) return device;
-  const int index = int(device.index() < 0 ? 0 : device.index()) + rank;
-  if (index >= int(torch::cuda::device_count()))
-    throw InputError("[train].processes = " + std::to_string(processes) + " on " + resolved + " needs CUDA devices up to cuda:" +
-                     std::to_string(int(device.index() < 0 ? 0 : device.index()) + int(processes) - 1) + "; only " +
+  const int first = device.index() < 0 ? 0 : int(device.index());
+  if (first + int(processes) > int(torch::cuda::device_count()))
+    throw InputError("[train].processes = " + std::to_string(processes) + " on " + resolved +
+                     " needs CUDA devices up to cuda:" + std::to_string(first + int(processes) - 1) + "; only " +
                      std::to_string(torch::cuda::device_count()) + " here");
-  return torch::Device(torch::kCUDA, c10::DeviceIndex(index));
+  return torch::Device(torch::kCUDA, c10::DeviceIndex(first + rank));
 }
 
 }  // namespace
@@ -641,12 +641,12 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
       for (auto& [n, v] : loss.terms) term_values.push_back(v.item<double>());
       if (group) {
         if (weight > 0) weight = double(batch.targets.gt(0).sum().item<int64_t>());
-        StepSums sums = sum_over_processes(*group, params, interrupt_requested(), weight, loss, device);
+        StepSums sums = sum_over_processes(*group, params, interrupt_requested(), weight, value, term_values, device);
         if (sums.interrupted) return interrupted_at();
         value = sums.loss;
         term_values = sums.terms;
       }
-      if (clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), clip);
+      if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
       optimizer->step();
       if (!std::isfinite(value))
         return end_with("diverged", "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
