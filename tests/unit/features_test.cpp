@@ -186,6 +186,8 @@ TEST(Features, EveryMalformedFileIsRefusedWithItsReason) {
   refuse("long.npy", npy("<f4", {3, 2}, floats({0, 1, 2, 3, 4, 5, 6})), "(trailing bytes");
   refuse("1d.npy", npy("<f4", {6}, floats({0, 1, 2, 3, 4, 5})), "a 1-D array");
   refuse("few.npy", npy("<f4", {2, 3}, floats({0, 1, 2, 3, 4, 5})), "1 of 3 items have no row");
+  // A damaged header whose shape multiplies past 64 bits (found by fuzz_npy).
+  refuse("huge.npy", npy("<f4", {int64_t(1) << 40, int64_t(1) << 40, 2}, floats({0, 1})), "is too large for any file");
   std::string e = error_of([&] { FeatureTable::open(spec(t.path("absent.npy")), d); });
   EXPECT_NE(e.find("absent.npy: cannot open the feature file"), std::string::npos) << e;
   ModalitySpec raw = spec(t.file("r.raw", floats({1, 2, 3, 4, 5})));

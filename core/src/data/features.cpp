@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <unordered_map>
 
@@ -266,6 +267,9 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
     t.tokens_ = t.pooled_ ? 1 : spec.tokens;
     if (!t.pooled_ && t.tokens_ <= 0)
       throw InputError("[[modality]] '" + spec.name + "': shape = \"tokens\" with format = \"raw\" needs tokens");
+    if (t.dim_ > (int64_t(1) << 30) || t.tokens_ > (int64_t(1) << 20))
+      throw InputError("[[modality]] '" + spec.name + "': dim " + std::to_string(t.dim_) + " x tokens " +
+                       std::to_string(t.tokens_) + " is too large; check dim and tokens");
     const size_t per_row = size_t(t.tokens_ * t.dim_) * 4;
     if (t.values_->size() % per_row != 0)
       throw InputError(spec.path + ": " + std::to_string(t.values_->size()) + " bytes is not a whole number of " +
@@ -274,7 +278,13 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
     t.rows_ = int64_t(t.values_->size() / per_row);
   }
   if (t.dim_ <= 0 || t.tokens_ <= 0 || t.rows_ <= 0) throw InputError(spec.path + ": the feature array is empty");
-  require_size(*t.values_, offset, t.rows_ * t.tokens_ * t.dim_, element_size(t.dtype_), spec.path,
+  // The shape comes from the file's header: a product that does not fit in 64 bits cannot describe a real file.
+  int64_t elements = 0;
+  if (__builtin_mul_overflow(t.rows_, t.tokens_, &elements) || __builtin_mul_overflow(elements, t.dim_, &elements) ||
+      elements > std::numeric_limits<int64_t>::max() / 4)
+    throw InputError(spec.path + ": the shape " + std::to_string(t.rows_) + " x " + std::to_string(t.tokens_) +
+                     " x " + std::to_string(t.dim_) + " is too large for any file; the header is damaged");
+  require_size(*t.values_, offset, elements, element_size(t.dtype_), spec.path,
                "a " + std::to_string(t.rows_) + " x " + std::to_string(t.tokens_) + " x " + std::to_string(t.dim_) +
                    " array");
   t.data_offset_ = offset;
