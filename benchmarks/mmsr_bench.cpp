@@ -5,6 +5,8 @@
 //   Dropout/<kernel>                   a [256, 50, 64] dropout mask: torch's serial Bernoulli against mmsr's fast kernel
 //   FullRanking/users:<U>              scores of U users against 12,102 items, history masked, count-based ranks
 //   Batching/<kind>                    host-side batch construction from a split (all-position and prefix samples)
+//   ReadInteractions/<order>           reading and preprocessing a 2M-row RecBole .inter file (k-core 5), its rows
+//                                      grouped by user or shuffled
 //   FeatureGather/rows:<n>             gathering token-level feature rows from a memory-mapped .npy file
 //   ImtStep/<dedupe|per_slot>          an ODMT (IMT tower) training step computing each distinct item once, or once per
 //                                      batch slot, on a batch whose items follow a Zipf popularity
@@ -19,6 +21,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -185,6 +189,42 @@ void Batching(benchmark::State& state, bool prefix) {
   state.SetItemsProcessed(state.iterations() * int64_t(B));  // samples batched
 }
 
+// A RecBole .inter file of 2M interactions (50,000 users, 20,000 items with a Zipf popularity), rows either grouped
+// by user (as most published files are) or shuffled, written once per process in the temp folder.
+struct InteractionFile {
+  static constexpr int64_t rows = 2000000, users = 50000, items = 20000;
+  std::string path;
+  explicit InteractionFile(bool shuffled)
+      : path((std::filesystem::temp_directory_path() /
+              ("mmsr-bench-" + std::to_string(getpid()) + (shuffled ? "-shuffled" : "-grouped") + ".inter"))
+                 .string()) {
+    std::mt19937 rng(11);
+    std::vector<double> weights(items);
+    for (int64_t i = 0; i < items; ++i) weights[size_t(i)] = 1.0 / double(i + 1);
+    std::discrete_distribution<int64_t> item(weights.begin(), weights.end());
+    std::vector<std::array<int64_t, 3>> rows_of(rows);
+    for (int64_t r = 0; r < rows; ++r) rows_of[size_t(r)] = {r % users, item(rng), 1500000000 + r};
+    if (shuffled) std::shuffle(rows_of.begin(), rows_of.end(), rng);
+    else std::stable_sort(rows_of.begin(), rows_of.end(), [](const auto& a, const auto& b) { return a[0] < b[0]; });
+    std::ofstream out(path);
+    out << "user_id:token\titem_id:token\ttimestamp:float\n";
+    for (const auto& [u, i, t] : rows_of) out << 'u' << u << "\ti" << i << '\t' << t << '\n';
+  }
+  ~InteractionFile() { std::filesystem::remove(path); }
+};
+
+void ReadInteractions(benchmark::State& state, bool shuffled) {
+  static InteractionFile grouped(false), mixed(true);
+  const InteractionFile& file = shuffled ? mixed : grouped;
+  PreprocessOptions options;
+  options.k_core = 5;
+  for (auto _ : state) {
+    Dataset data = preprocess(read_recbole_inter(file.path), options, "bench");
+    benchmark::DoNotOptimize(data.sequences.data());
+  }
+  state.SetItemsProcessed(state.iterations() * InteractionFile::rows);  // interactions read
+}
+
 // A token-level .npy file [rows, tokens, dim] of float32, written once per process in the temp folder.
 struct TokenFile {
   static constexpr int64_t rows = 20000, tokens = 16, dim = 128;
@@ -348,6 +388,8 @@ void register_all() {
   benchmark::RegisterBenchmark("FullRanking", FullRanking)->ArgName("users")->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("Batching/all_position", Batching, false)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("Batching/prefix", Batching, true)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("ReadInteractions/grouped", ReadInteractions, false)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("ReadInteractions/shuffled", ReadInteractions, true)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("FeatureGather", FeatureGather)->ArgName("rows")->Arg(1024)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("ImtStep/dedupe", ImtStep, true)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("ImtStep/per_slot", ImtStep, false)->Unit(benchmark::kMillisecond);

@@ -1,8 +1,7 @@
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include <algorithm>
+#include <set>
 
 #include "mmsr/dataset.h"
 #include "mmsr/errors.h"
@@ -59,6 +58,30 @@ TEST(Readers, RecBoleSortsByTimestampStably) {
             t.path("bad.inter") + ":2: timestamp 'soon' is not a number");
   EXPECT_EQ(error_of([&] { read_recbole_inter(t.file("h.inter", "user\titem\n")); }),
             t.path("h.inter") + ":1: header field 'user' has no type; RecBole headers look like 'user_id:token'");
+}
+
+// Thousands of tokens (the interning table grows several times), rows in no particular user order.
+TEST(Readers, ManyTokensKeepTheirFirstSeenOrder) {
+  TempDir t;
+  std::string text = "user_id:token\titem_id:token\ttimestamp:float\n";
+  const int users = 3000;
+  for (int round = 0; round < 2; ++round)
+    for (int u = 0; u < users; ++u) {
+      const int user = (u * 7919) % users;  // a permutation of 0..users-1
+      text += "user" + std::to_string(user) + "\titem" + std::to_string((user * 3 + round) % 5000) + "\t" +
+              std::to_string(round) + "\n";
+    }
+  RawSequences r = read_recbole_inter(t.file("many.inter", text));
+  ASSERT_EQ(r.user_tokens.size(), size_t(users));
+  for (int u = 0; u < users; ++u) {
+    const int user = (u * 7919) % users;
+    ASSERT_EQ(r.user_tokens[size_t(u)], "user" + std::to_string(user));
+    ASSERT_EQ(r.sequences[size_t(u)].size(), 2u);
+    EXPECT_EQ(r.item_tokens[size_t(r.sequences[size_t(u)][0])], "item" + std::to_string(user * 3 % 5000));
+    EXPECT_EQ(r.item_tokens[size_t(r.sequences[size_t(u)][1])], "item" + std::to_string((user * 3 + 1) % 5000));
+  }
+  std::set<std::string> distinct(r.item_tokens.begin(), r.item_tokens.end());
+  EXPECT_EQ(distinct.size(), r.item_tokens.size());
 }
 
 TEST(Readers, RecBoleItemFieldsAttachByToken) {

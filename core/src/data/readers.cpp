@@ -1,6 +1,7 @@
 #include "mmsr/readers.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -49,36 +50,73 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
   return out;
 }
 
+// Token -> dense index, appending each new token to `tokens`. Looked up once per row of a data file (tens of
+// millions on large datasets, often in no particular order), so a lookup must not allocate and should touch as
+// little memory as it can: an open-addressing table of (hash, index) slots, whose key is compared in `tokens`
+// itself. std::unordered_map costs two more dependent cache misses per lookup (its bucket, then the node before
+// the one it wants), which made reading a 10M-row file in random user order 1.6x slower.
 class Interner {
  public:
-  explicit Interner(std::vector<std::string>& tokens) : tokens_(tokens) {}
-  int32_t id(std::string_view token) {
-    auto it = index_.find(std::string(token));
-    if (it != index_.end()) return it->second;
-    int32_t id = int32_t(tokens_.size());
+  explicit Interner(std::vector<std::string>& tokens) : tokens_(tokens), slots_(1024) {}
+  // The token's index, and whether it was new.
+  std::pair<size_t, bool> index(std::string_view token) {
+    const uint64_t hash = std::hash<std::string_view>()(token);
+    Slot* slot = probe(token, hash);
+    if (slot->index_plus_one != 0) return {slot->index_plus_one - 1, false};
+    const size_t index = tokens_.size();
     tokens_.emplace_back(token);
-    index_.emplace(tokens_.back(), id);
-    return id;
+    *slot = {hash, index + 1};
+    if (++used_ * 2 > slots_.size()) grow();
+    return {index, true};
+  }
+  int32_t id(std::string_view token) { return int32_t(index(token).first); }
+  // The token's index, or -1 when it has not been seen.
+  int64_t find(std::string_view token) {
+    const Slot* slot = probe(token, std::hash<std::string_view>()(token));
+    return slot->index_plus_one == 0 ? -1 : int64_t(slot->index_plus_one - 1);
   }
 
  private:
+  struct Slot {
+    uint64_t hash = 0;
+    size_t index_plus_one = 0;  // 0 = empty
+  };
+  // The token's slot, or the empty slot where it would go (linear probing; the table is at most half full).
+  Slot* probe(std::string_view token, uint64_t hash) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.index_plus_one == 0) return &slot;
+      if (slot.hash == hash && tokens_[slot.index_plus_one - 1] == token) return &slot;
+    }
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.index_plus_one == 0) continue;
+      size_t i = slot.hash & mask;
+      while (slots_[i].index_plus_one != 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
+
   std::vector<std::string>& tokens_;
-  std::unordered_map<std::string, int32_t> index_;
+  std::vector<Slot> slots_;  // a power of two
+  size_t used_ = 0;
 };
 
 // Groups (user, item) events by user, keeping users in first-seen order.
 struct UserGrouper {
   RawSequences& raw;
   Interner items;
-  std::unordered_map<std::string, size_t> user_index;
-  explicit UserGrouper(RawSequences& r) : raw(r), items(r.item_tokens) {}
+  Interner users;
+  explicit UserGrouper(RawSequences& r) : raw(r), items(r.item_tokens), users(r.user_tokens) {}
   std::vector<int32_t>& user(std::string_view token) {
-    auto [it, inserted] = user_index.emplace(std::string(token), raw.sequences.size());
-    if (inserted) {
-      raw.user_tokens.emplace_back(token);
-      raw.sequences.emplace_back();
-    }
-    return raw.sequences[it->second];
+    auto [index, inserted] = users.index(token);
+    if (inserted) raw.sequences.emplace_back();
+    return raw.sequences[index];
   }
 };
 
@@ -217,41 +255,40 @@ RawSequences read_recbole_inter(const std::string& path) {
   const int time_col = file.column("timestamp");
   if (user_col < 0 || item_col < 0)
     throw InputError(located(path, 1, "the header needs user_id and item_id columns"));
-  struct Event {
-    double time;
-    size_t order;
-    int32_t item;
-  };
+  // Rows are kept in flat arrays in file order and grouped by user afterwards (a counting sort, then each user's
+  // rows stably by time): appending each row to its user's own vector touches a random place in memory per row,
+  // which made a 10M-row file in random user order 4x slower to read than the same file sorted by user.
   RawSequences raw;
   raw.source = path;
-  Interner items(raw.item_tokens);
-  std::unordered_map<std::string, size_t> user_index;
-  std::vector<std::vector<Event>> events;
+  Interner items(raw.item_tokens), users(raw.user_tokens);
+  std::vector<int32_t> row_user, row_item;
+  std::vector<double> row_time;
   std::vector<std::string_view> fields;
-  size_t order = 0;
   while (file.next(fields)) {
     double t = 0;
     if (time_col >= 0) {
-      std::string field(fields[size_t(time_col)]);
-      char* end = nullptr;
-      t = std::strtod(field.c_str(), &end);
-      if (field.empty() || *end != '\0')
-        throw InputError(located(path, file.line_no(), "timestamp '" + field + "' is not a number"));
+      const std::string_view field = fields[size_t(time_col)];
+      const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), t);
+      if (field.empty() || error != std::errc() || end != field.data() + field.size())
+        throw InputError(located(path, file.line_no(), "timestamp '" + std::string(field) + "' is not a number"));
     }
-    auto [it, inserted] = user_index.emplace(std::string(fields[size_t(user_col)]), events.size());
-    if (inserted) {
-      raw.user_tokens.emplace_back(fields[size_t(user_col)]);
-      events.emplace_back();
-    }
-    events[it->second].push_back({t, order++, items.id(fields[size_t(item_col)])});
+    row_user.push_back(int32_t(users.index(fields[size_t(user_col)]).first));
+    row_item.push_back(items.id(fields[size_t(item_col)]));
+    row_time.push_back(t);
   }
-  for (auto& evs : events) {
-    std::stable_sort(evs.begin(), evs.end(),
-                     [](const Event& a, const Event& b) { return a.time < b.time; });
-    std::vector<int32_t> seq;
-    seq.reserve(evs.size());
-    for (const auto& e : evs) seq.push_back(e.item);
-    raw.sequences.push_back(std::move(seq));
+  std::vector<size_t> first_row(raw.user_tokens.size() + 1, 0);  // of each user in `by_user`
+  for (int32_t u : row_user) ++first_row[size_t(u) + 1];
+  std::partial_sum(first_row.begin(), first_row.end(), first_row.begin());
+  std::vector<size_t> by_user(row_user.size()), next = first_row;
+  for (size_t row = 0; row < row_user.size(); ++row) by_user[next[size_t(row_user[row])]++] = row;
+  raw.sequences.resize(raw.user_tokens.size());
+  for (size_t u = 0; u < raw.user_tokens.size(); ++u) {
+    const auto begin = by_user.begin() + std::ptrdiff_t(first_row[u]), end = by_user.begin() + std::ptrdiff_t(first_row[u + 1]);
+    // Equal timestamps keep the file's order.
+    std::stable_sort(begin, end, [&](size_t a, size_t b) { return row_time[a] < row_time[b]; });
+    auto& seq = raw.sequences[u];
+    seq.reserve(size_t(end - begin));
+    for (auto row = begin; row != end; ++row) seq.push_back(row_item[*row]);
   }
   require_nonempty(raw, path);
   return raw;
@@ -375,11 +412,11 @@ RawSequences read_unisrec(const std::string& prefix) {
   read_rows(prefix + ".valid.inter",
             [&](std::string_view user, const std::vector<std::string_view>& hist,
                 std::string_view target, long line_no, const std::string& path) {
-              auto it = group.user_index.find(std::string(user));
-              if (it == group.user_index.end())
+              const int64_t index = group.users.find(user);
+              if (index < 0)
                 throw InputError(located(path, line_no, "user '" + std::string(user) +
                                                             "' has a validation row but no test row"));
-              const auto& seq = raw.sequences[it->second];
+              const auto& seq = raw.sequences[size_t(index)];
               bool ok = seq.size() == hist.size() + 2;
               for (size_t i = 0; ok && i < hist.size(); ++i)
                 ok = raw.item_tokens[seq[i]] == hist[i];
