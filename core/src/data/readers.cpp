@@ -54,7 +54,7 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
 // millions on large datasets, often in no particular order), so a lookup must not allocate and should touch as
 // little memory as it can: an open-addressing table of (hash, index) slots, whose key is compared in `tokens`
 // itself. std::unordered_map costs two more dependent cache misses per lookup (its bucket, then the node before
-// the one it wants), which made reading a 10M-row file in random user order 1.6x slower.
+// the one it wants): docs/performance.md has the measurement.
 class Interner {
  public:
   explicit Interner(std::vector<std::string>& tokens) : tokens_(tokens), slots_(1024) {}
@@ -256,8 +256,8 @@ RawSequences read_recbole_inter(const std::string& path) {
   if (user_col < 0 || item_col < 0)
     throw InputError(located(path, 1, "the header needs user_id and item_id columns"));
   // Rows are kept in flat arrays in file order and grouped by user afterwards (a counting sort, then each user's
-  // rows stably by time): appending each row to its user's own vector touches a random place in memory per row,
-  // which made a 10M-row file in random user order 4x slower to read than the same file sorted by user.
+  // rows stably by time): appending each row to its user's own vector touches a random place in memory per row
+  // when the file is not grouped by user.
   RawSequences raw;
   raw.source = path;
   Interner items(raw.item_tokens), users(raw.user_tokens);
