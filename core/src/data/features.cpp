@@ -267,6 +267,7 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
     t.tokens_ = t.pooled_ ? 1 : spec.tokens;
     if (!t.pooled_ && t.tokens_ <= 0)
       throw InputError("[[modality]] '" + spec.name + "': shape = \"tokens\" with format = \"raw\" needs tokens");
+    // Bounds no real feature file reaches, so that the row size below cannot overflow.
     if (t.dim_ > (int64_t(1) << 30) || t.tokens_ > (int64_t(1) << 20))
       throw InputError("[[modality]] '" + spec.name + "': dim " + std::to_string(t.dim_) + " x tokens " +
                        std::to_string(t.tokens_) + " is too large; check dim and tokens");

@@ -56,7 +56,6 @@ DataParallelGroup::DataParallelGroup(const std::string& rendezvous_file, int ran
 
 DataParallelGroup::~DataParallelGroup() = default;
 
-
 void DataParallelGroup::sum(torch::Tensor& flat) {
   collective("all-reduce", rank_, [&] {
     std::vector<torch::Tensor> tensors = {flat};
