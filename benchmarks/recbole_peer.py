@@ -12,10 +12,17 @@ epoch and per evaluation, time to the first epoch, and peak memory.
       --batch-size 64 --dropout 0.5 --patience 40 --threads 1 > results/recbole-lastfm-sasrec.jsonl
 
 Installs RecBole 1.2.1 into the project's .venv on first use (without its optional ray/plotly dependencies).
+
+A converged run of RecBole's SASRec on Beauty takes hours on a small CPU, longer than one sitting: with --resume-dir
+each seed keeps its state there at the start of every epoch (weights, optimiser, early-stopping counters, random
+streams, timings so far, the best epoch's weights) and a rerun of the same command continues from the epoch that was
+interrupted. Progress goes to stderr, one line per epoch.
 """
 import argparse
+import hashlib
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -66,6 +73,9 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--max-len", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--as-shipped", action="store_true",
+                    help="leave autograd's anomaly detection on, as importing RecBole 1.2.1 switches it on")
+    ap.add_argument("--resume-dir", help="keep each seed's state here every epoch; rerunning continues from it")
     args = ap.parse_args()
     # RecBole reloads the best epoch it saved itself with torch.load, which PyTorch >= 2.6 restricts by default.
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
@@ -99,32 +109,85 @@ def main():
             "checkpoint_dir": os.path.join(work, "saved"), "log_wandb": False, "state": "WARNING",
         }
         settings.update(model_settings)
+        state_file = None
+        if args.resume_dir:
+            # The state belongs to one seed under one set of settings; a changed setting starts afresh.
+            key = hashlib.sha256(json.dumps([args.model, os.path.abspath(args.data), {
+                k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")}],
+                sort_keys=True).encode()).hexdigest()[:16]
+            folder = os.path.join(os.path.abspath(args.resume_dir), f"{args.model}-seed{seed}-{key}")
+            os.makedirs(folder, exist_ok=True)
+            settings["checkpoint_dir"] = folder
+            state_file = os.path.join(folder, "latest.pth")
         start = time.perf_counter()
         config = Config(model=args.model, config_dict=settings)
         init_seed(seed, True)
         data = create_dataset(config)
         train, valid, test = data_preparation(config, data)
         model = get_model(args.model)(config, train.dataset)
+        # Importing RecBole's models runs recbole/model/sequential_recommender/sine.py, which switches autograd's
+        # anomaly detection on for the whole process: a debugging mode that records a Python stack trace for every
+        # operation and checks every backward result, several times slower on a CPU and no different in what it
+        # computes. A careful RecBole user turns it off, so the comparison does too unless asked for RecBole as shipped.
+        torch.autograd.set_detect_anomaly(args.as_shipped)
         trainer = get_trainer(config["MODEL_TYPE"], args.model)(config, model)
-        epoch_times, eval_times, first_epoch = [], [], None
+        epoch_times, eval_times, scores, first_epoch, peak_before = [], [], [], None, 0.0
+        if state_file and os.path.exists(state_file):
+            import numpy as np
+            state = torch.load(state_file, map_location="cpu", weights_only=False)
+            model.load_state_dict(state["model"])
+            trainer.optimizer.load_state_dict(state["optimizer"])
+            trainer.start_epoch, trainer.cur_step = state["epoch"], state["cur_step"]
+            trainer.best_valid_score, trainer.best_valid_result = state["best_valid_score"], state["best_valid_result"]
+            trainer.saved_model_file = state["saved_model_file"]
+            torch.set_rng_state(state["torch_rng"])
+            np.random.set_state(state["numpy_rng"])
+            random.setstate(state["python_rng"])
+            train.generator.set_state(state["loader_rng"])
+            epoch_times, eval_times, scores = state["epoch_times"], state["eval_times"], state["scores"]
+            first_epoch, peak_before = state["seconds_to_first_epoch"], state["peak_rss_mb"]
+            print(f"seed {seed}: resuming at epoch {trainer.start_epoch + 1} from {state_file}", file=sys.stderr)
+        resumed_at = trainer.start_epoch
         train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
 
-        def timed_train(*a, **k):
+        def peak_rss_mb():
+            return max(peak_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+
+        def save_state(epoch_idx):
+            # Called as epoch epoch_idx starts: every update of the previous epoch (early stopping, best weights) is
+            # done and nothing of this one has drawn a random number yet.
+            import numpy as np
+            torch.save({
+                "model": model.state_dict(), "optimizer": trainer.optimizer.state_dict(), "epoch": epoch_idx,
+                "cur_step": trainer.cur_step, "best_valid_score": trainer.best_valid_score,
+                "best_valid_result": trainer.best_valid_result, "saved_model_file": trainer.saved_model_file,
+                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                "python_rng": random.getstate(), "loader_rng": train.generator.get_state(),
+                "epoch_times": epoch_times, "eval_times": eval_times, "scores": scores,
+                "seconds_to_first_epoch": first_epoch, "peak_rss_mb": peak_rss_mb(),
+            }, state_file + ".tmp")
+            os.replace(state_file + ".tmp", state_file)
+
+        def timed_train(data_loader, epoch_idx, *a, **k):
             nonlocal first_epoch
+            if state_file and epoch_idx > resumed_at:
+                save_state(epoch_idx)
             t = time.perf_counter()
             if first_epoch is None:
                 first_epoch = t - start
-            out = train_epoch(*a, **k)
+            out = train_epoch(data_loader, epoch_idx, *a, **k)
             epoch_times.append(time.perf_counter() - t)
+            print(f"seed {seed} epoch {epoch_idx + 1} loss {float(sum(out) if isinstance(out, tuple) else out):.4f} ({epoch_times[-1]:.1f}s)",
+                  file=sys.stderr, flush=True)
             return out
-
-        scores = []
 
         def timed_valid(*a, **k):
             t = time.perf_counter()
             out = valid_epoch(*a, **k)
             eval_times.append(time.perf_counter() - t)
             scores.append(float(out[0]))
+            print(f"seed {seed} validation ndcg@10 {scores[-1]:.4f} ({eval_times[-1]:.1f}s)", file=sys.stderr,
+                  flush=True)
             return out
 
         trainer._train_epoch, trainer._valid_epoch = timed_train, timed_valid
@@ -136,7 +199,8 @@ def main():
             "best_epoch": 1 + max(range(len(scores)), key=lambda i: (scores[i], -i)) if scores else 0,
             "epochs": len(epoch_times), "seconds_per_epoch": sum(epoch_times) / max(1, len(epoch_times)),
             "seconds_per_eval": sum(eval_times) / max(1, len(eval_times)), "seconds_to_first_epoch": first_epoch,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "peak_rss_mb": peak_rss_mb(), "resumed": bool(state_file) and resumed_at > 0,
+            "anomaly_detection": args.as_shipped,
             "settings": {k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")},
         }), flush=True)
 

@@ -40,7 +40,7 @@ backbone = { plugin = "nextitnet", dilations = [1, 4], repeats = 2 }''',
 def run_recbole(args, model):
     cmd = [sys.executable, os.path.join(HERE, "recbole_peer.py"), "--data", args.data, "--model", model,
            "--seeds", "1", "--epochs", str(args.epochs), "--patience", str(args.epochs + 1),
-           "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+           "--batch-size", str(args.batch_size), "--threads", str(args.threads)] + (["--as-shipped"] if args.as_shipped else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -108,6 +108,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mmsr", default=os.path.join(ROOT, "build", "bin", "mmsr"))
+    ap.add_argument("--as-shipped", action="store_true",
+                    help="RecBole with the anomaly detection its import switches on (recbole_peer.py --as-shipped)")
     ap.add_argument("--out", help="also write the rows as JSON here")
     args = ap.parse_args()
     rows = []
