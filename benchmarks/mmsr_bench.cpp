@@ -7,6 +7,8 @@
 //   Batching/<kind>                    host-side batch construction from a split (all-position and prefix samples)
 //   ReadInteractions/<order>           reading and preprocessing a 2M-row RecBole .inter file (k-core 5), its rows
 //                                      grouped by user or shuffled
+//   ReadInteractions/cached            the same prepared data from the prepared-dataset cache: hashing the file for the
+//                                      key, then reading and checking the entry
 //   FeatureGather/rows:<n>             gathering token-level feature rows from a memory-mapped .npy file
 //   ImtStep/<dedupe|per_slot>          an ODMT (IMT tower) training step computing each distinct item once, or once per
 //                                      batch slot, on a batch whose items follow a Zipf popularity
@@ -29,12 +31,14 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "mmsr/config.h"
+#include "mmsr/dataset_cache.h"
 #include "mmsr/features.h"
 #include "mmsr/readers.h"
 #include "mmsr/registry.h"
@@ -213,9 +217,14 @@ struct InteractionFile {
   ~InteractionFile() { std::filesystem::remove(path); }
 };
 
-void ReadInteractions(benchmark::State& state, bool shuffled) {
+// Written once per process, on first use.
+const InteractionFile& interaction_file(bool shuffled) {
   static InteractionFile grouped(false), mixed(true);
-  const InteractionFile& file = shuffled ? mixed : grouped;
+  return shuffled ? mixed : grouped;
+}
+
+void ReadInteractions(benchmark::State& state, bool shuffled) {
+  const InteractionFile& file = interaction_file(shuffled);
   PreprocessOptions options;
   options.k_core = 5;
   for (auto _ : state) {
@@ -223,6 +232,25 @@ void ReadInteractions(benchmark::State& state, bool shuffled) {
     benchmark::DoNotOptimize(data.sequences.data());
   }
   state.SetItemsProcessed(state.iterations() * InteractionFile::rows);  // interactions read
+}
+
+void ReadInteractionsCached(benchmark::State& state) {
+  const InteractionFile& file = interaction_file(true);
+  PreprocessOptions options;
+  options.k_core = 5;
+  const std::string folder = (std::filesystem::temp_directory_path() / ("mmsr-bench-cache-" + std::to_string(getpid()))).string();
+  DatasetCache cache(folder);
+  cache.put(DatasetCache::key({file.path}, "recbole", options, "bench"),
+            preprocess(read_recbole_inter(file.path), options, "bench"));
+  for (auto _ : state) {
+    std::optional<Dataset> data = cache.find(DatasetCache::key({file.path}, "recbole", options, "bench"));
+    if (!data) state.SkipWithError("the cache entry was not found");
+    benchmark::DoNotOptimize(data->sequences.data());
+  }
+  state.SetItemsProcessed(state.iterations() * InteractionFile::rows);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) std::filesystem::remove(entry.path(), ec);
+  std::filesystem::remove(folder, ec);
 }
 
 // A token-level .npy file [rows, tokens, dim] of float32, written once per process in the temp folder.
@@ -390,6 +418,7 @@ void register_all() {
   benchmark::RegisterBenchmark("Batching/prefix", Batching, true)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("ReadInteractions/grouped", ReadInteractions, false)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("ReadInteractions/shuffled", ReadInteractions, true)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("ReadInteractions/cached", ReadInteractionsCached)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("FeatureGather", FeatureGather)->ArgName("rows")->Arg(1024)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("ImtStep/dedupe", ImtStep, true)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("ImtStep/per_slot", ImtStep, false)->Unit(benchmark::kMillisecond);

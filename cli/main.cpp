@@ -190,6 +190,12 @@ int main(int argc, char** argv) {
   run->add_option("--shard", shard,
                   "run only share I of N of the grid (e.g. 2/4; by run identity, so every run is in exactly one "
                   "share); combine the stores with mmsr merge");
+  std::string data_cache = mmsr::DatasetCache::default_folder();
+  run->add_option("--data-cache", data_cache,
+                  "folder of prepared datasets (read and preprocessed once, keyed by the files' bytes, the options "
+                  "and the reader's code); off = read the files every time. Default: $MMSR_DATA_CACHE, else "
+                  "$XDG_CACHE_HOME/mmsr/datasets, else ~/.cache/mmsr/datasets")
+      ->capture_default_str();
   bool no_checkpoints = false;
   run->add_flag("--no-checkpoints", no_checkpoints,
                 "no end-of-epoch checkpoints (an interrupted run then restarts from its first epoch)");
@@ -309,7 +315,7 @@ int main(int argc, char** argv) {
     if (*plugins) return cmd_plugins(registry, *show ? show_name : "");
     if (*stats) {
       auto ex = mmsr::load_experiment(stats_file, lookup, names);
-      auto d = mmsr::load_dataset(ex);
+      auto d = mmsr::load_dataset(ex, mmsr::DatasetCache(mmsr::DatasetCache::default_folder()));
       auto st = mmsr::compute_stats(d);
       std::cout << fmt::format(
           "dataset {} (checksum {})\nusers {}\nitems {}\ninteractions {}\nsequence length: mean {:.2f}, "
@@ -391,6 +397,8 @@ int main(int argc, char** argv) {
           throw mmsr::InputError("--shard " + shard + ": use I/N with 1 <= I <= N, e.g. --shard 1/4");
       }
       opt.checkpoints = !no_checkpoints;
+      if (data_cache == "off") data_cache.clear();
+      opt.data_cache = data_cache;
       // This program again, with the same plugins and settings: a run's own process (isolation) and the other
       // processes of a data-parallel run start from it.
       std::vector<std::string> same_run = {std::filesystem::read_symlink("/proc/self/exe").string()};
@@ -407,6 +415,7 @@ int main(int argc, char** argv) {
         for (const auto& m : only_models) same_run.push_back(m);
       }
       if (no_checkpoints) same_run.push_back("--no-checkpoints");
+      same_run.insert(same_run.end(), {"--data-cache", data_cache.empty() ? "off" : data_cache});
       if (!dry_run) {
         opt.worker_command = same_run;
         opt.worker_command.push_back("-q");

@@ -21,3 +21,11 @@ if(MMSR_GLOO_INCLUDE_DIR)
 else()
   message(WARNING "Gloo's headers are missing: [train].processes > 1 will be refused (scripts/setup.sh installs libgloo-dev)")
 endif()
+
+# xxHash (Debian: libxxhash-dev): hashing a whole interaction file for the prepared-dataset cache's key at memory
+# speed (the byte-wise hash of mmsr/text.h would take longer than reading the cached data).
+find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(XXHASH_LIBRARY xxhash REQUIRED)
+add_library(xxhash::xxhash UNKNOWN IMPORTED)
+set_target_properties(xxhash::xxhash PROPERTIES IMPORTED_LOCATION ${XXHASH_LIBRARY}
+                                                INTERFACE_INCLUDE_DIRECTORIES ${XXHASH_INCLUDE_DIR})

@@ -16,7 +16,7 @@ JOBS="${MMSR_JOBS:-$(nproc)}"
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv
   libboost-dev libboost-filesystem-dev libtomlplusplus-dev libsqlite3-dev sqlite3
   libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libjs-chart.js chromium clang libclang-rt-14-dev slurm-wlm munge libgloo-dev)
+  libjs-chart.js chromium clang libclang-rt-14-dev slurm-wlm munge libgloo-dev libxxhash-dev)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 

@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "mmsr/config.h"
+#include "mmsr/dataset_cache.h"
 #include "mmsr/registry.h"
 
 namespace mmsr {
 
 struct RunOptions {
   std::string store_path;
+  std::string data_cache;  // the prepared-dataset cache's folder ("" = none; mmsr run --data-cache)
   bool dry_run = false;  // parse, expand and load data; train nothing, write nothing
   bool progress = true;  // a live progress line (only when stderr is a terminal)
   bool verbose = false;  // one line per epoch
@@ -60,10 +62,13 @@ enum SupervisedExit : int {
 };
 
 // Loads the dataset an experiment names (file readers + preprocessing, or the generator), with its item
-// attributes and its modalities (memory-mapped feature files aligned to the item ids).
-Dataset load_dataset(const Experiment& experiment);
+// attributes and its modalities (memory-mapped feature files aligned to the item ids). Files read and preprocessed
+// are looked up in / added to cache (mmsr/dataset_cache.h); *from_cache says whether the cache had them.
+Dataset load_dataset(const Experiment& experiment, const DatasetCache& cache = DatasetCache(""),
+                     bool* from_cache = nullptr);
 // The same without modalities.
-Dataset load_interactions(const Experiment& experiment);
+Dataset load_interactions(const Experiment& experiment, const DatasetCache& cache = DatasetCache(""),
+                          bool* from_cache = nullptr);
 
 GridSummary run_experiment(const Experiment& experiment, const std::string& config_text,
                            const PluginRegistry& registry, const RunOptions& options);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -223,13 +224,27 @@ void attach_modalities(const Experiment& ex, Dataset& data) {
 
 }  // namespace
 
-Dataset load_dataset(const Experiment& ex) {
-  Dataset data = load_interactions(ex);
+Dataset load_dataset(const Experiment& ex, const DatasetCache& cache, bool* from_cache) {
+  Dataset data = load_interactions(ex, cache, from_cache);
   attach_modalities(ex, data);
   return data;
 }
 
-Dataset load_interactions(const Experiment& ex) {
+namespace {
+
+// The files a reader reads for [data].path, in order: what the prepared-dataset cache's key hashes.
+std::vector<std::string> reader_inputs(const std::string& format, const std::string& path) {
+  if (format != "unisrec") return {path};
+  std::vector<std::string> files;
+  for (const char* part : {".test.inter", ".valid.inter", ".train.inter"})
+    if (std::filesystem::exists(path + part)) files.push_back(path + part);
+  return files;
+}
+
+}  // namespace
+
+Dataset load_interactions(const Experiment& ex, const DatasetCache& cache, bool* from_cache) {
+  if (from_cache) *from_cache = false;
   const std::string format = ex.data.get_string("format");
   if (format == "synthetic") {
     Dataset d = generate_synthetic(ex.synthetic);
@@ -237,12 +252,6 @@ Dataset load_interactions(const Experiment& ex) {
     return d;
   }
   const std::string path = ex.data_path();
-  RawSequences raw;
-  if (format == "s3rec") raw = read_s3rec(path);
-  else if (format == "sasrec") raw = read_user_item_pairs(path);
-  else if (format == "recbole") raw = read_recbole_inter(path);
-  else if (format == "unisrec") raw = read_unisrec(path);
-  else throw InputError(ex.file + ": [data].format = \"" + format + "\" is not a known format");
   PreprocessOptions opt;
   opt.drop_consecutive_repeats = ex.data.get_bool("drop_consecutive_repeats");
   opt.k_core = ex.data.get_int("k_core");
@@ -250,7 +259,25 @@ Dataset load_interactions(const Experiment& ex) {
   opt.keep_last = ex.data.get_int("keep_last");
   std::string name = ex.data.get_string("name");
   if (name.empty()) name = std::filesystem::path(path).stem().string();
-  Dataset data = preprocess(raw, opt, name);
+  const std::string key = cache.enabled() ? DatasetCache::key(reader_inputs(format, path), format, opt, name) : "";
+  std::optional<Dataset> cached = cache.find(key);
+  if (from_cache) *from_cache = cached.has_value();
+  Dataset data;
+  if (cached) {
+    data = std::move(*cached);
+  } else {
+    RawSequences raw;
+    if (format == "s3rec") raw = read_s3rec(path);
+    else if (format == "sasrec") raw = read_user_item_pairs(path);
+    else if (format == "recbole") raw = read_recbole_inter(path);
+    else if (format == "unisrec") raw = read_unisrec(path);
+    else throw InputError(ex.file + ": [data].format = \"" + format + "\" is not a known format");
+    data = preprocess(raw, opt, name);
+    std::string why;
+    if (!key.empty() && !cache.put(key, data, &why))
+      std::cerr << "note: the prepared-dataset cache " << cache.folder() << " is not used (" << why
+                << "); set --data-cache to a writable folder, or off\n";
+  }
   if (const std::string& item_file = ex.data.get_string("item_file"); !item_file.empty()) {
     std::filesystem::path p(item_file);
     if (p.is_relative()) p = std::filesystem::path(ex.base_dir) / p;
@@ -269,7 +296,8 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   GridSummary summary;
   summary.total = int(ex.runs.size());
   auto t0 = Clock::now();
-  Dataset data = load_dataset(ex);
+  bool from_cache = false;
+  Dataset data = load_dataset(ex, DatasetCache(options.data_cache), &from_cache);
   LeaveOneOutSplit split(data);
   DatasetStats stats = compute_stats(data);
   double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -309,9 +337,9 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   Store store(options.store_path);
   // Announced once everything was checked: a bad input is the only line the user sees.
   if (options.announce_data)
-    std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}\n", data.name,
+    std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}{}\n", data.name,
                              stats.users, stats.items, stats.interactions, data.checksum,
-                             format_seconds(load_seconds));
+                             format_seconds(load_seconds), from_cache ? " (prepared data from the cache)" : "");
   const int64_t experiment_id = store.add_experiment(ex.name, ex.file, ex.description, config_text);
   store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic"
                                                   ? "synthetic"
