@@ -60,6 +60,24 @@ def atomic_file(s3rec_path, work):
     return name
 
 
+def count_positions_from_the_end(model):
+    """RecBole's SASRec.forward with one change: the newest item of every sequence gets the last position (L - 1),
+    the one before it L - 2, and so on, whatever the sequence's length; padding positions are masked anyway."""
+    import types
+    import torch
+
+    def forward(self, item_seq, item_seq_len):
+        L = item_seq.size(1)
+        steps = torch.arange(L, dtype=torch.long, device=item_seq.device).unsqueeze(0)
+        position_ids = (steps - item_seq_len.unsqueeze(1) + L).clamp(0, L - 1)
+        input_emb = self.item_embedding(item_seq) + self.position_embedding(position_ids)
+        input_emb = self.dropout(self.LayerNorm(input_emb))
+        output = self.trm_encoder(input_emb, self.get_attention_mask(item_seq), output_all_encoded_layers=True)[-1]
+        return self.gather_indexes(output, item_seq_len - 1)
+
+    model.forward = types.MethodType(forward, model)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -75,6 +93,10 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--as-shipped", action="store_true",
                     help="leave autograd's anomaly detection on, as importing RecBole 1.2.1 switches it on")
+    ap.add_argument("--positions", choices=["from_start", "from_end"], default="from_start",
+                    help="SASRec's learned positions: from_start is RecBole's (sequences padded on the right, the first "
+                         "item at position 0); from_end counts back from the newest item, as the original SASRec, "
+                         "S3-Rec and mmsr do (left padding): an investigation of the two tools' difference, not RecBole")
     ap.add_argument("--resume-dir", help="keep each seed's state here every epoch; rerunning continues from it")
     args = ap.parse_args()
     # RecBole reloads the best epoch it saved itself with torch.load, which PyTorch >= 2.6 restricts by default.
@@ -112,9 +134,11 @@ def main():
         state_file = None
         if args.resume_dir:
             # The state belongs to one seed under one set of settings; a changed setting starts afresh.
-            key = hashlib.sha256(json.dumps([args.model, os.path.abspath(args.data), {
-                k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")}],
-                sort_keys=True).encode()).hexdigest()[:16]
+            identity = [args.model, os.path.abspath(args.data), {
+                k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")}]
+            if args.positions != "from_start":
+                identity.append(args.positions)
+            key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
             folder = os.path.join(os.path.abspath(args.resume_dir), f"{args.model}-seed{seed}-{key}")
             os.makedirs(folder, exist_ok=True)
             settings["checkpoint_dir"] = folder
@@ -130,6 +154,10 @@ def main():
         # operation and checks every backward result, several times slower on a CPU and no different in what it
         # computes. A careful RecBole user turns it off, so the comparison does too unless asked for RecBole as shipped.
         torch.autograd.set_detect_anomaly(args.as_shipped)
+        if args.positions == "from_end":
+            if args.model != "SASRec":
+                ap.error("--positions from_end is for SASRec")
+            count_positions_from_the_end(model)
         trainer = get_trainer(config["MODEL_TYPE"], args.model)(config, model)
         epoch_times, eval_times, scores, first_epoch, peak_before = [], [], [], None, 0.0
         if state_file and os.path.exists(state_file):
@@ -200,7 +228,7 @@ def main():
             "epochs": len(epoch_times), "seconds_per_epoch": sum(epoch_times) / max(1, len(epoch_times)),
             "seconds_per_eval": sum(eval_times) / max(1, len(eval_times)), "seconds_to_first_epoch": first_epoch,
             "peak_rss_mb": peak_rss_mb(), "resumed": bool(state_file) and resumed_at > 0,
-            "anomaly_detection": args.as_shipped,
+            "anomaly_detection": args.as_shipped, "positions": args.positions,
             "settings": {k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")},
         }), flush=True)
 

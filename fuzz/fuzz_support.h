@@ -16,7 +16,13 @@
 namespace mmsr::fuzz {
 
 inline std::string input_file(const uint8_t* data, size_t size, const char* suffix) {
-  static const std::string path = "/tmp/mmsr-fuzz-" + std::to_string(getpid()) + suffix;
+  // One file per fuzzing process, removed when it exits normally (a crash leaves it beside the finding).
+  struct Owned {
+    std::string path;
+    ~Owned() { std::remove(path.c_str()); }
+  };
+  static const Owned owned{"/tmp/mmsr-fuzz-" + std::to_string(getpid()) + suffix};
+  const std::string& path = owned.path;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (size) std::fwrite(data, 1, size, f);
   std::fclose(f);
