@@ -78,6 +78,22 @@ def count_positions_from_the_end(model):
     model.forward = types.MethodType(forward, model)
 
 
+def drop_inside_feed_forward(model):
+    """RecBole's FeedForward with one change: its dropout (the hidden dropout) is also applied after the activation,
+    before the second layer."""
+    import types
+    from recbole.model.layers import FeedForward
+
+    def forward(self, input_tensor):
+        hidden = self.dropout(self.intermediate_act_fn(self.dense_1(input_tensor)))
+        hidden = self.dropout(self.dense_2(hidden))
+        return self.LayerNorm(hidden + input_tensor)
+
+    for module in model.modules():
+        if isinstance(module, FeedForward):
+            module.forward = types.MethodType(forward, module)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -97,6 +113,9 @@ def main():
                     help="SASRec's learned positions: from_start is RecBole's (sequences padded on the right, the first "
                          "item at position 0); from_end counts back from the newest item, as the original SASRec, "
                          "S3-Rec and mmsr do (left padding): an investigation of the two tools' difference, not RecBole")
+    ap.add_argument("--ffn-dropout", action="store_true",
+                    help="SASRec: dropout also between the feed-forward's two layers (after the activation), as the "
+                         "original SASRec and mmsr's transformer apply it; RecBole applies it only after the second")
     ap.add_argument("--resume-dir", help="keep each seed's state here every epoch; rerunning continues from it")
     args = ap.parse_args()
     # RecBole reloads the best epoch it saved itself with torch.load, which PyTorch >= 2.6 restricts by default.
@@ -138,6 +157,8 @@ def main():
                 k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")}]
             if args.positions != "from_start":
                 identity.append(args.positions)
+            if args.ffn_dropout:
+                identity.append("ffn_dropout")
             key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
             folder = os.path.join(os.path.abspath(args.resume_dir), f"{args.model}-seed{seed}-{key}")
             os.makedirs(folder, exist_ok=True)
@@ -158,6 +179,10 @@ def main():
             if args.model != "SASRec":
                 ap.error("--positions from_end is for SASRec")
             count_positions_from_the_end(model)
+        if args.ffn_dropout:
+            if args.model != "SASRec":
+                ap.error("--ffn-dropout is for SASRec")
+            drop_inside_feed_forward(model)
         trainer = get_trainer(config["MODEL_TYPE"], args.model)(config, model)
         epoch_times, eval_times, scores, first_epoch, peak_before = [], [], [], None, 0.0
         if state_file and os.path.exists(state_file):
@@ -229,6 +254,7 @@ def main():
             "seconds_per_eval": sum(eval_times) / max(1, len(eval_times)), "seconds_to_first_epoch": first_epoch,
             "peak_rss_mb": peak_rss_mb(), "resumed": bool(state_file) and resumed_at > 0,
             "anomaly_detection": args.as_shipped, "positions": args.positions,
+            "ffn_dropout": args.ffn_dropout,
             "settings": {k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")},
         }), flush=True)
 
