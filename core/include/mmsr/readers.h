@@ -35,6 +35,8 @@ void attach_item_attributes_json(Dataset& data, const std::string& path, const s
 // UniSRec pre-split files "<prefix>.{train,valid,test}.inter": the test rows hold each user's full history
 // then the target, which is the whole sequence; valid rows are checked to be its prefix.
 RawSequences read_unisrec(const std::string& prefix);
+// The files read_unisrec reads, in order (what the prepared-dataset cache hashes).
+std::vector<std::string> unisrec_files(const std::string& prefix);
 
 // Sampled evaluation (the SASRec and S3-Rec papers' second protocol): per user, in dataset order, the negatives
 // the target is ranked against. From a file of "user neg1 ... negN" lines (tokens as in the data file), or drawn

@@ -374,6 +374,10 @@ void attach_item_attributes_json(Dataset& data, const std::string& path, const s
   data.compute_checksum();
 }
 
+std::vector<std::string> unisrec_files(const std::string& prefix) {
+  return {prefix + ".test.inter", prefix + ".valid.inter"};
+}
+
 RawSequences read_unisrec(const std::string& prefix) {
   // Rows: user_id \t "i1 i2 ..." \t target. The test file's history + target is the full sequence.
   auto read_rows = [](const std::string& path, auto&& on_row) {
@@ -396,9 +400,10 @@ RawSequences read_unisrec(const std::string& prefix) {
     }
   };
   RawSequences raw;
-  raw.source = prefix + ".test.inter";
+  const std::vector<std::string> files = unisrec_files(prefix);
+  raw.source = files[0];
   UserGrouper group(raw);
-  read_rows(prefix + ".test.inter",
+  read_rows(files[0],
             [&](std::string_view user, const std::vector<std::string_view>& hist,
                 std::string_view target, long line_no, const std::string& path) {
               auto& seq = group.user(user);
@@ -409,7 +414,7 @@ RawSequences read_unisrec(const std::string& prefix) {
               seq.push_back(group.items.id(target));
             });
   // The validation row must be the test history minus its last item, or the files do not describe one split.
-  read_rows(prefix + ".valid.inter",
+  read_rows(files[1],
             [&](std::string_view user, const std::vector<std::string_view>& hist,
                 std::string_view target, long line_no, const std::string& path) {
               const int64_t index = group.users.find(user);

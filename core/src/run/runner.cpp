@@ -234,11 +234,7 @@ namespace {
 
 // The files a reader reads for [data].path, in order: what the prepared-dataset cache's key hashes.
 std::vector<std::string> reader_inputs(const std::string& format, const std::string& path) {
-  if (format != "unisrec") return {path};
-  std::vector<std::string> files;
-  for (const char* part : {".test.inter", ".valid.inter", ".train.inter"})
-    if (std::filesystem::exists(path + part)) files.push_back(path + part);
-  return files;
+  return format == "unisrec" ? unisrec_files(path) : std::vector<std::string>{path};
 }
 
 }  // namespace
