@@ -33,13 +33,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def ensure_recbole():
-    try:
-        import recbole  # noqa: F401
-    except ImportError:
-        pip = [sys.executable, "-m", "pip", "install", "-q"]
+    # RecBole's own dependencies, less ray and plotly (its hyper-parameter search and charts, not used here).
+    needed = {"colorlog": "colorlog", "colorama": "colorama", "pandas": "pandas", "yaml": "pyyaml",
+              "tabulate": "tabulate", "texttable": "texttable", "thop": "thop", "tensorboard": "tensorboard",
+              "psutil": "psutil", "scipy": "scipy", "sklearn": "scikit-learn", "tqdm": "tqdm"}
+    import importlib.util
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    if importlib.util.find_spec("recbole") is None:
         subprocess.check_call(pip + ["recbole==1.2.1", "--no-deps"])
-        subprocess.check_call(pip + ["colorlog", "colorama", "pandas", "pyyaml", "tabulate", "texttable", "thop",
-                                    "tensorboard", "psutil", "scipy", "scikit-learn"])
+    missing = [package for module, package in needed.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.check_call(pip + missing)
     import numpy as np
     # RecBole 1.2.1 predates NumPy 2: it aliases names NumPy 2 removed.
     for old, new in (("float_", "float64"), ("complex_", "complex128"), ("unicode_", "str_")):

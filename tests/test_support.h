@@ -69,7 +69,9 @@ inline PluginRegistry declared_registry() {
                  ParamDecl()
                      .integer("layers", 2, 1, 48, "blocks")
                      .real("dropout", 0.1, 0.0, 0.99, "dropout")
-                     .choice("norm", "post", {"post", "pre"}, "norm position"),
+                     .choice("norm", "post", {"post", "pre"}, "norm position")
+                     .boolean("ff_dropout", true, "dropout inside the feed-forward")
+                     .added_after_release(),
                  nullptr);
   r.add_objective("softmax", "full softmax", ParamDecl(), nullptr);
   return r;

@@ -12,6 +12,7 @@
 #include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/plugin_abi.h"
+#include "mmsr/sdk/transformer.h"
 
 #include <set>
 
@@ -113,6 +114,36 @@ TEST_P(SasrecCausality, PaddingNeverProducesNaNNorChangesValidOutputs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(NormPositions, SasrecCausality, ::testing::Values("post", "pre"));
+
+// ff_dropout = false is RecBole's and S3-Rec's block: dropout after the feed-forward only. Written out by hand with
+// the same random stream, it must give the block's training output exactly; the default block (dropout after the
+// activation as well) must not.
+TEST(TransformerBlock, FeedForwardDropoutSwitchGivesRecbolesBlock) {
+  namespace F = torch::nn::functional;
+  TransformerOptions o;
+  o.dim = 8, o.inner = 16, o.dropout = 0.3, o.attn_dropout = 0.0, o.gelu = true;
+  auto x = torch::randn({2, 5, 8});
+  auto mask = causal_attention_mask(torch::ones({2, 5}, torch::kBool), x.scalar_type());
+  auto run = [&](bool ff_dropout) {
+    o.ff_dropout = ff_dropout;
+    torch::manual_seed(11);
+    TransformerBlock block(o);
+    auto child = [&](const std::string& name) { return block.named_children()[name]; };
+    auto linear = [&](const std::string& name) { return std::dynamic_pointer_cast<torch::nn::LinearImpl>(child(name)); };
+    auto norm = [&](const std::string& name) { return std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(child(name)); };
+    block.train();
+    torch::manual_seed(5);
+    auto out = block.forward(x, mask);
+    torch::manual_seed(5);
+    auto drop = [](const torch::Tensor& t) { return F::dropout(t, F::DropoutFuncOptions().p(0.3).training(true)); };
+    auto h = norm("norm1")->forward(x + drop(block.attention().forward(x, mask)));
+    auto f = linear("ff2")->forward(torch::gelu(linear("ff1")->forward(h)));
+    auto by_hand = norm("norm2")->forward(h + drop(f));
+    return torch::allclose(out, by_hand, 1e-5, 1e-6);
+  };
+  EXPECT_TRUE(run(false));
+  EXPECT_FALSE(run(true));
+}
 
 // The in-batch loss, computed naively from its definition, one position at a time.
 double naive_inbatch(const Batch& b, const torch::Tensor& h, const torch::Tensor& unique_vectors,

@@ -71,12 +71,31 @@ TEST(Config, OptionalTrainingKeysCountOnlyWhenUsed) {
     EXPECT_NE(with(changed).config_key, plain.config_key) << changed;
 }
 
+// A plugin parameter added after release (ParamDecl::added_after_release, here shaped like the transformer's ff_dropout) is
+// left out of the identity at its default, so stored runs keep matching; set otherwise, it makes a new run.
+TEST(Config, ParametersAddedAfterReleaseCountOnlyAwayFromTheirDefault) {
+  auto with = [](const std::string& backbone_key) {
+    std::string t = kValid;
+    const std::string from = "layers = [1, 2] }";
+    return parse(t.replace(t.find(from), from.size(), "layers = [1, 2], " + backbone_key + " }")).runs[0];
+  };
+  const RunSpec plain = parse(kValid).runs[0];
+  EXPECT_EQ(plain.config_json.find("ff_dropout"), std::string::npos) << plain.config_json;
+  EXPECT_TRUE(plain.backbone.params.get_bool("ff_dropout"));
+  EXPECT_EQ(with("ff_dropout = true").config_key, plain.config_key);
+  const RunSpec off = with("ff_dropout = false");
+  EXPECT_NE(off.config_key, plain.config_key);
+  EXPECT_NE(off.config_json.find("\"ff_dropout\":false"), std::string::npos) << off.config_json;
+  // Parameters released with the plugin stay in the identity at their default.
+  EXPECT_NE(plain.config_json.find("\"dropout\""), std::string::npos);
+}
+
 TEST(Config, UnknownKeyNamesFileLineAndSuggestion) {
   std::string text = kValid;
   text.replace(text.find("layers = [1, 2]"), 15, "layer = 2");
   EXPECT_EQ(error_of(text),
             "exp.toml:13: model 'A' backbone (sasrec): unknown key 'layer' (did you mean 'layers'?); "
-            "known keys: layers, dropout, norm, plugin");
+            "known keys: layers, dropout, norm, ff_dropout, plugin");
 }
 
 TEST(Config, WrongTypeAndRange) {

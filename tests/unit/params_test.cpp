@@ -31,6 +31,14 @@ TEST(Params, InvalidDefaultIsAProgrammingError) {
   EXPECT_THROW(d.integer("y", 1, 0, 5, ""), std::logic_error);
 }
 
+TEST(Params, AddedAfterReleaseMarksTheLastParameter) {
+  ParamDecl d;
+  EXPECT_THROW(d.added_after_release(), std::logic_error);
+  d.integer("old", 1, 0, 9, "released").boolean("new", false, "added later").added_after_release();
+  EXPECT_FALSE(d.find("old")->identity_omits_default);
+  EXPECT_TRUE(d.find("new")->identity_omits_default);
+}
+
 TEST(Text, DidYouMeanSuggestsCloseNamesOnly) {
   EXPECT_EQ(did_you_mean("layer", {"layers", "heads"}), " (did you mean 'layers'?)");
   EXPECT_EQ(did_you_mean("zzzzzz", {"layers", "heads"}), "");

@@ -203,6 +203,15 @@ nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop 
   return j;
 }
 
+// A plugin's parameters as they enter a run's identity: those added after release are left out at their default.
+nlohmann::json plugin_params_json(const ParamSet& p, const ParamDecl& decl) {
+  std::set<std::string> drop;
+  for (const auto& spec : decl.specs())
+    if (spec.identity_omits_default && p.has(spec.name) && p.values().at(spec.name) == spec.default_value)
+      drop.insert(spec.name);
+  return params_json(p, drop);
+}
+
 // The training keys that decide a run's result. fast_dropout, processes and the adapt_* keys only count when used, so that runs
 // without them keep the identity they had before these keys existed.
 nlohmann::json train_identity(const ParamSet& train) {
@@ -483,12 +492,16 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
       base.grid_label = join(label, ", ");
       nlohmann::json cfg = {
           {"model", name},
-          {"tower", {{"plugin", base.tower.plugin}, {"params", params_json(base.tower.params)}}},
-          {"backbone", {{"plugin", base.backbone.plugin}, {"params", params_json(base.backbone.params)}}},
+          {"tower", {{"plugin", base.tower.plugin}, {"params", plugin_params_json(base.tower.params, tower->params)}}},
+          {"backbone",
+           {{"plugin", base.backbone.plugin},
+            {"params", backbone ? plugin_params_json(base.backbone.params, backbone->params) : params_json(base.backbone.params)}}},
           {"train", train_identity(base.train)}};
       nlohmann::json lj = nlohmann::json::array();
-      for (const auto& l : base.losses)
-        lj.push_back({{"plugin", l.plugin}, {"weight", l.weight}, {"params", params_json(l.params)}});
+      for (size_t i = 0; i < base.losses.size(); ++i) {
+        const auto& l = base.losses[i];
+        lj.push_back({{"plugin", l.plugin}, {"weight", l.weight}, {"params", plugin_params_json(l.params, losses[i]->params)}});
+      }
       cfg["losses"] = lj;
       base.config_json = cfg.dump();
       base.config_key = hash_hex(base.config_json);

@@ -131,6 +131,12 @@ ParamDecl& ParamDecl::add(ParamSpec spec) {
   return *this;
 }
 
+ParamDecl& ParamDecl::added_after_release() {
+  if (specs_.empty()) throw std::logic_error("added_after_release() needs a parameter declared before it");
+  specs_.back().identity_omits_default = true;
+  return *this;
+}
+
 ParamDecl& ParamDecl::integer(std::string name, int64_t def, std::optional<double> min,
                               std::optional<double> max, std::string doc) {
   return add({std::move(name), ParamType::Int, def, min, max, {}, std::move(doc)});

@@ -20,7 +20,11 @@ ParamDecl& declare_transformer_params(ParamDecl& d) {
       .choice("activation", "relu", {"relu", "gelu"}, "feed-forward activation")
       .real("layer_norm_eps", 1e-6, 1e-15, 1e-1, "LayerNorm epsilon (ODMT 1e-6, RecBole 1e-12, SASRec 1e-8)")
       .boolean("scale_input", false, "multiply item vectors by sqrt(dimension) before adding positions")
-      .real("init_std", 0.02, 0.0, 1.0, "normal init std of weights (0 = LibTorch defaults)");
+      .real("init_std", 0.02, 0.0, 1.0, "normal init std of weights (0 = LibTorch defaults)")
+      .boolean("ff_dropout", true,
+               "dropout also inside the feed-forward, after the activation (original SASRec, ODMT code); "
+               "false = only after it (RecBole, S3-Rec)")
+      .added_after_release();
 }
 
 TransformerOptions transformer_options(const ParamSet& p, int64_t dim, int64_t max_len, const std::string& who) {
@@ -37,6 +41,7 @@ TransformerOptions transformer_options(const ParamSet& p, int64_t dim, int64_t m
   o.eps = p.get_double("layer_norm_eps");
   o.scale_input = p.get_bool("scale_input");
   o.init_std = p.get_double("init_std");
+  o.ff_dropout = p.get_bool("ff_dropout");
   if (dim % o.heads != 0)
     throw std::invalid_argument(who + ": heads = " + std::to_string(o.heads) +
                                 " does not divide the item-vector dimension " + std::to_string(dim));
@@ -61,7 +66,8 @@ torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor
   return out_->forward(context);
 }
 
-TransformerBlock::TransformerBlock(const TransformerOptions& o) : pre_norm_(o.pre_norm), gelu_(o.gelu) {
+TransformerBlock::TransformerBlock(const TransformerOptions& o)
+    : pre_norm_(o.pre_norm), gelu_(o.gelu), ff_dropout_(o.ff_dropout) {
   attn_ = register_module("attn", std::make_shared<SelfAttention>(o));
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
   norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
@@ -75,7 +81,7 @@ TransformerBlock::TransformerBlock(const TransformerOptions& o) : pre_norm_(o.pr
 torch::Tensor TransformerBlock::feed_forward(const torch::Tensor& x) {
   auto h = ff1_->forward(x);
   h = gelu_ ? torch::gelu(h) : torch::relu(h);
-  return ff2_->forward(dropout(drop_ff_, h));
+  return ff2_->forward(ff_dropout_ ? dropout(drop_ff_, h) : h);
 }
 
 torch::Tensor TransformerBlock::forward(torch::Tensor x, const torch::Tensor& mask) {

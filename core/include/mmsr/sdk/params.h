@@ -30,6 +30,9 @@ struct ParamSpec {
   std::optional<double> max;
   std::vector<std::string> choices;  // allowed values for strings (and string-list elements)
   std::string doc;
+  // Left out of a run's identity while it holds its default: set on a parameter added to a released plugin whose
+  // default keeps the old computation, so that runs stored before the parameter existed keep their identity.
+  bool identity_omits_default = false;
 
   bool is_list() const { return type == ParamType::IntList || type == ParamType::StringList; }
   // Empty string when valid; otherwise a sentence saying what is wrong and what is allowed.
@@ -55,6 +58,9 @@ class ParamDecl {
   ParamDecl& string_list(std::string name, std::vector<std::string> def, std::string doc) {
     return choice_list(std::move(name), std::move(def), {}, std::move(doc));
   }
+
+  // Marks the parameter declared last as added after release (ParamSpec::identity_omits_default).
+  ParamDecl& added_after_release();
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
   const ParamSpec* find(const std::string& name) const;

@@ -23,10 +23,11 @@ struct TransformerOptions {
   int64_t dim = 64, layers = 2, heads = 2, inner = 256, max_len = 50;
   double dropout = 0.1, attn_dropout = 0.1, eps = 1e-6, init_std = 0.02;
   bool pre_norm = false, gelu = false, scale_input = false;
+  bool ff_dropout = true;  // dropout after the feed-forward's activation as well as after the feed-forward
 };
 
 // Adds the transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon,
-// scale_input, init_std) to a plugin's declaration, with the ODMT code's values as defaults.
+// scale_input, init_std, ff_dropout) to a plugin's declaration, with the ODMT code's values as defaults.
 ParamDecl& declare_transformer_params(ParamDecl& decl);
 // Reads them back; `who` names the plugin in the error when heads do not divide dim.
 TransformerOptions transformer_options(const ParamSet& params, int64_t dim, int64_t max_len,
@@ -59,7 +60,7 @@ class TransformerBlock : public torch::nn::Module {
 
  private:
   torch::Tensor feed_forward(const torch::Tensor& x);
-  bool pre_norm_, gelu_;
+  bool pre_norm_, gelu_, ff_dropout_;
   std::shared_ptr<SelfAttention> attn_;
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::Linear ff1_{nullptr}, ff2_{nullptr};
