@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 
 MMSR_MODELS = {  # the settings recbole_peer.py gives RecBole, as mmsr plugin parameters
     "SASRec": '''tower = { plugin = "id", dim = 64 }
-backbone = { plugin = "sasrec", layers = 2, heads = 2, activation = "gelu", dropout = 0.5, attn_dropout = 0.5, norm = "post", layer_norm_eps = 1e-12 }''',
+backbone = { plugin = "sasrec", layers = 2, heads = 2, activation = "gelu", dropout = 0.5, attn_dropout = 0.5, norm = "post", layer_norm_eps = 1e-12, ff_dropout = false }''',
     "GRU4Rec": '''tower = { plugin = "id", dim = 64, init = "xavier" }
 backbone = { plugin = "gru4rec", dropout = 0.3 }''',
     "NextItNet": '''tower = { plugin = "id", dim = 64 }
@@ -46,6 +46,8 @@ def run_recbole(args, model):
 
 
 def run_mmsr(args, model, work, fast):
+    # RecBole's protocol: its full ranking of a sequential model keeps the user's earlier items among the candidates
+    # (no history removal), so mmsr's does too here.
     # fast: mmsr's own speed options, which change the random stream or the batch composition but not the model or
     # the loss (counter-based dropout masks; batches of similar lengths, so less padding is computed).
     extra = "fast_dropout = true\nlength_buckets = true\n" if fast else ""
@@ -63,7 +65,7 @@ path = "{os.path.abspath(args.data)}"
 [protocol]
 max_len = 50
 train_samples = "prefix"
-mask_history = true
+mask_history = false
 metrics = ["hr", "ndcg"]
 ks = [10]
 select = "ndcg@10"
