@@ -98,6 +98,36 @@ def drop_inside_feed_forward(model):
             module.forward = types.MethodType(forward, module)
 
 
+def remove_history(model, dataset, s3rec_path, phase):
+    """Evaluation under the S3-Rec protocol: every item of the user's input history (the whole of it, not only the
+    last MAX_ITEM_LIST_LENGTH) leaves the candidates, except the target itself, as mmsr's mask_history does. RecBole
+    removes nothing for sequential models. phase["name"] says whether the validation input (all but the last two
+    items) or the test input (all but the last) is being ranked."""
+    import torch
+    users, items = dataset.field2token_id[dataset.uid_field], dataset.field2token_id[dataset.iid_field]
+    sequences = {}
+    with open(s3rec_path) as f:
+        for line in f:
+            parts = line.split()
+            sequences[users[parts[0]]] = torch.tensor([items[t] for t in parts[1:]], dtype=torch.long)
+    predict = model.full_sort_predict
+
+    def predict_without_history(interaction):
+        scores = predict(interaction)
+        cut = 2 if phase["name"] == "valid" else 1
+        user_ids, targets = interaction[dataset.uid_field].tolist(), interaction[dataset.iid_field]
+        histories = [sequences[u][:-cut] for u in user_ids]
+        rows = torch.cat([torch.full((len(h),), r, dtype=torch.long) for r, h in enumerate(histories)])
+        scores = scores.view(len(user_ids), -1).clone()
+        everyone = torch.arange(len(user_ids))
+        target_scores = scores[everyone, targets].clone()
+        scores[rows, torch.cat(histories)] = -float("inf")
+        scores[everyone, targets] = target_scores
+        return scores
+
+    model.full_sort_predict = predict_without_history
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -120,6 +150,9 @@ def main():
     ap.add_argument("--ffn-dropout", action="store_true",
                     help="SASRec: dropout also between the feed-forward's two layers (after the activation), as the "
                          "original SASRec and mmsr's transformer apply it; RecBole applies it only after the second")
+    ap.add_argument("--mask-history", action="store_true",
+                    help="evaluate under the S3-Rec protocol (mmsr's mask_history = true): the user's earlier items "
+                         "leave the candidates; RecBole keeps them for sequential models")
     ap.add_argument("--resume-dir", help="keep each seed's state here every epoch; rerunning continues from it")
     args = ap.parse_args()
     # RecBole reloads the best epoch it saved itself with torch.load, which PyTorch >= 2.6 restricts by default.
@@ -163,6 +196,8 @@ def main():
                 identity.append(args.positions)
             if args.ffn_dropout:
                 identity.append("ffn_dropout")
+            if args.mask_history:
+                identity.append("mask_history")
             key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
             folder = os.path.join(os.path.abspath(args.resume_dir), f"{args.model}-seed{seed}-{key}")
             os.makedirs(folder, exist_ok=True)
@@ -188,6 +223,16 @@ def main():
                 ap.error("--ffn-dropout is for SASRec")
             drop_inside_feed_forward(model)
         trainer = get_trainer(config["MODEL_TYPE"], args.model)(config, model)
+        if args.mask_history:
+            phase = {"name": "valid"}
+            remove_history(model, data, args.data, phase)
+            evaluate = trainer.evaluate
+
+            def evaluate_in_phase(eval_data, *a, **k):
+                phase["name"] = "valid" if eval_data is valid else "test"
+                return evaluate(eval_data, *a, **k)
+
+            trainer.evaluate = evaluate_in_phase
         epoch_times, eval_times, scores, first_epoch, peak_before = [], [], [], None, 0.0
         if state_file and os.path.exists(state_file):
             import numpy as np
@@ -258,7 +303,7 @@ def main():
             "seconds_per_eval": sum(eval_times) / max(1, len(eval_times)), "seconds_to_first_epoch": first_epoch,
             "peak_rss_mb": peak_rss_mb(), "resumed": bool(state_file) and resumed_at > 0,
             "anomaly_detection": args.as_shipped, "positions": args.positions,
-            "ffn_dropout": args.ffn_dropout,
+            "ffn_dropout": args.ffn_dropout, "mask_history": args.mask_history,
             "settings": {k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")},
         }), flush=True)
 
