@@ -115,6 +115,30 @@ TEST_P(SasrecCausality, PaddingNeverProducesNaNNorChangesValidOutputs) {
 
 INSTANTIATE_TEST_SUITE_P(NormPositions, SasrecCausality, ::testing::Values("post", "pre"));
 
+// positions = "from_start" is RecBole's convention: the oldest item of the window is position 0. A sequence then
+// gives the same outputs however much padding its batch adds, a full window gives what the default gives, and a
+// shorter one does not (its newest item is no longer at the last position).
+TEST(CausalTransformer, PositionsFromTheStartAreRecbolesConvention) {
+  auto encoder = [](const std::string& positions) {
+    torch::manual_seed(9);
+    auto e = make_sasrec({{"positions", positions}}, 8, 6);
+    e->eval();
+    return e;
+  };
+  auto from_start = encoder("from_start"), from_end = encoder("from_end");
+  Batch unused;
+  auto x = torch::randn({1, 6, 8});
+  auto full = torch::ones({1, 6}, torch::kBool);
+  EXPECT_TRUE(torch::allclose(from_start->forward(x, full, unused), from_end->forward(x, full, unused), 1e-5, 1e-6));
+  // The last three items alone, padded to 6 and at width 3.
+  auto padded = torch::tensor({{0, 0, 0, 1, 1, 1}}).to(torch::kBool);
+  auto tail = x.slice(1, 3, 6);
+  auto wide = from_start->forward(x, padded, unused).slice(1, 3, 6);
+  auto narrow = from_start->forward(tail, torch::ones({1, 3}, torch::kBool), unused);
+  EXPECT_TRUE(torch::allclose(wide, narrow, 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(wide, from_end->forward(x, padded, unused).slice(1, 3, 6), 1e-3, 1e-4));
+}
+
 // ff_dropout = false is RecBole's and S3-Rec's block: dropout after the feed-forward only. Written out by hand with
 // the same random stream, it must give the block's training output exactly; the default block (dropout after the
 // activation as well) must not.

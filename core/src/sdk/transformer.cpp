@@ -24,6 +24,10 @@ ParamDecl& declare_transformer_params(ParamDecl& d) {
       .boolean("ff_dropout", true,
                "dropout also inside the feed-forward, after the activation (original SASRec, ODMT code); "
                "false = only after it (RecBole, S3-Rec)")
+      .added_after_release()
+      .choice("positions", "from_end", {"from_end", "from_start"},
+              "learned positions counted back from the newest item (original SASRec, S3-Rec, ODMT code) or "
+              "from the oldest item of the window (RecBole)")
       .added_after_release();
 }
 
@@ -42,6 +46,7 @@ TransformerOptions transformer_options(const ParamSet& p, int64_t dim, int64_t m
   o.scale_input = p.get_bool("scale_input");
   o.init_std = p.get_double("init_std");
   o.ff_dropout = p.get_bool("ff_dropout");
+  o.positions_from_start = p.get_string("positions") == "from_start";
   if (dim % o.heads != 0)
     throw std::invalid_argument(who + ": heads = " + std::to_string(o.heads) +
                                 " does not divide the item-vector dimension " + std::to_string(dim));
@@ -120,9 +125,15 @@ torch::Tensor CausalTransformer::forward(const torch::Tensor& vectors, const tor
     throw std::invalid_argument("sequence length " + std::to_string(L) + " exceeds max_len " +
                                 std::to_string(o_.max_len));
   auto x = o_.scale_input ? vectors * std::sqrt(double(o_.dim)) : vectors;
-  // Positions count from the left of the window: with left padding the newest item is always at max_len-1.
-  auto pos = torch::arange(o_.max_len - L, o_.max_len, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-  x = x + positions_->forward(pos).unsqueeze(0);
+  if (o_.positions_from_start) {
+    // RecBole's convention: the oldest item of each window is position 0 (RecBole pads on the right), so a
+    // sequence's newest item sits at a position that depends on its length. Padding slots take position 0.
+    x = x + positions_->forward((valid.to(torch::kLong).cumsum(1) - 1).clamp_min(0));
+  } else {
+    // Positions count from the left of the window: with left padding the newest item is always at max_len-1.
+    auto pos = torch::arange(o_.max_len - L, o_.max_len, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+    x = x + positions_->forward(pos).unsqueeze(0);
+  }
   if (!o_.pre_norm) x = input_norm_->forward(x);
   x = dropout(drop_, x);
   auto keep = valid.unsqueeze(-1).to(x.dtype());

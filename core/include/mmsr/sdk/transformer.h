@@ -24,10 +24,11 @@ struct TransformerOptions {
   double dropout = 0.1, attn_dropout = 0.1, eps = 1e-6, init_std = 0.02;
   bool pre_norm = false, gelu = false, scale_input = false;
   bool ff_dropout = true;  // dropout after the feed-forward's activation as well as after the feed-forward
+  bool positions_from_start = false;  // RecBole's positions (0 = oldest item of the window) instead of from the newest
 };
 
 // Adds the transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon,
-// scale_input, init_std, ff_dropout) to a plugin's declaration, with the ODMT code's values as defaults.
+// scale_input, init_std, ff_dropout, positions) to a plugin's declaration, with the ODMT code's values as defaults.
 ParamDecl& declare_transformer_params(ParamDecl& decl);
 // Reads them back; `who` names the plugin in the error when heads do not divide dim.
 TransformerOptions transformer_options(const ParamSet& params, int64_t dim, int64_t max_len,
@@ -71,7 +72,7 @@ class TransformerBlock : public torch::nn::Module {
 // itself always.
 torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype);
 
-// SASRec's encoder body: item vectors + learned positions (counted from the right, so the newest item always
+// SASRec's encoder body: item vectors + learned positions (by default counted from the right, so the newest item always
 // has the same position), LayerNorm (post-LN) and dropout, causal blocks, a final LayerNorm (pre-LN).
 // Outputs at padding positions are zero.
 class CausalTransformer : public torch::nn::Module {
