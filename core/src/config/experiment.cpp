@@ -204,11 +204,13 @@ nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop 
 }
 
 // A plugin's parameters as they enter a run's identity: those added after release are left out at their default.
-nlohmann::json plugin_params_json(const ParamSet& p, const ParamDecl& decl) {
+// No declaration (a model without a backbone) leaves the set as it is.
+nlohmann::json plugin_params_json(const ParamSet& p, const ParamDecl* decl) {
   std::set<std::string> drop;
-  for (const auto& spec : decl.specs())
-    if (spec.identity_omits_default && p.has(spec.name) && p.values().at(spec.name) == spec.default_value)
-      drop.insert(spec.name);
+  if (decl)
+    for (const auto& spec : decl->specs())
+      if (spec.identity_omits_default && p.has(spec.name) && p.values().at(spec.name) == spec.default_value)
+        drop.insert(spec.name);
   return params_json(p, drop);
 }
 
@@ -492,15 +494,15 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
       base.grid_label = join(label, ", ");
       nlohmann::json cfg = {
           {"model", name},
-          {"tower", {{"plugin", base.tower.plugin}, {"params", plugin_params_json(base.tower.params, tower->params)}}},
+          {"tower", {{"plugin", base.tower.plugin}, {"params", plugin_params_json(base.tower.params, &tower->params)}}},
           {"backbone",
            {{"plugin", base.backbone.plugin},
-            {"params", backbone ? plugin_params_json(base.backbone.params, backbone->params) : params_json(base.backbone.params)}}},
+            {"params", plugin_params_json(base.backbone.params, backbone ? &backbone->params : nullptr)}}},
           {"train", train_identity(base.train)}};
       nlohmann::json lj = nlohmann::json::array();
       for (size_t i = 0; i < base.losses.size(); ++i) {
         const auto& l = base.losses[i];
-        lj.push_back({{"plugin", l.plugin}, {"weight", l.weight}, {"params", plugin_params_json(l.params, losses[i]->params)}});
+        lj.push_back({{"plugin", l.plugin}, {"weight", l.weight}, {"params", plugin_params_json(l.params, &losses[i]->params)}});
       }
       cfg["losses"] = lj;
       base.config_json = cfg.dump();
