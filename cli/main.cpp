@@ -1,6 +1,7 @@
 // mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written),
 // 130 interrupted by a signal (the current run recorded as interrupted).
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <csignal>
 #include <malloc.h>
@@ -17,6 +18,7 @@
 #include "mmsr/config.h"
 #include "mmsr/features.h"
 #include "mmsr/errors.h"
+#include "mmsr/input_files.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/merge.h"
 #include "mmsr/readers.h"
@@ -39,12 +41,33 @@ void load_plugins(mmsr::PluginRegistry& registry, const std::vector<std::string>
   for (const auto& dir : mmsr::default_plugin_dirs(executable_dir())) registry.load_directory(dir);
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, const std::string& what) {
+  mmsr::require_readable_file(path, what);
   std::ifstream in(path);
-  if (!in) throw mmsr::InputError(path + ": cannot open the experiment file");
+  if (!in) throw mmsr::InputError(path + ": cannot open the " + what);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// CLI11's Range lets nan through (every comparison with it is false): numbers given on the command line must be
+// finite and in range.
+CLI::Validator finite_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + text + "' is not a number";
+        }
+        if (!std::isfinite(v)) return "'" + text + "' is not a finite number";
+        if (v < lo || v > hi) return fmt::format("{} is not in [{}, {}]", text, lo, hi);
+        return "";
+      },
+      fmt::format("FINITE in [{}, {}]", lo, hi));
 }
 
 void print_params(const mmsr::ParamDecl& decl) {
@@ -120,7 +143,8 @@ void write_atomically(const std::string& path, const std::string& text) {
 int cmd_report(mmsr::ReportOptions options, const std::vector<std::string>& diff, const std::string& output,
                const std::string& dir, const std::string& default_store) {
   if (diff.size() == 2) {
-    std::string text = mmsr::diff_reports(read_file(diff[0]), read_file(diff[1]), diff[0], diff[1]);
+    std::string text = mmsr::diff_reports(read_file(diff[0], "JSON report"), read_file(diff[1], "JSON report"), diff[0],
+                                          diff[1]);
     if (output.empty()) std::cout << text; else write_atomically(output, text);
     return 0;
   }
@@ -202,11 +226,15 @@ int main(int argc, char** argv) {
   double run_timeout = 0;
   run->add_option("--run-timeout", run_timeout,
                   "stop a run that is still going after this many seconds and record it as failed (0 = no limit)")
-      ->check(CLI::Range(0.0, 1e9));
+      ->check(finite_in(0.0, 1e9));
   std::string supervised_key;
   bool tty_progress = false;
   // The child side of isolation: run this one run and exit with a mmsr::SupervisedExit code.
   run->add_option("--supervised-run", supervised_key)->group("");
+  int64_t parent_experiment_id = 0;
+  run->add_option("--experiment-id", parent_experiment_id)->group("");
+  double linger_after_run = 0;  // tests only: see RunOptions::linger_after_run_seconds
+  run->add_option("--linger-after-run", linger_after_run)->group("")->check(finite_in(0, 3600));
   run->add_flag("--tty-progress", tty_progress)->group("");
   // The other processes of a data-parallel run: train run KEY's share as rank R, meeting at FILE.
   int data_parallel_rank = 0;
@@ -233,7 +261,7 @@ int main(int argc, char** argv) {
                      "model (or 'Model (grid)' row label) every row is compared with; default: the best on validation");
   report->add_option("--alpha", ropt.alpha, "significance level after Holm's correction")
       ->capture_default_str()
-      ->check(CLI::Range(1e-6, 0.5));
+      ->check(finite_in(1e-6, 0.5));
   report->add_option("--split", ropt.split, "test or valid")->capture_default_str()->check(CLI::IsMember({"test", "valid"}));
   report->add_option("--branch", ropt.branch, "branch to rank by (fused = the model's score)")->capture_default_str();
   auto* diff = report->add_subcommand("diff", "compare two JSON reports (mmsr report --format json)");
@@ -283,7 +311,7 @@ int main(int argc, char** argv) {
     if (*report) return cmd_report(ropt, *diff ? std::vector<std::string>{diff_old, diff_new} : std::vector<std::string>{},
                                    report_output, report_dir, store_path);
     if (*slurm) {
-      if (!std::filesystem::exists(slurm_file)) throw mmsr::InputError(slurm_file + ": no such experiment file");
+      mmsr::require_readable_file(slurm_file, "experiment file");
       {
         // Refuse a bad grid now rather than in every task of the array.
         mmsr::PluginRegistry check_registry;
@@ -300,8 +328,11 @@ int main(int argc, char** argv) {
     if (*merge) {
       auto m = mmsr::merge_stores(merge_into, merge_from);
       std::cerr << fmt::format("{}: {} runs added, {} already there with the same results, {} unfinished runs left "
-                               "out, {} conflicts\n",
-                               merge_into, m.copied, m.already, m.unfinished, m.conflicts.size());
+                               "out, {} conflicts{}\n",
+                               merge_into, m.copied, m.already, m.unfinished, m.conflicts.size(),
+                               m.unreadable ? fmt::format(", {} finished runs unreadable (on damaged pages) left out",
+                                                          m.unreadable)
+                                            : "");
       for (const auto& c : m.conflicts)
         std::cerr << fmt::format("conflict: run {} ({}) from {}: {}; the target's result was kept\n", c.run_key, c.model,
                                  c.source, c.detail);
@@ -344,7 +375,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*run) {
-      std::string text = read_file(run_file);
+      std::string text = read_file(run_file, "experiment file");
       std::string base = std::filesystem::absolute(run_file).parent_path().string();
       auto ex = mmsr::parse_experiment(text, run_file, base, lookup, names);
       if (!only_seeds.empty()) {
@@ -415,6 +446,8 @@ int main(int argc, char** argv) {
         for (const auto& m : only_models) same_run.push_back(m);
       }
       if (no_checkpoints) same_run.push_back("--no-checkpoints");
+      opt.linger_after_run_seconds = linger_after_run;
+      if (linger_after_run > 0) same_run.insert(same_run.end(), {"--linger-after-run", std::to_string(linger_after_run)});
       same_run.insert(same_run.end(), {"--data-cache", data_cache.empty() ? "off" : data_cache});
       if (!dry_run) {
         opt.worker_command = same_run;
@@ -422,6 +455,7 @@ int main(int argc, char** argv) {
       }
       if (!supervised_key.empty()) {
         opt.only_run_key = supervised_key;
+        opt.experiment_id = parent_experiment_id;
         opt.announce_data = false;
         opt.force_progress = tty_progress;
         opt.data_parallel_rank = data_parallel_rank;

@@ -2,11 +2,13 @@
 // exit code 2, and a results store left exactly as it was (compared row by row before and after).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <string>
@@ -120,6 +122,89 @@ struct Case {
   std::string expected;                        // a part of the one-line message
 };
 
+std::string repeat(const std::string& s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+// The second round of reliability cases (docs/reliability.md): what a hostile user found, each as a class.
+template <typename Add>
+void add_second_round(std::vector<Case>& c, Add&& add, const std::string& run) {
+  const std::string data = s3rec_lines();
+  // Every input path x every special file: a folder, a FIFO (whose open() would block) and a device (/dev/null).
+  struct Input {
+    std::string name;
+    std::function<std::pair<std::string, std::string>(const std::string&)> toml_and_args;  // given the path
+  };
+  const std::string attr = "path = \"data.txt\"\nattribute_file = ";
+  const std::string sampled = "max_len = 10\ncandidates = \"sampled\"\nnegatives = 5\nnegatives_file = ";
+  std::vector<Input> inputs = {
+      {"data file", [&](const std::string& p) { return std::make_pair(edit(kBase, "path = \"data.txt\"", "path = \"" + p + "\""), run); }},
+      {"attribute file", [&](const std::string& p) { return std::make_pair(edit(kBase, "path = \"data.txt\"", attr + "\"" + p + "\""), run); }},
+      {"item file", [&](const std::string& p) { return std::make_pair(edit(kBase, "path = \"data.txt\"", "path = \"data.txt\"\nitem_file = \"" + p + "\""), run); }},
+      {"negatives file", [&](const std::string& p) { return std::make_pair(edit(kBase, "max_len = 10", sampled + "\"" + p + "\""), run); }},
+      {"feature file", [&](const std::string& p) { return std::make_pair(edit(with_modality(""), "text.npy", p) + kTextModel, run); }},
+      {"id map", [&](const std::string& p) { return std::make_pair(with_modality("id_map = \"" + p + "\"") + kTextModel, run); }},
+      {"experiment file", [&](const std::string& p) { return std::make_pair(std::string(), "run {dir}/" + p + " --store {store} -q --no-report"); }},
+      {"store", [&](const std::string& p) { return std::make_pair(std::string(), "run {file} --store {dir}/" + p + " -q --no-report"); }},
+      {"report store", [&](const std::string& p) { return std::make_pair(std::string(), "report --store {dir}/" + p); }},
+      {"merge source", [&](const std::string& p) { return std::make_pair(std::string(), "merge --into {dir}/merged.sqlite {dir}/" + p); }},
+      {"report diff", [&](const std::string& p) { return std::make_pair(std::string(), "report diff {dir}/" + p + " {dir}/" + p); }},
+  };
+  struct Special { std::string name, file, content, expected; };
+  const std::vector<Special> specials = {{"a folder", "special", "<dir>", "is a folder"},
+                                         {"a FIFO", "special", "<fifo>", "is a FIFO"},
+                                         {"a device", "../../../../../../../dev/null", "", "is a device"}};
+  for (const auto& in : inputs)
+    for (const auto& sp : specials) {
+      auto [toml, args] = in.toml_and_args(sp.file);
+      std::map<std::string, std::string> files = {{"text.npy", npy("<f4", {21, 4}, float_rows(21, 4))}};
+      if (!sp.content.empty()) files[sp.file] = sp.content;
+      add(in.name + " is " + sp.name, toml, files, sp.expected, args);
+    }
+  // Parsers bound their depth; messages quote short excerpts.
+  const std::string with_attr = edit(kBase, "path = \"data.txt\"", attr + "\"attr.json\"");
+  add("attribute JSON nested 100,000 deep (objects)", with_attr,
+      {{"attr.json", repeat("{\"a\": ", 100000) + "1" + std::string(100000, '}')}}, "nested more than 64 levels");
+  add("attribute JSON nested 100,000 deep (arrays)", with_attr,
+      {{"attr.json", "{\"1\": " + std::string(100000, '[') + std::string(100000, ']') + "}"}}, "nested more than 64");
+  add("attribute JSON with trailing garbage", with_attr, {{"attr.json", "{\"1\": [\"a\"]} {\"2\": []}"}}, "not valid JSON");
+  add("attribute JSON with a duplicate key", with_attr, {{"attr.json", "{\"1\": [\"a\"], \"1\": [\"b\"]}"}},
+      "appears twice");
+  add("attribute file covering no item", with_attr, {{"attr.json", "{\"x1\": [\"a\"], \"x2\": [\"b\"]}"}},
+      "none of its 2 items");
+  add("item file covering no item", edit(kBase, "path = \"data.txt\"", "path = \"data.txt\"\nitem_file = \"i.item\""),
+      {{"i.item", "item_id:token\tbrand:token\nx1\ta\nx2\tb\n"}}, "none of its 2 items");
+  add("feature file covering no item", with_modality("id_map = \"map.tsv\"\nmissing = \"zero\"") + kTextModel,
+      {{"map.tsv", "x1\t0\nx2\t1\n"}, {"text.npy", npy("<f4", {21, 4}, float_rows(21, 4))}}, "none of the data's");
+  add("a NUL byte in an id", "", {{"data.txt", data + std::string("31 4 x\0y 7\n", 11)}}, "x\\x00y");
+  add("a negative item id", "", {{"data.txt", data + "31 4 -5 7\n"}}, "not a non-negative integer id");
+  add("a NaN feature row named by its item", with_modality("") + kTextModel,
+      {{"text.npy", npy("<f4", {21, 4}, float_rows(21, 4, 45))}}, "(item '");
+  add("a section that is not a table", "data = 5\n" + edit(kBase, "[data]\nformat = \"s3rec\"\npath = \"data.txt\"", ""), {},
+      "data must be a table ([data])");
+  add("a store that is /dev/null", "", {}, "is a device", "run {file} --store /dev/null -q --no-report");
+  add("merge into a file that is not a store", "", {{"notes.txt", "some notes\n"}}, "pass another path",
+      "merge --into {dir}/notes.txt {store}");
+  // Accepted silently before.
+  add("a seed given twice", edit(kBase, "seeds = [1]", "seeds = [1, 1]"), {}, "seed 1 is given twice");
+  add("a grid value given twice", edit(kBase, "epochs = 1", "epochs = 1\nlr = [0.001, 0.001]"), {}, "are the same run");
+  add("two models alike", std::string(kBase) + "\n[[model]]\nname = \"SASRec\"\ntower = { plugin = \"id\", dim = 16 }\n"
+      "backbone = { plugin = \"sasrec\", layers = 1 }\nloss = \"softmax\"\n", {}, "SASRec");
+  const std::string recbole = edit(kBase, "format = \"s3rec\"", "format = \"recbole\"");
+  for (const std::string& t : {"nan", "inf", "-inf"})
+    add("a RecBole timestamp " + t, recbole,
+        {{"data.txt", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\t1\n1\t3\t" + t + "\n"}},
+        "is not a finite number");
+  // Numeric options x nan, inf, negative.
+  for (const std::string& v : {"nan", "inf", "-1"}) {
+    add("--run-timeout " + v, "", {}, "--run-timeout", run + " --run-timeout " + v);
+    add("--alpha " + v, "", {}, "--alpha", "report --store {store} --alpha " + v);
+    add("--threads " + v, "", {}, "--threads", run + " --threads " + v);
+  }
+}
+
 std::vector<Case> cases() {
   const std::string run = "run {file} --store {store} -q --no-report";
   const std::string data = s3rec_lines();
@@ -209,6 +294,7 @@ std::vector<Case> cases() {
   add("a report of a missing store", "", {}, "missing.sqlite", "report --store {dir}/missing.sqlite");
   add("a diff of a file that is not a report", "", {{"a.json", "{\"x\": 1}"}}, "not a JSON report",
       "report diff {dir}/a.json {dir}/a.json");
+  add_second_round(c, add, run);
   return c;
 }
 
@@ -244,7 +330,9 @@ TEST_P(BadInput, OneClearLineExitCodeTwoAndTheStoreUnchanged) {
   TempDir t;
   t.file("grid.toml", c.toml.empty() ? kBase : c.toml);
   for (const auto& [name, content] : c.files) {
-    std::ofstream(t.path(name), std::ios::binary) << content;
+    if (content == "<dir>") std::filesystem::create_directories(t.path(name));
+    else if (content == "<fifo>") ASSERT_EQ(::mkfifo(t.path(name).c_str(), 0600), 0);
+    else std::ofstream(t.path(name), std::ios::binary) << content;
   }
   const std::string store = t.path("s.sqlite");
   std::filesystem::copy_file(seed_store(), store);
@@ -268,6 +356,8 @@ TEST_P(BadInput, OneClearLineExitCodeTwoAndTheStoreUnchanged) {
   std::string text = r.output;
   while (!text.empty() && text.back() == '\n') text.pop_back();
   EXPECT_EQ(text.find('\n'), std::string::npos) << c.name << ": more than one line:\n" << r.output;
+  EXPECT_LT(text.size(), 300u) << c.name << ": a line of " << text.size() << " bytes";
+  EXPECT_FALSE(std::filesystem::exists(t.path("merged.sqlite"))) << c.name << ": a merge target was left";
   EXPECT_EQ(store_digest(store), before) << c.name << ": the store changed";
   EXPECT_EQ(store_digest(t.path("newer.sqlite")), newer_before) << c.name << ": the newer store changed";
 }

@@ -100,6 +100,34 @@ TEST(Isolation, ARunPastItsTimeLimitIsStopped) {
   EXPECT_EQ(mmsr_cli("run " + file + " --store " + store + " --no-isolation --run-timeout 2").code, 2);
 }
 
+// The race: the run's result was committed, then the time limit stopped its process. The store decides once:
+// the run is finished, counted as finished, and the message says so (it said "failed ... nothing was recorded").
+TEST(Isolation, ATimeLimitAfterTheResultWasRecordedLeavesItFinished) {
+  TempDir t;
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  const std::string file = t.file("grid.toml", text), store = t.path("s.sqlite");
+  Result r = mmsr_cli("run " + file + " --store " + store + " -q --no-report --run-timeout 10 --linger-after-run 60");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("finished just before the time limit"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 runs: 1 finished now, 0 already finished, 0 failed"), std::string::npos) << r.output;
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE status='finished' AND error IS NULL"), 1);
+  EXPECT_GT(count(store, "SELECT COUNT(*) FROM metrics"), 0);
+}
+
+// One row in `experiments` per `mmsr run` invocation, whatever the number of runs (each run's own process used to
+// add one).
+TEST(Isolation, OneExperimentRowPerInvocation) {
+  TempDir t;
+  const std::string file = t.file("grid.toml", tiny("loss = \"softmax\"")), store = t.path("s.sqlite");
+  ASSERT_EQ(mmsr_cli("run " + file + " --store " + store + " -q --no-report").code, 0);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs"), 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM experiments"), 1);
+  EXPECT_EQ(count(store, "SELECT COUNT(DISTINCT experiment_id) FROM runs"), 1);
+  ASSERT_EQ(mmsr_cli("run " + file + " --store " + store + " -q --no-report").code, 0);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM experiments"), 2);
+}
+
 TEST(Isolation, TwoRunnersOnOneStoreNeverDoARunTwice) {
   TempDir t;
   std::string text = tiny("loss = \"softmax\"");

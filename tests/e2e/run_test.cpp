@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "mmsr/config.h"
 #include "mmsr/engine.h"
@@ -18,6 +20,17 @@ namespace mmsr {
 using test::TempDir;
 
 using namespace test::e2e;
+
+namespace {
+
+// The newest checkpoints of a store's runs (<key>.pt; the previous one of each is <key>.pt.prev).
+int64_t checkpoints_in(const std::string& folder) {
+  int64_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(folder)) n += e.path().extension() == ".pt";
+  return n;
+}
+
+}  // namespace
 
 TEST(EndToEnd, TinyGridWritesTheStoreAndResumes) {
   TempDir t;
@@ -257,7 +270,7 @@ TEST(EndToEnd, AnInterruptedRunResumesFromItsCheckpointWithTheSameResult) {
   EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM runs WHERE status='interrupted'"), 1);
   EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM epochs"), 2);
   ASSERT_TRUE(std::filesystem::exists(b + ".checkpoints"));
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(b + ".checkpoints"), {}), 1);
+  EXPECT_EQ(checkpoints_in(b + ".checkpoints"), 1);
 
   GridSummary second = run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(b));
   EXPECT_EQ(second.finished, 1);
@@ -273,5 +286,77 @@ TEST(EndToEnd, AnInterruptedRunResumesFromItsCheckpointWithTheSameResult) {
   EXPECT_EQ(ma, mb);
   EXPECT_EQ(test::e2e::count(a, "SELECT best_epoch FROM runs"), test::e2e::count(b, "SELECT best_epoch FROM runs"));
 }
+
+namespace {
+
+void overwrite(const std::string& file, size_t offset, const std::string& bytes) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(std::streamoff(offset));
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+struct Damage {
+  std::string name;
+  bool previous_too;  // damage the previous checkpoint as well: the run must start again from its first epoch
+  std::function<void(const std::string&)> apply;
+};
+
+class DamagedCheckpoint : public ::testing::TestWithParam<Damage> {};
+void PrintTo(const Damage& d, std::ostream* os) { *os << d.name; }
+
+}  // namespace
+
+// A checkpoint damaged on disk is never resumed from: the run continues from the previous checkpoint or from its
+// first epoch, and ends exactly as the uninterrupted run (the case: 512 zero bytes in the middle made a run
+// "resume after epoch 3" and finish with slightly different metrics).
+TEST_P(DamagedCheckpoint, IsSetAsideAndTheRunEndsAsIfUninterrupted) {
+  const Damage& damage = GetParam();
+  TempDir t;
+  std::string text = test::e2e::tiny("loss = [\"softmax\", \"bce\"]");
+  text.replace(text.find("epochs = 2"), 10, "epochs = 5");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  Experiment ex = test::e2e::parse(text);
+  const std::string a = t.path("a.sqlite"), b = t.path("b.sqlite");
+  run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(a));
+
+  RunOptions stop = test::e2e::quiet(b);
+  stop.interrupt_after_epoch = 3;
+  run_experiment(ex, text, test::e2e::plugins(), stop);
+  clear_interrupt();
+  std::string newest;
+  for (const auto& e : std::filesystem::directory_iterator(b + ".checkpoints"))
+    if (e.path().extension() == ".pt") newest = e.path().string();
+  ASSERT_FALSE(newest.empty());
+  ASSERT_TRUE(std::filesystem::exists(newest + ".prev"));
+  damage.apply(newest);
+  if (damage.previous_too) damage.apply(newest + ".prev");
+
+  GridSummary again = run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(b));
+  EXPECT_EQ(again.finished, 1);
+  EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM runs WHERE status = 'finished' AND error IS NULL"), 1);
+  EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM epochs"), 5);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(b + ".checkpoints"), {}), 0);  // .damaged removed too
+  const std::string losses = "SELECT loss FROM epochs ORDER BY epoch";
+  EXPECT_EQ(test::e2e::column(a, losses), test::e2e::column(b, losses));
+  const std::string metrics = "SELECT value FROM metrics ORDER BY split, branch, name, k";
+  auto ma = test::e2e::column(a, metrics), mb = test::e2e::column(b, metrics);
+  ASSERT_FALSE(ma.empty());
+  EXPECT_EQ(ma, mb);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Damages, DamagedCheckpoint,
+    ::testing::Values(
+        Damage{"zeroed_512_bytes_in_the_middle", false,
+               [](const std::string& f) { overwrite(f, std::filesystem::file_size(f) / 2, std::string(512, '\0')); }},
+        Damage{"random_bytes", false,
+               [](const std::string& f) { overwrite(f, std::filesystem::file_size(f) / 3, "\x13\x37\xca\xfe\xba\xbe"); }},
+        Damage{"cut_short", false,
+               [](const std::string& f) { std::filesystem::resize_file(f, std::filesystem::file_size(f) * 2 / 3); }},
+        Damage{"empty", false, [](const std::string& f) { std::filesystem::resize_file(f, 0); }},
+        Damage{"both_zeroed", true,
+               [](const std::string& f) { overwrite(f, std::filesystem::file_size(f) / 2, std::string(512, '\0')); }},
+        Damage{"both_empty", true, [](const std::string& f) { std::filesystem::resize_file(f, 0); }}),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace mmsr

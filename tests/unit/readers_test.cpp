@@ -38,8 +38,25 @@ TEST(Readers, UserItemPairsKeepFileOrder) {
             t.path("bad.txt") + ":2: expected 'user item' (SASRec format), found 3 fields");
   // The format's ids are integers: a name is a malformed line, not a new item.
   EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("named.txt", "1 7\na x\n")); }),
-            t.path("named.txt") + ":2: user 'a' is not an integer id; the SASRec format has integer ids (format = "
+            t.path("named.txt") + ":2: user 'a' is not a non-negative integer id; the SASRec format has integer ids (format = "
                                   "\"recbole\" reads named ids)");
+}
+
+// Formats that promise integer ids name one item by 4, 04 and 004 (they were three items), and one user likewise.
+TEST(Readers, IntegerIdsAreNumbersNotSpellings) {
+  TempDir t;
+  RawSequences pairs = read_user_item_pairs(t.file("p.txt", "1 4\n01 04\n001 004\n2 5\n"));
+  ASSERT_EQ(pairs.sequences.size(), 2u);
+  EXPECT_EQ(pairs.item_tokens.size(), 2u);  // 4 and 5
+  ASSERT_EQ(pairs.sequences[0].size(), 3u);
+  EXPECT_EQ(pairs.sequences[0][0], pairs.sequences[0][2]);
+  EXPECT_EQ(pairs.item_tokens[pairs.sequences[0][0]], "4");
+  RawSequences lines = read_s3rec(t.file("s.txt", "1 4 04 004 0\n2 00 7\n"));
+  EXPECT_EQ(lines.item_tokens[lines.sequences[0][1]], "4");
+  EXPECT_EQ(lines.sequences[0][0], lines.sequences[0][2]);
+  EXPECT_EQ(lines.sequences[0][3], lines.sequences[1][0]);  // 0 and 00
+  EXPECT_NE(error_of([&] { read_s3rec(t.file("dup.txt", "1 2\n001 3\n")); }).find("appears on two lines"),
+            std::string::npos);
 }
 
 TEST(Readers, RecBoleSortsByTimestampStably) {
@@ -153,7 +170,7 @@ TEST(Readers, UniSRecRebuildsTheFullSequence) {
 }
 
 TEST(Readers, MissingFileSaysWhatToCheck) {
-  EXPECT_NE(error_of([] { read_s3rec("/nonexistent/x.txt"); }).find("/nonexistent/x.txt: cannot open"),
+  EXPECT_NE(error_of([] { read_s3rec("/nonexistent/x.txt"); }).find("/nonexistent/x.txt: no such data file"),
             std::string::npos);
 }
 

@@ -33,8 +33,11 @@ struct StepReport {
 struct RunCallbacks {
   std::function<void(const EpochReport&)> on_epoch;
   std::function<void(const StepReport&)> on_step;
-  // Called once when training resumes from a checkpoint, with the last epoch it holds.
+  // Called once before training, with the epoch it continues after: the last epoch of the checkpoint it resumes
+  // from, or 0 (no checkpoint, or none that passed its check).
   std::function<void(int64_t epoch)> on_resume;
+  // One line the user should see (a damaged checkpoint set aside).
+  std::function<void(const std::string&)> on_warning;
   // Where the run keeps its end-of-epoch checkpoint (model, optimizer, random state, early-stopping state); empty:
   // none. An existing file is resumed from; the file is removed when the run ends with a result.
   std::string checkpoint_path;

@@ -71,6 +71,8 @@ class FeatureTable {
   size_t data_offset_ = 0, mask_offset_ = 0;  // where the array starts (after the .npy header)
   int mask_kind_ = 0;                         // 0 = none, 1 = bool/uint8, 2 = float32
   std::vector<int64_t> row_of_item_;  // item id -> row, -1 when missing
+  // The data's item tokens, so that a non-finite value is reported by the item as the data names it.
+  std::shared_ptr<const std::vector<std::string>> item_tokens_;
 };
 
 // The modalities of an experiment, by name.

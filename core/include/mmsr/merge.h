@@ -17,6 +17,7 @@ struct MergeSummary {
   int copied = 0;        // finished runs added to the target
   int already = 0;       // finished in the target already, with the same results
   int unfinished = 0;    // not finished in their store: not copied
+  int unreadable = 0;    // finished, but on damaged pages of their store: not copied
   std::vector<MergeConflict> conflicts;
 };
 

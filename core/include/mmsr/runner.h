@@ -24,6 +24,7 @@ struct RunOptions {
   std::vector<std::string> child_command;
   double run_timeout_seconds = 0;  // with isolation: a run still going after this long is stopped (0 = none)
   std::string only_run_key;        // the supervised child's side: this run only
+  int64_t experiment_id = 0;       // the supervised child's side: its parent's row in `experiments` (0 = add one)
   double stale_seconds = 300;      // a runner on another machine whose heartbeat is older than this is gone
   // End-of-epoch checkpoints in <store>.checkpoints/: an interrupted, killed or crashed run resumes from its last
   // finished epoch and ends with the same result as an uninterrupted one (on the CPU).
@@ -40,6 +41,9 @@ struct RunOptions {
   std::string rendezvous_file;
   // Tests: act as if a stop signal arrived right after this epoch of every run (0 = never).
   int64_t interrupt_after_epoch = 0;
+  // Tests: a run's process waits this long after recording its result, so that a time limit arrives after the
+  // commit (the race a run's final state must survive).
+  double linger_after_run_seconds = 0;
 };
 
 struct GridSummary {

@@ -91,18 +91,37 @@ struct EpochRecord {
   double seconds = 0;
 };
 
+// A path as an SQLite URI that opens it read-only, for connections and ATTACH. A store on a read-only file system
+// (a snapshot, a read-only mount of results) cannot get the shared-memory file a WAL reader needs; nothing can be
+// writing it there, so it is then opened as immutable.
+std::string sqlite_read_only_uri(const std::string& path);
+
 // Where a run's end-of-epoch checkpoint lives: <store>.checkpoints/<run key>.pt.
 std::string checkpoint_file(const std::string& store_path, const std::string& run_key);
+// Every file a checkpoint at `path` may leave (itself, the previous one, a partial write, damaged ones set aside):
+// what a run that ends with a result removes.
+std::vector<std::string> checkpoint_files(const std::string& path);
+
+// ReadOnly: what reports, merge sources and inspection use. The file must exist and is never written: no schema is
+// created in an empty file, no -wal is checkpointed, an older schema is upgraded in a copy in memory.
+enum class StoreAccess { ReadWrite, ReadOnly };
 
 class Store {
  public:
-  // Opens or creates the store. InputError when the file is not an mmsr store or has a newer schema.
-  explicit Store(const std::string& path);
+  // Opens (or, read-write, creates) the store. InputError when the path is not a regular file, the file is not an
+  // mmsr store, has a newer schema, or (read-write) sits on a read-only file system.
+  explicit Store(const std::string& path, StoreAccess access = StoreAccess::ReadWrite);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
   const std::string& path() const { return path_; }
+
+  // SQLite's quick_check: InputError naming the damage and the command that salvages the store (what `mmsr run`
+  // does before it writes into a store).
+  void check_integrity();
+  // Copies the write-ahead log into the store file (after each finished run).
+  void checkpoint_log();
 
   int64_t add_experiment(const std::string& name, const std::string& file,
                          const std::string& description, const std::string& config_text);
@@ -156,9 +175,13 @@ class Store {
  private:
   void exec(const std::string& sql);
   void migrate();
+  void open_read_only();
+  int stored_schema_version(bool empty_is_new);
+  std::string another_store_hint() const;
   // Schema 4's re-keying (mmsr/identity.h); returns the (old, new) keys of unfinished runs, whose checkpoints move.
   std::vector<std::pair<std::string, std::string>> rekey_runs();
   std::string path_;
+  StoreAccess access_ = StoreAccess::ReadWrite;
   sqlite3* db_ = nullptr;
 };
 

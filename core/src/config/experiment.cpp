@@ -11,6 +11,7 @@
 
 #include "mmsr/config.h"
 #include "mmsr/errors.h"
+#include "mmsr/input_files.h"
 #include "mmsr/text.h"
 
 namespace mmsr {
@@ -140,7 +141,8 @@ class Parser {
                                const std::string& where) const {
     const toml::node* node = parent.get(key);
     if (!node) return nullptr;
-    if (!node->is_table()) fail(node, where + "." + key + " must be a table ([" + where + "." + key + "])");
+    const std::string name = where.empty() ? key : where + "." + key;  // where = "": a top-level section
+    if (!node->is_table()) fail(node, name + " must be a table ([" + name + "])");
     return node->as_table();
   }
 
@@ -266,15 +268,20 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
   Experiment ex;
   ex.file = file;
   ex.base_dir = base_dir;
-  ParamSet exp = p.read_fixed(p.sub_table(root, "experiment", "experiment"), experiment_section(),
+  ParamSet exp = p.read_fixed(p.sub_table(root, "experiment", ""), experiment_section(),
                               "[experiment]");
   ex.name = exp.get_string("name");
   ex.description = exp.get_string("description");
-  for (int64_t s : exp.get_int_list("seeds")) ex.seeds.push_back(uint64_t(s));
+  for (int64_t s : exp.get_int_list("seeds")) {
+    // A seed given twice would be one run listed twice: the second would find the first's result.
+    if (std::find(ex.seeds.begin(), ex.seeds.end(), uint64_t(s)) != ex.seeds.end())
+      p.fail(root.get("experiment"), "[experiment].seeds: seed " + std::to_string(s) + " is given twice; list each once");
+    ex.seeds.push_back(uint64_t(s));
+  }
   ex.popularity_groups = exp.get_int("popularity_groups");
   if (ex.seeds.empty()) p.fail(root.get("experiment"), "[experiment].seeds: give at least one seed");
 
-  const toml::table* data = p.sub_table(root, "data", "data");
+  const toml::table* data = p.sub_table(root, "data", "");
   {
     std::map<std::string, ParamValue> given;
     if (data)
@@ -340,7 +347,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
     }
   }
 
-  ex.protocol = p.read_fixed(p.sub_table(root, "protocol", "protocol"), protocol_section(), "[protocol]");
+  ex.protocol = p.read_fixed(p.sub_table(root, "protocol", ""), protocol_section(), "[protocol]");
   {
     // The selection metric must be one that is computed.
     const std::string& sel = ex.protocol.get_string("select");
@@ -359,13 +366,13 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
       }
     }
     if (!ok) {
-      const toml::table* t = p.sub_table(root, "protocol", "protocol");
+      const toml::table* t = p.sub_table(root, "protocol", "");
       p.fail(t ? t->get("select") : nullptr,
              "[protocol].select = \"" + sel + "\": must be METRIC@K with a metric from "
              "[protocol].metrics and K from [protocol].ks");
     }
     if (ex.protocol.get_string_list("metrics").empty() || ex.protocol.get_int_list("ks").empty())
-      p.fail(p.sub_table(root, "protocol", "protocol"), "[protocol]: metrics and ks must not be empty");
+      p.fail(p.sub_table(root, "protocol", ""), "[protocol]: metrics and ks must not be empty");
   }
   ex.protocol_json = ex.protocol.to_json();
   ex.protocol_hash = hash_hex(ex.protocol_json);
@@ -399,7 +406,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
     }
   }
 
-  const toml::table* train = p.sub_table(root, "train", "train");
+  const toml::table* train = p.sub_table(root, "train", "");
   std::vector<Slot> global_train;
   if (train) global_train = p.read_table(*train, train_section(), "[train]", -2, true);
 
@@ -528,6 +535,7 @@ Experiment parse_experiment(const std::string& text, const std::string& file,
 
 Experiment load_experiment(const std::string& path, const EntryLookup& lookup,
                            const EntryNames& names) {
+  require_readable_file(path, "experiment file");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot open the experiment file");
   std::stringstream buf;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "mmsr/errors.h"
+#include "mmsr/input_files.h"
 #include "mmsr/text.h"
 
 namespace mmsr {
@@ -201,6 +202,7 @@ std::vector<int64_t> item_rows(const ModalitySpec& spec, const Dataset& data, in
     }
     return row_of;
   }
+  require_readable_file(spec.id_map, "id map of modality '" + spec.name + "'");
   std::ifstream in(spec.id_map);
   if (!in) throw InputError(spec.id_map + ": cannot open the id map of modality '" + spec.name + "'");
   std::unordered_map<std::string, size_t> id_of;
@@ -213,15 +215,15 @@ std::vector<int64_t> item_rows(const ModalitySpec& spec, const Dataset& data, in
     std::istringstream fields(line);
     std::string token, row_text, extra;
     if (!(fields >> token >> row_text) || (fields >> extra))
-      throw InputError(located(spec.id_map, line_no, "expected 'item<TAB>row', found '" + line + "'"));
+      throw InputError(located(spec.id_map, line_no, "expected 'item<TAB>row', found '" + excerpt(line) + "'"));
     char* end = nullptr;
     long long r = std::strtoll(row_text.c_str(), &end, 10);
     if (*end != '\0' || r < 0 || r >= rows)
-      throw InputError(located(spec.id_map, line_no, "row '" + row_text + "' is not a row of " + spec.path +
+      throw InputError(located(spec.id_map, line_no, "row '" + excerpt(row_text) + "' is not a row of " + spec.path +
                                                           " (it has " + std::to_string(rows) + ")"));
     auto [it, inserted] = seen.emplace(token, line_no);
     if (!inserted)
-      throw InputError(located(spec.id_map, line_no, "item '" + token + "' is mapped twice (first on line " +
+      throw InputError(located(spec.id_map, line_no, "item '" + excerpt(token) + "' is mapped twice (first on line " +
                                                          std::to_string(it->second) + ")"));
     auto found = id_of.find(token);
     if (found != id_of.end()) row_of[found->second] = r;
@@ -235,7 +237,9 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
   FeatureTable t;
   t.name_ = spec.name;
   t.path_ = spec.path;
+  require_readable_file(spec.path, "feature file of modality '" + spec.name + "'");
   t.values_ = std::make_shared<FeatureBytes>(spec.path);
+  t.item_tokens_ = std::make_shared<const std::vector<std::string>>(data.item_tokens);
   size_t offset = 0;
   if (spec.format == "npy") {
     NpyHeader h = parse_npy(*t.values_, spec.path);
@@ -291,6 +295,7 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
   t.data_offset_ = offset;
   if (!spec.mask_path.empty()) {
     if (t.pooled_) throw InputError("[[modality]] '" + spec.name + "': a mask is for token-level features only");
+    require_readable_file(spec.mask_path, "mask file of modality '" + spec.name + "'");
     t.mask_ = std::make_shared<FeatureBytes>(spec.mask_path);
     NpyHeader m = parse_npy(*t.mask_, spec.mask_path);
     if (m.descr == "|b1" || m.descr == "|u1" || m.descr == "u1" || m.descr == "b1") t.mask_kind_ = 1;
@@ -309,10 +314,15 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
       if (first_missing.empty()) first_missing = data.item_tokens[id];
       ++t.missing_items_;
     }
+  // A file that covers no item at all is the wrong file (or id map), whatever `missing` allows.
+  if (t.missing_items_ > 0 && t.missing_items_ == data.num_items())
+    throw InputError("[[modality]] '" + spec.name + "': none of the data's " + std::to_string(data.num_items()) +
+                     " items has a row in " + spec.path + " (first: '" + excerpt(first_missing) +
+                     "'); is it this dataset's file, and does the id map name the data's item tokens?");
   if (t.missing_items_ > 0 && spec.missing != "zero")
     throw InputError("[[modality]] '" + spec.name + "': " + std::to_string(t.missing_items_) + " of " +
                      std::to_string(data.num_items()) + " items have no row in " + spec.path + " (first: '" +
-                     first_missing + "'); fix the id map, or set missing = \"zero\" to give them zero features");
+                     excerpt(first_missing) + "'); fix the id map, or set missing = \"zero\" to give them zero features");
   // Files up to 2 GB are read whole once here, so that a NaN or an infinity is a bad-input error before anything
   // is trained or written; larger files (token features of big catalogues) are checked as rows are read.
   constexpr int64_t kEagerCheckBytes = int64_t(2) << 30;
@@ -326,6 +336,7 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
       buffer.resize(ids.size() * size_t(t.tokens_ * t.dim_));
       t.gather(ids.data(), ids.size(), buffer.data(), nullptr);
     }
+    t.item_tokens_.reset();  // every row was checked: nothing left to name
   }
   return t;
 }
@@ -388,10 +399,13 @@ void FeatureTable::gather(const int64_t* item_ids, size_t n, float* out, uint8_t
     }
     if (values_->releases_pages()) values_->release(src, row_bytes);
     for (int64_t k = 0; k < per_row; ++k)
-      if (!std::isfinite(dst[k]))
-        throw InputError(path_ + ": row " + std::to_string(row) + " (item id " + std::to_string(id) +
-                         ") holds a non-finite value at position " + std::to_string(k) +
-                         "; clean the features (numpy.nan_to_num) or drop the item");
+      if (!std::isfinite(dst[k])) {
+        const std::string item = item_tokens_ && size_t(id) < item_tokens_->size()
+                                     ? "item '" + excerpt((*item_tokens_)[size_t(id)]) + "'"
+                                     : "item id " + std::to_string(id);
+        throw InputError(path_ + ": row " + std::to_string(row) + " (" + item + ") holds a non-finite value at " +
+                         "position " + std::to_string(k) + "; clean the features (numpy.nan_to_num) or drop the item");
+      }
     if (!mdst) continue;
     if (!mask_) {
       std::fill(mdst, mdst + tokens_, uint8_t(1));

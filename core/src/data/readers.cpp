@@ -2,24 +2,29 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <numeric>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "mmsr/errors.h"
+#include "mmsr/input_files.h"
 #include "mmsr/rng.h"
 
 namespace mmsr {
 namespace {
 
-std::ifstream open_or_throw(const std::string& path) {
-  std::ifstream in(path);
+// Checked first: a folder, a FIFO or a device is named as such rather than read (or waited on).
+std::ifstream open_or_throw(const std::string& path, const std::string& what = "data file") {
+  require_readable_file(path, what);
+  std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw InputError(path + ": cannot open the data file (check the path; relative paths are "
+    throw InputError(path + ": cannot open the " + what + " (check the path; relative paths are "
                             "resolved from the experiment file's folder)");
   return in;
 }
@@ -123,7 +128,8 @@ struct UserGrouper {
 // A RecBole atomic file: a typed header ("name:type" fields, tab-separated), then rows with as many fields.
 class AtomicFile {
  public:
-  AtomicFile(const std::string& path, const std::string& kind) : path_(path), in_(open_or_throw(path)) {
+  AtomicFile(const std::string& path, const std::string& kind)
+      : path_(path), in_(open_or_throw(path, "RecBole " + kind + " file")) {
     if (!std::getline(in_, line_))
       throw InputError(path + ": empty file; a RecBole " + kind + " file starts with a typed header");
     for (std::string_view h : split_tabs(line_)) {
@@ -211,23 +217,27 @@ RawSequences read_whitespace_lines(const std::string& path, OnFields&& on_fields
 
 }  // namespace
 
-// The S3-Rec and SASRec formats name users and items by integers; anything else is a malformed line.
-void require_integer(const std::string& path, long line_no, const char* what, std::string_view field,
-                     const char* format) {
+// The S3-Rec and SASRec formats name users and items by non-negative integers; anything else is a malformed line.
+// Returns the id as it is written without leading zeros, so that 4, 04 and 004 are one item, as the format says.
+std::string_view require_integer(const std::string& path, long line_no, const char* what, std::string_view field,
+                                 const char* format) {
   bool digits = !field.empty();
   for (char c : field) digits = digits && c >= '0' && c <= '9';
   if (!digits)
-    throw InputError(located(path, line_no, std::string(what) + " '" + std::string(field) + "' is not an integer id; the " +
-                                                format + " format has integer ids (format = \"recbole\" reads named ids)"));
+    throw InputError(located(path, line_no, std::string(what) + " '" + excerpt(field) +
+                                                "' is not a non-negative integer id; the " + format +
+                                                " format has integer ids (format = \"recbole\" reads named ids)"));
+  while (field.size() > 1 && field.front() == '0') field.remove_prefix(1);
+  return field;
 }
 
 RawSequences read_s3rec(const std::string& path) {
-  return read_whitespace_lines(path, [&](UserGrouper& group, const auto& fields, long line_no) {
+  return read_whitespace_lines(path, [&](UserGrouper& group, auto& fields, long line_no) {
     if (fields.size() < 2)
       throw InputError(located(path, line_no,
                                "expected 'user item item ...' (S3-Rec format), found only a user"));
     for (size_t i = 0; i < fields.size(); ++i)
-      require_integer(path, line_no, i == 0 ? "user" : "item", fields[i], "S3-Rec");
+      fields[i] = require_integer(path, line_no, i == 0 ? "user" : "item", fields[i], "S3-Rec");
     auto& seq = group.user(fields[0]);
     if (!seq.empty())
       throw InputError(located(path, line_no, "user '" + std::string(fields[0]) +
@@ -243,9 +253,9 @@ RawSequences read_user_item_pairs(const std::string& path) {
     if (fields.size() != 2)
       throw InputError(located(path, line_no, "expected 'user item' (SASRec format), found " +
                                                   std::to_string(fields.size()) + " fields"));
-    require_integer(path, line_no, "user", fields[0], "SASRec");
-    require_integer(path, line_no, "item", fields[1], "SASRec");
-    group.user(fields[0]).push_back(group.items.id(fields[1]));
+    const std::string_view user = require_integer(path, line_no, "user", fields[0], "SASRec");
+    const std::string_view item = require_integer(path, line_no, "item", fields[1], "SASRec");
+    group.user(user).push_back(group.items.id(item));
   });
 }
 
@@ -270,7 +280,10 @@ RawSequences read_recbole_inter(const std::string& path) {
       const std::string_view field = fields[size_t(time_col)];
       const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), t);
       if (field.empty() || error != std::errc() || end != field.data() + field.size())
-        throw InputError(located(path, file.line_no(), "timestamp '" + std::string(field) + "' is not a number"));
+        throw InputError(located(path, file.line_no(), "timestamp '" + excerpt(field) + "' is not a number"));
+      // nan and inf parse as numbers but order nothing: a user's history would be sorted arbitrarily.
+      if (!std::isfinite(t))
+        throw InputError(located(path, file.line_no(), "timestamp '" + excerpt(field) + "' is not a finite number"));
     }
     row_user.push_back(int32_t(users.index(fields[size_t(user_col)]).first));
     row_item.push_back(items.id(fields[size_t(item_col)]));
@@ -314,6 +327,16 @@ ItemTable read_recbole_items(const std::string& path) {
 }
 
 void attach_item_fields(Dataset& data, const ItemTable& table) {
+  // A file with rows, none of them an item of the data, is the wrong file (or ids in another form).
+  if (!table.values.empty() && data.num_items() > 0) {
+    const auto& rows = table.values.begin()->second;
+    bool any = false;
+    for (size_t id = 1; id < data.item_tokens.size() && !any; ++id) any = rows.count(data.item_tokens[id]) > 0;
+    if (!any && !rows.empty())
+      throw InputError("[data].item_file: none of its " + std::to_string(rows.size()) + " items is an item of the data "
+                       "(its ids look like \"" + excerpt(rows.begin()->first, 20) + "\", the data's like \"" +
+                       excerpt(data.item_tokens[1], 20) + "\"); is it this dataset's .item file?");
+  }
   for (const auto& field : table.fields) {
     auto& column = data.item_fields[field];
     column.assign(data.item_tokens.size(), "");
@@ -339,34 +362,73 @@ void attach_item_fields(Dataset& data, const ItemTable& table) {
   data.compute_checksum();
 }
 
-void attach_item_attributes_json(Dataset& data, const std::string& path, const std::string& field) {
-  std::ifstream in = open_or_throw(path);
+namespace {
+
+// JSON nested deeper than any attribute file needs is refused while parsing: nothing recursive (a message quoting
+// the value, a copy) ever meets a document nested 100,000 deep.
+constexpr int kMaxJsonDepth = 64;
+
+// Parses a whole attribute file strictly: one JSON value and nothing after it, no key twice in an object (a second
+// value would silently replace the first), no nesting deeper than kMaxJsonDepth.
+nlohmann::json parse_attribute_json(const std::string& path, const std::string& text) {
+  const std::string expected = "expected a JSON object {\"item\": [attribute, ...], ...}";
+  std::vector<std::unordered_set<std::string>> keys;  // of each object being parsed
+  auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (depth > kMaxJsonDepth)
+      throw InputError(path + ": JSON nested more than " + std::to_string(kMaxJsonDepth) + " levels deep; " + expected);
+    if (event == Event::object_start) keys.emplace_back();
+    if (event == Event::object_end && !keys.empty()) keys.pop_back();
+    if (event == Event::key && !keys.empty()) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(key).second)
+        throw InputError(path + ": key \"" + excerpt(key) + "\" appears twice in one object; keep one");
+    }
+    return true;
+  };
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text, check, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not valid JSON (" + std::string(e.what()) +
-                     "); expected {\"item\": [attribute, ...], ...}");
+    throw InputError(path + ": not valid JSON (" + excerpt(e.what(), 120) + "); " + expected);
   }
-  if (!j.is_object())
-    throw InputError(path + ": expected a JSON object {\"item\": [attribute, ...], ...}");
+  if (!j.is_object()) throw InputError(path + ": " + expected);
+  return j;
+}
+
+std::string read_whole(std::ifstream& in) {
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+void attach_item_attributes_json(Dataset& data, const std::string& path, const std::string& field) {
+  std::ifstream in = open_or_throw(path, "attribute file");
+  const nlohmann::json j = parse_attribute_json(path, read_whole(in));
   std::unordered_map<std::string, int64_t> item_id;
   for (size_t id = 1; id < data.item_tokens.size(); ++id) item_id[data.item_tokens[id]] = int64_t(id);
   // Attribute ids follow the items' order, so they do not depend on the file's key order.
   std::vector<const nlohmann::json*> of_item(data.item_tokens.size(), nullptr);
+  size_t matched = 0;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!it.value().is_array())
-      throw InputError(path + ": item \"" + it.key() + "\": expected a list of attributes");
+      throw InputError(path + ": item \"" + excerpt(it.key()) + "\": expected a list of attributes");
     auto found = item_id.find(it.key());
-    if (found != item_id.end()) of_item[size_t(found->second)] = &it.value();
+    if (found != item_id.end()) of_item[size_t(found->second)] = &it.value(), ++matched;
   }
+  if (matched == 0 && data.num_items() > 0)
+    throw InputError(path + ": none of its " + std::to_string(j.size()) + " items is an item of the data (its keys look like \"" +
+                     (j.empty() ? std::string() : excerpt(j.begin().key(), 20)) + "\", the data's like \"" +
+                     excerpt(data.item_tokens[1], 20) + "\"); is it the attribute file of this dataset?");
   AttributeBuilder attrs(data.num_items());
   for (size_t id = 1; id < of_item.size(); ++id) {
     if (!of_item[id]) continue;
     for (const auto& a : *of_item[id]) {
       if (!a.is_number_integer() && !a.is_string())
-        throw InputError(path + ": item \"" + data.item_tokens[id] + "\": attribute " + a.dump() +
-                         " is neither an integer nor a string");
+        throw InputError(path + ": item \"" + excerpt(data.item_tokens[id]) + "\": attribute " +
+                         excerpt(a.dump(), 40) + " is neither an integer nor a string");
       attrs.add(int64_t(id), a.is_string() ? a.get<std::string>() : std::to_string(a.get<int64_t>()));
     }
   }
@@ -442,7 +504,7 @@ std::vector<std::vector<int32_t>> read_negatives(const std::string& path, const 
   for (size_t u = 0; u < data.user_tokens.size(); ++u) user_index.emplace(data.user_tokens[u], int32_t(u));
   std::vector<std::vector<int32_t>> out(data.sequences.size());
   std::vector<char> seen(data.sequences.size(), 0);
-  auto in = open_or_throw(path);
+  auto in = open_or_throw(path, "negatives file");
   std::string line;
   long line_no = 0;
   while (std::getline(in, line)) {

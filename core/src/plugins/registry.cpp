@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <sstream>
 
 #include <boost/dll/shared_library.hpp>
 
@@ -13,6 +15,31 @@
 namespace mmsr {
 
 const char* host_fingerprint() { return MMSR_BUILD_FINGERPRINT; }
+
+// "torch=1.13.0 (this mmsr: torch=2.9.1), cxx11abi=0 (this mmsr: cxx11abi=1)": the parts of two build fingerprints
+// ("key=value;key=value") that differ, so that the message names what to rebuild with.
+std::string fingerprint_difference(const std::string& plugin, const std::string& host) {
+  auto parts = [](const std::string& f) {
+    std::map<std::string, std::string> out;
+    std::stringstream in(f);
+    for (std::string part; std::getline(in, part, ';');) {
+      const auto eq = part.find('=');
+      out[part.substr(0, eq)] = eq == std::string::npos ? "" : part.substr(eq + 1);
+    }
+    return out;
+  };
+  const auto a = parts(plugin), b = parts(host);
+  std::string out;
+  for (const auto& [key, value] : a) {
+    auto it = b.find(key);
+    const std::string theirs = it == b.end() ? "nothing" : key + "=" + it->second;
+    if (it == b.end() || it->second != value)
+      out += (out.empty() ? "" : ", ") + key + "=" + value + " (this mmsr: " + theirs + ")";
+  }
+  for (const auto& [key, value] : b)
+    if (!a.count(key)) out += (out.empty() ? "" : ", ") + std::string("no ") + key + " (this mmsr: " + key + "=" + value + ")";
+  return out.empty() ? "[" + plugin + "]" : out;
+}
 
 std::string check_descriptor(const mmsr_plugin_info* info, const std::string& library) {
   if (!info) return library + ": the plugin entry returned no descriptor";
@@ -27,10 +54,9 @@ std::string check_descriptor(const mmsr_plugin_info* info, const std::string& li
   if (!info->name || !info->version || !info->fingerprint || !info->register_all)
     return library + ": the descriptor has an empty field (name, version, fingerprint or register_all)";
   if (std::string(info->fingerprint) != host_fingerprint())
-    return library + ": plugin '" + info->name + "' was built with [" + info->fingerprint +
-           "] but this mmsr was built with [" + host_fingerprint() +
-           "]: rebuild the plugin with the same LibTorch, CUDA, compiler and C++ ABI "
-           "(mmsr_add_plugin in cmake/MmsrPlugin.cmake does this)";
+    return library + ": plugin '" + info->name + "' was built with " +
+           fingerprint_difference(info->fingerprint, host_fingerprint()) +
+           ": rebuild it with the same LibTorch, CUDA, compiler and C++ ABI (mmsr_add_plugin does this)";
   return "";
 }
 

@@ -297,7 +297,7 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
   std::vector<std::tuple<std::string, std::string, std::string>> order;
   for (const auto& path : options.stores) {
     if (!std::filesystem::exists(path)) throw InputError(path + ": no such results store");
-    Store store(path);
+    Store store(path, StoreAccess::ReadOnly);
     for (const auto& run : store.finished_runs()) {
       auto bkey = std::make_pair(run.dataset_checksum, run.protocol_hash);
       auto& board = boards[bkey];

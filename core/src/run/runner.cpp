@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include "mmsr/errors.h"
 #include "mmsr/features.h"
 #include "mmsr/identity.h"
+#include "mmsr/input_files.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/store.h"
@@ -94,6 +97,11 @@ void remove_file(const std::string& path) {
   std::filesystem::remove(path + ".tmp", ec);
 }
 
+void remove_checkpoint(const std::string& path) {
+  if (path.empty()) return;
+  for (const auto& file : checkpoint_files(path)) remove_file(file);
+}
+
 // A run's "to_first_step" timing counts from MMSR_COMMAND_START: the command's start for the first run it launches
 // (what a user waits for), the run's own launch for every later one.
 void mark_run_launch() {
@@ -106,6 +114,20 @@ void mark_run_launch() {
 // Runs one grid run in a child process (the same command with --supervised-run KEY). The child claims and
 // records the run itself; when it dies without recording an end (a crash, an abort, a kill, its time limit), the
 // run is marked failed here with the cause and the child's last lines.
+// The first line of an exception's message, for the store's runs.error: LibTorch's errors carry a backtrace of
+// a dozen frames after it, which goes to the run's output (printed by the caller) rather than into the store.
+std::string short_error(const std::string& what) { return one_line(what.substr(0, what.find('\n'))); }
+
+// How a run ended when its process was stopped at the time limit: the process may have committed the result just
+// before the stop arrived. The store decides, once: finished records stay finished and count as finished.
+bool finished_before_the_limit(Store& store, const std::vector<RunRecord>& records) {
+  for (const auto& r : records) {
+    auto status = store.run_status(r.run_key);
+    if (!status || *status != "finished") return false;
+  }
+  return true;
+}
+
 void supervise_run(const RunOptions& options, const std::vector<RunRecord>& records, const std::string& title,
                    Store& store, GridSummary& summary) {
   for (const auto& r : records) {
@@ -119,8 +141,16 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   std::vector<std::string> argv = options.child_command;
   argv.push_back("--supervised-run");
   argv.push_back(records[0].run_key);
+  argv.push_back("--experiment-id");
+  argv.push_back(std::to_string(records[0].experiment_id));
   mark_run_launch();
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
+  if (exit.timed_out && finished_before_the_limit(store, records)) {
+    ++summary.finished;
+    std::cerr << title << ": finished just before the time limit of " << format_seconds(options.run_timeout_seconds)
+              << " (its result was recorded; the stop that followed changed nothing)\n";
+    return;
+  }
   if (exit.exited && !exit.timed_out) {
     switch (exit.code) {
       case kRunFinished: ++summary.finished; return;
@@ -147,7 +177,23 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   for (const auto& l : exit.last_lines) tail += "\n  " + l;
   int64_t marked = 0;
   for (const auto& r : records) marked += store.fail_unfinished(r.run_key, "failed", error + (tail.empty() ? "" : "; last lines:" + tail));
-  std::cerr << title << ": failed: " << error << (marked ? "" : " (nothing was recorded)") << "\n";
+  std::cerr << title << ": failed: " << error << (marked ? "" : " (no record of it was left running)") << "\n";
+}
+
+// Two entries of the grid that are one run (the same configuration, protocol, data and seed, e.g. a grid axis that
+// lists a value twice, or two [[model]] tables alike) would share one record and be counted twice.
+void refuse_duplicate_runs(const Experiment& ex, const Dataset& data, const PluginRegistry& registry) {
+  std::map<std::string, const RunSpec*> seen;
+  auto describe = [](const RunSpec& r) {
+    return "model '" + r.model_name + "'" + (r.grid_label.empty() ? "" : " (" + r.grid_label + ")") + " seed " +
+           std::to_string(r.seed);
+  };
+  for (const auto& run : ex.runs) {
+    auto [it, added] = seen.emplace(run_key(run, ex, data, plugin_versions(run, registry)), &run);
+    if (!added)
+      throw InputError(ex.file + ": " + describe(*it->second) + " and " + describe(run) +
+                       " are the same run (same configuration and seed); give each grid value and model once");
+  }
 }
 
 // The other training processes of a data-parallel run ([train].processes > 1), started before rank 0 trains and
@@ -255,6 +301,8 @@ Dataset load_interactions(const Experiment& ex, const DatasetCache& cache, bool*
   opt.keep_last = ex.data.get_int("keep_last");
   std::string name = ex.data.get_string("name");
   if (name.empty()) name = std::filesystem::path(path).stem().string();
+  // Checked before the cache hashes them: a folder or a FIFO is named, never read or waited on.
+  for (const auto& file : reader_inputs(format, path)) require_readable_file(file, "data file");
   const std::string key = cache.enabled() ? DatasetCache::key(reader_inputs(format, path), format, opt, name) : "";
   std::optional<Dataset> cached = cache.find(key);
   if (from_cache) *from_cache = cached.has_value();
@@ -304,6 +352,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   for (const auto& v : ex.also_evaluate) sampled_negatives(v.protocol, ex.base_dir, data);
   std::set<std::string> checked;
   // A supervised run's process skips this: its parent checked every configuration before starting it.
+  if (options.only_run_key.empty()) refuse_duplicate_runs(ex, data, registry);
   if (options.only_run_key.empty())
     for (const auto& r : ex.runs) {
       resolve_device(r.train.get_string("device"));
@@ -331,13 +380,19 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
                        ec.message() + ")");
   }
   Store store(options.store_path);
+  // A damaged store is refused before anything is written into it (a run's own process: its parent checked).
+  if (options.only_run_key.empty()) store.check_integrity();
   // Announced once everything was checked: a bad input is the only line the user sees.
   if (options.announce_data)
     std::cerr << fmt::format("data: {} ({} users, {} items, {} interactions, checksum {}) in {}{}\n", data.name,
                              stats.users, stats.items, stats.interactions, data.checksum,
                              format_seconds(load_seconds), from_cache ? " (prepared data from the cache)" : "");
-  const int64_t experiment_id = store.add_experiment(ex.name, ex.file, ex.description, config_text);
-  store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic"
+  // One row per `mmsr run` invocation: a run's own process records under its parent's row.
+  const int64_t experiment_id = options.experiment_id > 0
+                                    ? options.experiment_id
+                                    : store.add_experiment(ex.name, ex.file, ex.description, config_text);
+  if (options.experiment_id <= 0)
+    store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic"
                                                   ? "synthetic"
                                                   : ex.data_path(),
                     dataset_description(ex, stats));
@@ -413,9 +468,9 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     auto fail_all = [&](const std::string& status, const std::string& error) {
       for (int64_t id : ids)
         if (id) store.fail_run(id, status, error);
-      if (status != "interrupted") remove_file(checkpoint);  // an interrupted run resumes from it
+      if (status != "interrupted") remove_checkpoint(checkpoint);  // an interrupted run resumes from it
     };
-    if (run_id && (checkpoint.empty() || !std::filesystem::exists(checkpoint))) store.truncate_epochs(run_id, 0);
+
     auto run_start = Clock::now();
     auto last_heartbeat = run_start;
     RunCallbacks cb;
@@ -449,9 +504,15 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
     };
     cb.checkpoint_path = checkpoint;
     cb.on_resume = [&](int64_t epoch) {
+      // Epoch records past the epoch training starts after are redone (all of them on a fresh start).
       if (run_id) store.truncate_epochs(run_id, epoch);
+      if (epoch == 0) return;
       progress.clear();
       std::cerr << title << ": resuming after epoch " << epoch << " from its checkpoint\n";
+    };
+    cb.on_warning = [&](const std::string& message) {
+      progress.clear();
+      std::cerr << title << ": warning: " << message << "\n";
     };
     try {
       mark_run_launch();
@@ -485,7 +546,10 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
                            out.variants[v].group_metrics});
       }
       store.finish_runs(results);
-      remove_file(checkpoint);
+      store.checkpoint_log();
+      remove_checkpoint(checkpoint);
+      if (options.linger_after_run_seconds > 0)
+        std::this_thread::sleep_for(std::chrono::duration<double>(options.linger_after_run_seconds));
       ++summary.finished;
       const std::string& select = ex.protocol.get_string("select");
       auto selected = [&](const std::vector<MetricRecord>& metrics) {
@@ -509,9 +573,9 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
       throw;
     } catch (const std::exception& e) {
       progress.clear();
-      fail_all("failed", e.what());
+      fail_all("failed", short_error(e.what()));
       ++summary.failed;
-      std::cerr << title << ": failed: " << e.what() << "\n";
+      std::cerr << title << ": failed: " << e.what() << "\n";  // in full, with any backtrace: the run's output
     }
   }
   return summary;

@@ -17,23 +17,35 @@
 namespace mmsr {
 namespace {
 
+// An SQLite error with its code, so that a run on a damaged page can be told from a bug.
+struct SqliteError : std::runtime_error {
+  SqliteError(int code, const std::string& what) : std::runtime_error(what), code(code) {}
+  int code;
+  bool damage() const {
+    const int primary = code & 0xff;
+    return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_IOERR;
+  }
+};
+
 void exec(sqlite3* db, const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string m = err ? err : "?";
     sqlite3_free(err);
-    throw std::runtime_error("SQLite: " + m + " in: " + sql);
+    throw SqliteError(rc, "SQLite: " + m + " in: " + sql);
   }
 }
 
-// Rows of one query as text, for comparisons and copies by value.
+// Rows of one query as text, for comparisons and copies by value. A step that fails (a damaged page) throws: a
+// query that stopped early must never pass for a complete one.
 std::vector<std::vector<std::string>> rows(sqlite3* db, const std::string& sql, const std::vector<std::string>& args) {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-    throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db) + " in: " + sql);
+  if (int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr); rc != SQLITE_OK)
+    throw SqliteError(rc, std::string("SQLite: ") + sqlite3_errmsg(db) + " in: " + sql);
   for (size_t i = 0; i < args.size(); ++i) sqlite3_bind_text(st, int(i + 1), args[i].c_str(), -1, SQLITE_TRANSIENT);
   std::vector<std::vector<std::string>> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     std::vector<std::string> r;
     for (int c = 0; c < sqlite3_column_count(st); ++c) {
       const unsigned char* v = sqlite3_column_text(st, c);
@@ -41,7 +53,9 @@ std::vector<std::vector<std::string>> rows(sqlite3* db, const std::string& sql, 
     }
     out.push_back(std::move(r));
   }
+  std::string message = sqlite3_errmsg(db);
   sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) throw SqliteError(rc, "SQLite: " + message + " in: " + sql);
   return out;
 }
 
@@ -57,23 +71,142 @@ std::map<std::string, double> metrics_of(sqlite3* db, const std::string& schema,
   return out;
 }
 
-// A source is only read: it must be an mmsr store this build understands, checked without migrating it.
-void check_source(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    throw InputError(path + ": cannot open it as a results store");
+// A source is only read: it must be an mmsr store this build understands, checked without changing it.
+void check_source(const std::string& path) { Store(path, StoreAccess::ReadOnly); }
+
+}  // namespace
+
+namespace {
+
+// Copies one source (attached as `src`) into the target in one transaction. A run whose rows sit on a damaged page
+// of the source is rolled back to its savepoint and counted as unreadable; the others are copied.
+class SourceCopy {
+ public:
+  SourceCopy(sqlite3* db, const std::string& source, MergeSummary& summary)
+      : db_(db), source_(source), summary_(summary), groups_(has_table(db, "src", "popularity_metrics")) {}
+
+  void run() {
+    exec(db_, "INSERT OR IGNORE INTO main.datasets SELECT checksum, name, source, stats FROM src.datasets");
+    // Runs of a store written before schema 4 are compared and copied under their current identity.
+    std::vector<StoredRun> stored;
+    for (const auto& r : rows(db_, "SELECT id, run_key, status, config, config_key, protocol_hash, dataset_checksum, "
+                                   "plugins, fingerprint, seed FROM src.runs", {}))
+      stored.push_back({r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], uint64_t(std::stoull(r[9]))});
+    const auto current = current_identities(stored);
+    for (const auto& run : rows(db_, "SELECT id, run_key, status, model_name, experiment_id FROM src.runs ORDER BY id", {})) {
+      const auto renamed = current.find(run[0]);
+      const std::string key = renamed == current.end() ? run[1] : renamed->second;
+      if (run[2] != "finished") {
+        ++summary_.unfinished;
+        continue;
+      }
+      exec(db_, "SAVEPOINT one_run");
+      try {
+        copy_run(run, key);
+        exec(db_, "RELEASE one_run");
+      } catch (const SqliteError& e) {
+        if (!e.damage()) throw;
+        exec(db_, "ROLLBACK TO one_run");
+        exec(db_, "RELEASE one_run");
+        ++summary_.unreadable;
+      }
+    }
   }
-  std::string version;
+
+ private:
+  // run: id, run_key, status, model_name, experiment_id (of the source).
+  void copy_run(const std::vector<std::string>& run, const std::string& key) {
+    const std::string& src_id = run[0];
+    auto existing = rows(db_, "SELECT id, status FROM main.runs WHERE run_key=?", {key});
+    if (!existing.empty() && existing[0][1] == "finished") {
+      compare(existing[0][0], src_id, key, run[3]);
+      return;
+    }
+    if (!existing.empty()) rows(db_, "DELETE FROM main.runs WHERE id=?", {existing[0][0]});  // an unfinished attempt
+    const std::string exp = experiment_id(run[4]);
+    rows(db_,
+         "INSERT INTO main.runs(run_key, experiment_id, model_name, grid_label, config_key, config, protocol_hash, "
+         "protocol, dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, "
+         "finished_at) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
+         "dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, finished_at "
+         "FROM src.runs WHERE id=?",
+         {key, exp, src_id});
+    const std::string id = rows(db_, "SELECT last_insert_rowid()", {})[0][0];
+    rows(db_, "INSERT INTO main.epochs SELECT ?, epoch, loss, terms, valid, seconds FROM src.epochs WHERE run_id=?", {id, src_id});
+    rows(db_, "INSERT INTO main.metrics SELECT ?, split, branch, name, k, value FROM src.metrics WHERE run_id=?", {id, src_id});
+    rows(db_, "INSERT INTO main.user_ranks SELECT ?, split, branch, user, rank, ties FROM src.user_ranks WHERE run_id=?",
+         {id, src_id});
+    rows(db_, "INSERT INTO main.timings SELECT ?, phase, seconds, peak_rss_mb FROM src.timings WHERE run_id=?", {id, src_id});
+    if (groups_)
+      rows(db_,
+           "INSERT INTO main.popularity_metrics SELECT ?, split, branch, grp, name, k, value, users "
+           "FROM src.popularity_metrics WHERE run_id=?",
+           {id, src_id});
+    ++summary_.copied;
+  }
+
+  // A run finished in both stores: the same results, or a conflict (the target's result is kept).
+  void compare(const std::string& target_id, const std::string& src_id, const std::string& key,
+               const std::string& model) {
+    auto a = metrics_of(db_, "main", target_id), b = metrics_of(db_, "src", src_id);
+    std::string detail;
+    for (const auto& [k, v] : b) {
+      auto it = a.find(k);
+      if (it == a.end()) detail = k + " missing in the target";
+      else if (std::fabs(it->second - v) > 1e-12 * std::max(1.0, std::fabs(v)))
+        detail = fmt::format("{}: {:.6f} in the target, {:.6f} in {}", k, it->second, v, source_);
+      if (!detail.empty()) break;
+    }
+    if (detail.empty() && a.size() != b.size()) detail = "a different set of metrics";
+    if (detail.empty()) ++summary_.already;
+    else summary_.conflicts.push_back({key, model, source_, detail});
+  }
+
+  std::string experiment_id(const std::string& src_id) {
+    auto it = experiment_ids_.find(src_id);
+    if (it != experiment_ids_.end()) return it->second;
+    auto e = rows(db_, "SELECT name, file, COALESCE(description, ''), config_text, created_at FROM src.experiments WHERE id=?",
+                  {src_id})[0];
+    auto found = rows(db_, "SELECT id FROM main.experiments WHERE name=? AND file=? AND config_text=? AND created_at=?",
+                      {e[0], e[1], e[3], e[4]});
+    if (found.empty()) {
+      rows(db_, "INSERT INTO main.experiments(name, file, description, config_text, created_at) VALUES (?,?,?,?,?)", e);
+      found = rows(db_, "SELECT last_insert_rowid()", {});
+    }
+    return experiment_ids_[src_id] = found[0][0];
+  }
+
+  sqlite3* db_;
+  const std::string& source_;
+  MergeSummary& summary_;
+  const bool groups_;
+  std::map<std::string, std::string> experiment_ids_;  // source id -> target id
+};
+
+void merge_one(sqlite3* db, const std::string& source, MergeSummary& summary) {
+  rows(db, "ATTACH DATABASE ? AS src", {sqlite_read_only_uri(source)});
   try {
-    auto r = rows(db, "SELECT value FROM meta WHERE key='schema_version'", {});
-    if (!r.empty()) version = r[0][0];
-  } catch (const std::exception&) {
+    exec(db, "BEGIN IMMEDIATE");
+    SourceCopy(db, source, summary).run();
+    exec(db, "COMMIT");
+  } catch (const SqliteError& e) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+    if (e.damage())
+      throw InputError(source + ": the store is too damaged to read its list of runs (" + excerpt(e.what(), 80) +
+                       "); nothing was merged from it");
+    throw;
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+    throw;
   }
-  sqlite3_close(db);
-  if (version.empty()) throw InputError(path + ": not an mmsr results store; pass mmsr stores only");
-  if (std::stoi(version) > kStoreSchemaVersion)
-    throw InputError(path + ": written by a newer mmsr (store schema " + version + "); upgrade mmsr to merge it");
+  exec(db, "DETACH DATABASE src");
+}
+
+void remove_store_files(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
 }
 
 }  // namespace
@@ -86,87 +219,15 @@ MergeSummary merge_stores(const std::string& into, const std::vector<std::string
       throw InputError(s + ": is the target of the merge itself");
     check_source(s);
   }
-  Store target(into);
-  sqlite3* db = target.handle();
-  for (const auto& source : sources) {
-    rows(db, "ATTACH DATABASE ? AS src", {source});
-    try {
-      exec(db, "BEGIN IMMEDIATE");
-      const bool groups = has_table(db, "src", "popularity_metrics");
-      std::map<std::string, std::string> experiment_ids;  // source id -> target id
-      auto experiment_id = [&](const std::string& src_id) {
-        auto it = experiment_ids.find(src_id);
-        if (it != experiment_ids.end()) return it->second;
-        auto e = rows(db, "SELECT name, file, COALESCE(description, ''), config_text, created_at FROM src.experiments WHERE id=?",
-                      {src_id})[0];
-        auto found = rows(db, "SELECT id FROM main.experiments WHERE name=? AND file=? AND config_text=? AND created_at=?",
-                          {e[0], e[1], e[3], e[4]});
-        if (found.empty()) {
-          rows(db, "INSERT INTO main.experiments(name, file, description, config_text, created_at) VALUES (?,?,?,?,?)", e);
-          found = rows(db, "SELECT last_insert_rowid()", {});
-        }
-        return experiment_ids[src_id] = found[0][0];
-      };
-      exec(db, "INSERT OR IGNORE INTO main.datasets SELECT checksum, name, source, stats FROM src.datasets");
-      // Runs of a store written before schema 4 are compared and copied under their current identity.
-      std::vector<StoredRun> stored;
-      for (const auto& r : rows(db, "SELECT id, run_key, status, config, config_key, protocol_hash, dataset_checksum, "
-                                    "plugins, fingerprint, seed FROM src.runs", {}))
-        stored.push_back({r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], uint64_t(std::stoull(r[9]))});
-      const auto current = current_identities(stored);
-      for (const auto& run : rows(db, "SELECT id, run_key, status, model_name, experiment_id FROM src.runs ORDER BY id", {})) {
-        const std::string& src_id = run[0];
-        const auto renamed = current.find(src_id);
-        const std::string key = renamed == current.end() ? run[1] : renamed->second;
-        if (run[2] != "finished") {
-          ++summary.unfinished;
-          continue;
-        }
-        auto existing = rows(db, "SELECT id, status FROM main.runs WHERE run_key=?", {key});
-        if (!existing.empty() && existing[0][1] == "finished") {
-          auto a = metrics_of(db, "main", existing[0][0]), b = metrics_of(db, "src", src_id);
-          std::string detail;
-          for (const auto& [k, v] : b) {
-            auto it = a.find(k);
-            if (it == a.end()) detail = k + " missing in the target";
-            else if (std::fabs(it->second - v) > 1e-12 * std::max(1.0, std::fabs(v)))
-              detail = fmt::format("{}: {:.6f} in the target, {:.6f} in {}", k, it->second, v, source);
-            if (!detail.empty()) break;
-          }
-          if (detail.empty() && a.size() != b.size()) detail = "a different set of metrics";
-          if (detail.empty()) ++summary.already;
-          else summary.conflicts.push_back({key, run[3], source, detail});
-          continue;
-        }
-        if (!existing.empty()) rows(db, "DELETE FROM main.runs WHERE id=?", {existing[0][0]});  // an unfinished attempt
-        const std::string exp = experiment_id(run[4]);
-        rows(db,
-             "INSERT INTO main.runs(run_key, experiment_id, model_name, grid_label, config_key, config, protocol_hash, "
-             "protocol, dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, "
-             "finished_at) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
-             "dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, finished_at "
-             "FROM src.runs WHERE id=?",
-             {key, exp, src_id});
-        const std::string id = rows(db, "SELECT last_insert_rowid()", {})[0][0];
-        rows(db, "INSERT INTO main.epochs SELECT ?, epoch, loss, terms, valid, seconds FROM src.epochs WHERE run_id=?", {id, src_id});
-        rows(db, "INSERT INTO main.metrics SELECT ?, split, branch, name, k, value FROM src.metrics WHERE run_id=?", {id, src_id});
-        rows(db, "INSERT INTO main.user_ranks SELECT ?, split, branch, user, rank, ties FROM src.user_ranks WHERE run_id=?",
-             {id, src_id});
-        rows(db, "INSERT INTO main.timings SELECT ?, phase, seconds, peak_rss_mb FROM src.timings WHERE run_id=?", {id, src_id});
-        if (groups)
-          rows(db,
-               "INSERT INTO main.popularity_metrics SELECT ?, split, branch, grp, name, k, value, users "
-               "FROM src.popularity_metrics WHERE run_id=?",
-               {id, src_id});
-        ++summary.copied;
-      }
-      exec(db, "COMMIT");
-    } catch (...) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      sqlite3_exec(db, "DETACH DATABASE src", nullptr, nullptr, nullptr);
-      throw;
-    }
-    exec(db, "DETACH DATABASE src");
+  const bool created = !std::filesystem::exists(into);
+  try {
+    Store target(into);
+    if (!created) target.check_integrity();
+    for (const auto& source : sources) merge_one(target.handle(), source, summary);
+    target.checkpoint_log();
+  } catch (...) {
+    if (created) remove_store_files(into);  // a failed merge leaves no empty target behind
+    throw;
   }
   return summary;
 }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,10 +18,17 @@
 
 #include "mmsr/errors.h"
 #include "mmsr/identity.h"
+#include "mmsr/input_files.h"
 #include "mmsr/text.h"
 
 namespace mmsr {
 namespace {
+
+// A store whose pages fail SQLite's checks: named, with the command that copies out every run still readable.
+std::string damaged_store_message(const std::string& file, const std::string& what) {
+  return file + ": the results store is damaged (" + what + "); copy what it still holds into a new store with "
+         "`mmsr merge --into repaired.sqlite " + file + "` and use that";
+}
 
 // A write the disk refuses (full, read-only, failing) is the user's to fix, not a bug: it becomes an InputError
 // with the store's path and what to do, so the command exits with 2.
@@ -34,6 +42,7 @@ namespace {
                      "); check the file and its folder are writable, or pass another --store");
   if (primary == SQLITE_IOERR)
     throw InputError(file + ": the disk failed while writing the results store (" + what + ")");
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) throw InputError(damaged_store_message(file, what));
   throw std::runtime_error("SQLite: " + what);
 }
 
@@ -142,9 +151,19 @@ CREATE TABLE IF NOT EXISTS timings (
 
 }  // namespace
 
-Store::Store(const std::string& path) : path_(path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
+Store::Store(const std::string& path, StoreAccess access) : path_(path), access_(access) {
+  const bool read_only = access == StoreAccess::ReadOnly;
+  if (read_only) {
+    require_readable_file(path, "results store");
+  } else {
+    require_writable_path(path, "results store");
+    if (on_read_only_file_system(path))
+      throw InputError(path + ": is on a read-only file system; write the results to a path on a writable one "
+                              "(mmsr report reads a store where it is)");
+  }
+  const int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  const std::string name = read_only ? sqlite_read_only_uri(path) : path;
+  if (sqlite3_open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_URI, nullptr) != SQLITE_OK) {
     std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
@@ -152,12 +171,55 @@ Store::Store(const std::string& path) : path_(path) {
   }
   sqlite3_busy_timeout(db_, 30000);
   try {
-    migrate();
+    if (read_only) open_read_only();
+    else migrate();
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw;
   }
+}
+
+void Store::check_integrity() {
+  std::vector<std::string> problems;
+  try {
+    Statement q(db_, "PRAGMA quick_check(3)");
+    while (q.step())
+      if (q.text(0) != "ok") problems.push_back(q.text(0));
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    problems.push_back(e.what());
+  }
+  if (!problems.empty()) throw InputError(damaged_store_message(path_, "SQLite's check: " + problems[0]));
+}
+
+void Store::checkpoint_log() {
+  // PASSIVE: copies what no reader still needs and never waits; finished runs then live in the store file itself,
+  // not only in its -wal (which a user copying the .sqlite alone would lose).
+  sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
+// Identifies the store without writing to it. A store of an older schema is copied into memory and migrated there,
+// so that reports read old stores as they are.
+void Store::open_read_only() {
+  const int version = stored_schema_version(/*empty_is_new=*/false);
+  if (version == kStoreSchemaVersion) return;
+  sqlite3* memory = nullptr;
+  if (sqlite3_open(":memory:", &memory) != SQLITE_OK) throw std::runtime_error("SQLite: cannot open a memory database");
+  sqlite3_backup* backup = sqlite3_backup_init(memory, "main", db_, "main");
+  const int rc = backup ? sqlite3_backup_step(backup, -1) : sqlite3_errcode(memory);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) {
+    sqlite3_close(memory);
+    throw_sqlite(db_, rc, "reading the store to upgrade it in memory");
+  }
+  sqlite3_close(db_);
+  db_ = memory;
+  const StoreAccess access = access_;
+  access_ = StoreAccess::ReadWrite;  // the copy in memory is this process's own
+  migrate();
+  access_ = access;
 }
 
 Store::~Store() {
@@ -173,7 +235,7 @@ void Store::exec(const std::string& sql) {
   }
 }
 
-void Store::migrate() {
+int Store::stored_schema_version(bool empty_is_new) {
   // Refuse a file that is some other SQLite database (or not a database) before changing anything.
   int64_t tables = 0;
   bool has_meta = false;
@@ -183,22 +245,33 @@ void Store::migrate() {
       ++tables;
       if (q.text(0) == "meta") has_meta = true;
     }
+  } catch (const InputError&) {
+    throw;  // damaged: the message says how to salvage it
   } catch (const std::exception&) {
-    throw InputError(path_ + ": not an mmsr results store (not a SQLite database); "
-                             "pass another --store path");
+    throw InputError(path_ + ": not an mmsr results store (not a SQLite database); " + another_store_hint());
   }
+  if (tables == 0 && !empty_is_new)
+    throw InputError(path_ + ": is empty, not an mmsr results store (was its -wal file lost?); " + another_store_hint());
   if (tables > 0 && !has_meta)
-    throw InputError(path_ + ": a SQLite database that is not an mmsr results store; "
-                             "pass another --store path");
+    throw InputError(path_ + ": a SQLite database that is not an mmsr results store; " + another_store_hint());
   int version = kStoreSchemaVersion;  // a new store
   if (has_meta) {
     Statement q(db_, "SELECT value FROM meta WHERE key='schema_version'");
-    version = q.step() ? std::stoi(q.text(0)) : 0;
+    version = q.step() ? std::atoi(q.text(0).c_str()) : 0;
     if (version > kStoreSchemaVersion)
       throw InputError(path_ + ": written by a newer mmsr (store schema " + std::to_string(version) +
                        ", this build reads up to " + std::to_string(kStoreSchemaVersion) +
                        "); upgrade mmsr or use another store");
   }
+  return version;
+}
+
+std::string Store::another_store_hint() const {
+  return access_ == StoreAccess::ReadOnly ? "name an mmsr results store" : "pass another path";
+}
+
+void Store::migrate() {
+  const int version = stored_schema_version(/*empty_is_new=*/true);
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA foreign_keys=ON");
   exec("PRAGMA synchronous=NORMAL");
@@ -233,6 +306,26 @@ void Store::migrate() {
 
 std::string checkpoint_file(const std::string& store_path, const std::string& run_key) {
   return (std::filesystem::path(store_path + ".checkpoints") / (run_key + ".pt")).string();
+}
+
+std::string sqlite_read_only_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (char c : std::filesystem::absolute(path).string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+      uri += hex;
+    } else {
+      uri += c;
+    }
+  }
+  std::error_code ec;
+  const bool immutable = on_read_only_file_system(path) && !std::filesystem::exists(path + "-shm", ec);
+  return uri + (immutable ? "?mode=ro&immutable=1" : "?mode=ro");
+}
+
+std::vector<std::string> checkpoint_files(const std::string& path) {
+  return {path, path + ".prev", path + ".tmp", path + ".damaged", path + ".prev.damaged"};
 }
 
 std::vector<std::pair<std::string, std::string>> Store::rekey_runs() {

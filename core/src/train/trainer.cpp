@@ -27,6 +27,7 @@
 #include "mmsr/interrupt.h"
 #include "mmsr/readers.h"
 #include "mmsr/rng.h"
+#include "checkpoint.h"
 #include "data_parallel.h"
 #include "model.h"
 
@@ -259,105 +260,6 @@ BuildContext build_context(const Experiment& ex, const RunSpec& run, const Datas
   return context;
 }
 
-std::vector<torch::Tensor> snapshot(torch::nn::Module& m) {
-  std::vector<torch::Tensor> out;
-  for (auto& p : m.parameters()) out.push_back(p.detach().clone());
-  for (auto& b : m.buffers()) out.push_back(b.detach().clone());
-  return out;
-}
-
-void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& saved) {
-  torch::NoGradGuard no_grad;
-  size_t i = 0;
-  for (auto& p : m.parameters()) p.copy_(saved[i++]);
-  for (auto& b : m.buffers()) b.copy_(saved[i++]);
-}
-
-// Everything a run needs to continue after its last finished epoch as if it had never stopped (on the CPU):
-// the model, the optimizer, the CPU random generator (dropout, sampled negatives), the early-stopping state and the
-// best epoch's weights. The data order is a function of the seed and the epoch and is replayed, not stored.
-struct TrainingState {
-  int64_t epoch = 0, best_epoch = 0, bad_evals = 0, step = 0;
-  double best = -1, train_seconds = 0, valid_seconds = 0;
-  bool stopped = false;
-};
-
-void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                     const TrainingState& st, const std::vector<torch::Tensor>& best_state) {
-  torch::serialize::OutputArchive archive;
-  archive.write("epoch", torch::tensor(st.epoch));
-  archive.write("best_epoch", torch::tensor(st.best_epoch));
-  archive.write("bad_evals", torch::tensor(st.bad_evals));
-  archive.write("step", torch::tensor(st.step));
-  archive.write("best", torch::tensor(st.best, torch::kDouble));
-  archive.write("train_seconds", torch::tensor(st.train_seconds, torch::kDouble));
-  archive.write("valid_seconds", torch::tensor(st.valid_seconds, torch::kDouble));
-  archive.write("stopped", torch::tensor(int64_t(st.stopped)));
-  auto now = snapshot(model);
-  for (size_t i = 0; i < now.size(); ++i) archive.write("model/" + std::to_string(i), now[i].cpu());
-  archive.write("best_count", torch::tensor(int64_t(best_state.size())));
-  for (size_t i = 0; i < best_state.size(); ++i) archive.write("best/" + std::to_string(i), best_state[i].cpu());
-  torch::serialize::OutputArchive opt;
-  optimizer.save(opt);
-  archive.write("optimizer", opt);
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    archive.write("rng_cpu", gen.get_state());
-  }
-  // Serialised in memory, then written whole or not at all: a kill or a full disk during the write leaves the
-  // previous checkpoint, and a failed write is a clear error rather than an exception inside LibTorch's writer.
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  const std::string tmp = path + ".tmp", data = bytes.str();
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(data.data(), std::streamsize(data.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw InputError(path + ": cannot write the run's checkpoint (" + std::to_string(data.size()) +
-                       " bytes; is the disk full?); free some space and rerun, or run with --no-checkpoints");
-    }
-  }
-  std::filesystem::rename(tmp, path);
-}
-
-// Loads a checkpoint into a freshly built model and optimizer; false when there is none.
-bool load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                     TrainingState& st, std::vector<torch::Tensor>& best_state, torch::Device device) {
-  if (path.empty() || !std::filesystem::exists(path)) return false;
-  torch::serialize::InputArchive archive;
-  archive.load_from(path);
-  auto read = [&](const std::string& key) {
-    torch::Tensor t;
-    archive.read(key, t);
-    return t;
-  };
-  st.epoch = read("epoch").item<int64_t>();
-  st.best_epoch = read("best_epoch").item<int64_t>();
-  st.bad_evals = read("bad_evals").item<int64_t>();
-  st.step = read("step").item<int64_t>();
-  st.best = read("best").item<double>();
-  st.train_seconds = read("train_seconds").item<double>();
-  st.valid_seconds = read("valid_seconds").item<double>();
-  st.stopped = read("stopped").item<int64_t>() != 0;
-  std::vector<torch::Tensor> now = snapshot(model);
-  for (size_t i = 0; i < now.size(); ++i) now[i] = read("model/" + std::to_string(i)).to(device);
-  restore(model, now);
-  best_state.clear();
-  const int64_t best_count = read("best_count").item<int64_t>();
-  for (int64_t i = 0; i < best_count; ++i) best_state.push_back(read("best/" + std::to_string(i)).to(device));
-  torch::serialize::InputArchive opt;
-  archive.read("optimizer", opt);
-  optimizer.load(opt);
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(read("rng_cpu"));
-  return true;
-}
-
 // A process's share of a batch [begin, end) in data-parallel training: contiguous and as even as the sizes allow.
 std::pair<size_t, size_t> share_of(size_t begin, size_t end, int rank, int world) {
   const size_t n = end - begin;
@@ -575,10 +477,18 @@ RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Da
   TrainingState st;
   std::vector<torch::Tensor> best_state;
   const std::string& checkpoint = callbacks.checkpoint_path;
-  if (trainable && load_checkpoint(checkpoint, *model, *optimizer, st, best_state, device)) {
-    // Replay the data order of the epochs already trained (each epoch shuffles the previous order).
-    for (int64_t e = 1; e <= st.epoch; ++e)
-      epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(e));
+  if (trainable) {
+    // Only rank 0 sets a damaged checkpoint aside; the other processes of a data-parallel run read the same files.
+    const bool aside = rank == 0;
+    const bool any = std::filesystem::exists(checkpoint) || std::filesystem::exists(checkpoint + ".prev");
+    auto warn = aside ? callbacks.on_warning : std::function<void(const std::string&)>();
+    if (load_checkpoint(checkpoint, *model, *optimizer, st, best_state, device, aside, warn)) {
+      // Replay the data order of the epochs already trained (each epoch shuffles the previous order).
+      for (int64_t e = 1; e <= st.epoch; ++e)
+        epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(e));
+    } else if (any && warn) {
+      warn("no intact checkpoint is left: the run starts again from its first epoch");
+    }
     if (callbacks.on_resume) callbacks.on_resume(st.epoch);
   }
   // Data-parallel: every process built the same model from the seed and read the same checkpoint; rank 0's
