@@ -28,7 +28,7 @@ candidates = "sampled"
 negatives = 30
 negatives_seed = 5
 [train]
-epochs = 15
+epochs = 40
 batch_size = 32
 threads = 1
 [[model]]

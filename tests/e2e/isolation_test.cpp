@@ -87,6 +87,19 @@ TEST(Isolation, AnAbortIsRecordedWithTheRunsLastLines) {
   EXPECT_NE(again.output.find("2 runs: 1 finished now, 1 already finished, 0 failed"), std::string::npos) << again.output;
 }
 
+// runs.error holds the error's first line; LibTorch's backtrace goes to the run's output only.
+TEST(Isolation, ALibTorchErrorIsStoredWithoutItsBacktrace) {
+  TempDir t;
+  const std::string file = t.file("grid.toml", with_failing_model("torch_error")), store = t.path("s.sqlite");
+  Result r = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store + " -q --no-report");
+  EXPECT_EQ(r.code, 1) << r.output;
+  const std::string error = text_of(store, "SELECT error FROM runs WHERE model_name='Failing'");
+  EXPECT_NE(error.find("the crash_test backbone's tensor check failed on purpose"), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  EXPECT_EQ(error.find("frame #"), std::string::npos) << error;
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE model_name='SASRec' AND status='finished'"), 1);
+}
+
 TEST(Isolation, ARunPastItsTimeLimitIsStopped) {
   TempDir t;
   const std::string file = t.file("grid.toml", with_failing_model("hang")), store = t.path("s.sqlite");

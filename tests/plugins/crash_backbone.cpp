@@ -1,5 +1,5 @@
 // A backbone that fails on purpose, for the reliability tests: at its Nth forward call it raises SIGSEGV, aborts,
-// or hangs. Otherwise it passes the item vectors through. Built into tests/crash_plugins, never installed.
+// hangs, or throws a LibTorch error. Otherwise it passes the item vectors through. Built into tests/crash_plugins, never installed.
 #include <unistd.h>
 
 #include <csignal>
@@ -23,6 +23,8 @@ class CrashingEncoder : public SequenceEncoder {
       if (how_ == "abort") std::abort();
       if (how_ == "hang")
         for (;;) sleep(1);
+      // A LibTorch error: its message carries a backtrace of a dozen frames after the first line.
+      TORCH_CHECK(how_ != "torch_error", "the crash_test backbone's tensor check failed on purpose");
     }
     return vectors * scale_ * valid.unsqueeze(-1).to(vectors.dtype());
   }
@@ -42,7 +44,7 @@ MMSR_PLUGIN(crash_test, "0.0.1") {
   registrar.add_backbone(
       "crash_test", "fails on purpose (tests only)",
       ParamDecl()
-          .choice("how", "segfault", {"segfault", "abort", "hang"}, "how to fail")
+          .choice("how", "segfault", {"segfault", "abort", "hang", "torch_error"}, "how to fail")
           .integer("at_call", 3, 1, 1000000, "the forward call that fails"),
       [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
         return std::make_shared<CrashingEncoder>(ctx.input_dim, p.get_string("how"), p.get_int("at_call"));

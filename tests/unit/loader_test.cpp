@@ -25,9 +25,8 @@ TEST(Loader, RefusesAWrongAbiVersionNamingBothValues) {
 TEST(Loader, RefusesAWrongFingerprintNamingBoth) {
   std::string e = load_error("mmsr_bad_fingerprint.so");
   // Only the parts that differ, each with this mmsr's value: what to rebuild with, in a line that fits.
-  EXPECT_NE(e.find("was built with torch=1.13.0 (this mmsr: torch="), std::string::npos) << e;
-  EXPECT_NE(e.find("cxx11abi=0 (this mmsr: cxx11abi=1)"), std::string::npos) << e;
-  EXPECT_EQ(e.find("sdk="), std::string::npos) << e;  // the same on both sides
+  EXPECT_NE(e.find("torch 1.13.0 (here "), std::string::npos) << e;
+  EXPECT_NE(e.find("cxx11abi 0 (here 1)"), std::string::npos) << e;
   EXPECT_LT(e.size(), 290u) << e;
 }
 

@@ -16,8 +16,8 @@ namespace mmsr {
 
 const char* host_fingerprint() { return MMSR_BUILD_FINGERPRINT; }
 
-// "torch=1.13.0 (this mmsr: torch=2.9.1), cxx11abi=0 (this mmsr: cxx11abi=1)": the parts of two build fingerprints
-// ("key=value;key=value") that differ, so that the message names what to rebuild with.
+// "torch 1.13.0 (here 2.9.1), cxx11abi 0 (here 1)": the parts of two build fingerprints ("key=value;...") that
+// differ, so that the message names what to rebuild with and still fits on a line.
 std::string fingerprint_difference(const std::string& plugin, const std::string& host) {
   auto parts = [](const std::string& f) {
     std::map<std::string, std::string> out;
@@ -30,14 +30,16 @@ std::string fingerprint_difference(const std::string& plugin, const std::string&
   };
   const auto a = parts(plugin), b = parts(host);
   std::string out;
+  auto note = [&](const std::string& key, const std::string& theirs, const std::string& ours) {
+    out += (out.empty() ? "" : ", ") + key + " " + theirs + " (here " + ours + ")";
+  };
   for (const auto& [key, value] : a) {
     auto it = b.find(key);
-    const std::string theirs = it == b.end() ? "nothing" : key + "=" + it->second;
-    if (it == b.end() || it->second != value)
-      out += (out.empty() ? "" : ", ") + key + "=" + value + " (this mmsr: " + theirs + ")";
+    if (it == b.end()) note(key, value, "none");
+    else if (it->second != value) note(key, value, it->second);
   }
   for (const auto& [key, value] : b)
-    if (!a.count(key)) out += (out.empty() ? "" : ", ") + std::string("no ") + key + " (this mmsr: " + key + "=" + value + ")";
+    if (!a.count(key)) note(key, "none", value);
   return out.empty() ? "[" + plugin + "]" : out;
 }
 
@@ -56,7 +58,7 @@ std::string check_descriptor(const mmsr_plugin_info* info, const std::string& li
   if (std::string(info->fingerprint) != host_fingerprint())
     return library + ": plugin '" + info->name + "' was built with " +
            fingerprint_difference(info->fingerprint, host_fingerprint()) +
-           ": rebuild it with the same LibTorch, CUDA, compiler and C++ ABI (mmsr_add_plugin does this)";
+           ": rebuild it against this mmsr (mmsr_add_plugin does)";
   return "";
 }
 

@@ -128,6 +128,33 @@ bool finished_before_the_limit(Store& store, const std::vector<RunRecord>& recor
   return true;
 }
 
+// A run's process that ended by itself with one of the SupervisedExit codes: counted, and true; false for an ending
+// the parent must record (a crash, a kill, the time limit, a run the child did not find).
+bool counted_by_its_exit_code(const ChildExit& exit, GridSummary& summary) {
+  if (!exit.exited || exit.timed_out) return false;
+  switch (exit.code) {
+    case kRunFinished: ++summary.finished; return true;
+    case kRunElsewhere: ++summary.elsewhere; return true;
+    case kRunAlreadyDone: ++summary.skipped; return true;
+    case kRunInterrupted: summary.interrupted = true; return true;
+    case kRunInputError:
+      // The run's process printed what to fix; the grid stops here.
+      ++summary.failed;
+      summary.input_error = true;
+      return true;
+    case kRunFailed: ++summary.failed; return true;  // the child recorded the failure itself
+    default: return false;
+  }
+}
+
+std::string why_the_process_ended(const ChildExit& exit, const RunOptions& options) {
+  if (exit.timed_out) return fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds));
+  if (exit.exited && exit.code == kRunNotInGrid)
+    return "the run's process did not find this run: the experiment file, its data or mmsr itself changed while "
+           "the grid ran (a run's identity depends on all three); rerun the grid";
+  return "the run's process died: " + exit.describe();
+}
+
 void supervise_run(const RunOptions& options, const std::vector<RunRecord>& records, const std::string& title,
                    Store& store, GridSummary& summary) {
   for (const auto& r : records) {
@@ -139,10 +166,8 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
     }
   }
   std::vector<std::string> argv = options.child_command;
-  argv.push_back("--supervised-run");
-  argv.push_back(records[0].run_key);
-  argv.push_back("--experiment-id");
-  argv.push_back(std::to_string(records[0].experiment_id));
+  argv.insert(argv.end(), {"--supervised-run", records[0].run_key, "--experiment-id",
+                           std::to_string(records[0].experiment_id)});
   mark_run_launch();
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
   if (exit.timed_out && finished_before_the_limit(store, records)) {
@@ -151,28 +176,9 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
               << " (its result was recorded; the stop that followed changed nothing)\n";
     return;
   }
-  if (exit.exited && !exit.timed_out) {
-    switch (exit.code) {
-      case kRunFinished: ++summary.finished; return;
-      case kRunElsewhere: ++summary.elsewhere; return;
-      case kRunAlreadyDone: ++summary.skipped; return;
-      case kRunInterrupted: summary.interrupted = true; return;
-      case kRunInputError:
-        // The run's process printed what to fix; the grid stops here.
-        ++summary.failed;
-        summary.input_error = true;
-        return;
-      default: break;
-    }
-  }
+  if (counted_by_its_exit_code(exit, summary)) return;
   ++summary.failed;
-  if (exit.exited && exit.code == kRunFailed) return;  // the child recorded the failure itself
-  std::string error =
-      exit.timed_out ? fmt::format("stopped at the time limit of {}", format_seconds(options.run_timeout_seconds))
-      : exit.exited && exit.code == kRunNotInGrid
-          ? "the run's process did not find this run: the experiment file, its data or mmsr itself changed while "
-            "the grid ran (a run's identity depends on all three); rerun the grid"
-          : "the run's process died: " + exit.describe();
+  const std::string error = why_the_process_ended(exit, options);
   std::string tail;
   for (const auto& l : exit.last_lines) tail += "\n  " + l;
   int64_t marked = 0;

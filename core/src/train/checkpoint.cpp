@@ -148,7 +148,7 @@ bool load_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
       if (aside) set_aside(file);
       if (warn)
         warn("checkpoint " + file + " is damaged (it fails its checksum); not resumed from" +
-             (aside ? ", set aside as " + file + ".damaged" : ""));
+             (aside ? ", set aside as " + std::filesystem::path(file).filename().string() + ".damaged" : ""));
       continue;
     }
     st = c->st;
