@@ -30,6 +30,24 @@ int64_t checkpoints_in(const std::string& folder) {
   return n;
 }
 
+// The tiny grid with one seed, two losses and this many epochs: the run the resume tests interrupt.
+std::string one_run_grid(int epochs) {
+  std::string text = test::e2e::tiny("loss = [\"softmax\", \"bce\"]");
+  text.replace(text.find("epochs = 2"), 10, "epochs = " + std::to_string(epochs));
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  return text;
+}
+
+// Two stores of the same grid hold the same per-epoch losses and the same metrics, compared with ==.
+void expect_same_results(const std::string& a, const std::string& b) {
+  const std::string losses = "SELECT loss FROM epochs ORDER BY epoch";
+  EXPECT_EQ(test::e2e::column(a, losses), test::e2e::column(b, losses));
+  const std::string metrics = "SELECT value FROM metrics ORDER BY split, branch, name, k";
+  auto ma = test::e2e::column(a, metrics), mb = test::e2e::column(b, metrics);
+  ASSERT_FALSE(ma.empty());
+  EXPECT_EQ(ma, mb);
+}
+
 }  // namespace
 
 TEST(EndToEnd, TinyGridWritesTheStoreAndResumes) {
@@ -255,9 +273,7 @@ namespace mmsr {
 // draw from the restored random state; the data order is replayed).
 TEST(EndToEnd, AnInterruptedRunResumesFromItsCheckpointWithTheSameResult) {
   TempDir t;
-  std::string text = test::e2e::tiny("loss = [\"softmax\", \"bce\"]");
-  text.replace(text.find("epochs = 2"), 10, "epochs = 4");
-  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  const std::string text = one_run_grid(4);
   Experiment ex = test::e2e::parse(text);
   const std::string a = t.path("a.sqlite"), b = t.path("b.sqlite");
   run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(a));
@@ -278,12 +294,7 @@ TEST(EndToEnd, AnInterruptedRunResumesFromItsCheckpointWithTheSameResult) {
   EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM epochs"), 4);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(b + ".checkpoints"), {}), 0);  // removed at the end
 
-  const std::string losses = "SELECT loss FROM epochs ORDER BY epoch";
-  EXPECT_EQ(test::e2e::column(a, losses), test::e2e::column(b, losses));
-  const std::string metrics = "SELECT value FROM metrics ORDER BY split, branch, name, k";
-  auto ma = test::e2e::column(a, metrics), mb = test::e2e::column(b, metrics);
-  ASSERT_FALSE(ma.empty());
-  EXPECT_EQ(ma, mb);
+  expect_same_results(a, b);
   EXPECT_EQ(test::e2e::count(a, "SELECT best_epoch FROM runs"), test::e2e::count(b, "SELECT best_epoch FROM runs"));
 }
 
@@ -312,9 +323,7 @@ void PrintTo(const Damage& d, std::ostream* os) { *os << d.name; }
 TEST_P(DamagedCheckpoint, IsSetAsideAndTheRunEndsAsIfUninterrupted) {
   const Damage& damage = GetParam();
   TempDir t;
-  std::string text = test::e2e::tiny("loss = [\"softmax\", \"bce\"]");
-  text.replace(text.find("epochs = 2"), 10, "epochs = 5");
-  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  const std::string text = one_run_grid(5);
   Experiment ex = test::e2e::parse(text);
   const std::string a = t.path("a.sqlite"), b = t.path("b.sqlite");
   run_experiment(ex, text, test::e2e::plugins(), test::e2e::quiet(a));
@@ -336,12 +345,7 @@ TEST_P(DamagedCheckpoint, IsSetAsideAndTheRunEndsAsIfUninterrupted) {
   EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM runs WHERE status = 'finished' AND error IS NULL"), 1);
   EXPECT_EQ(test::e2e::count(b, "SELECT COUNT(*) FROM epochs"), 5);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(b + ".checkpoints"), {}), 0);  // .damaged removed too
-  const std::string losses = "SELECT loss FROM epochs ORDER BY epoch";
-  EXPECT_EQ(test::e2e::column(a, losses), test::e2e::column(b, losses));
-  const std::string metrics = "SELECT value FROM metrics ORDER BY split, branch, name, k";
-  auto ma = test::e2e::column(a, metrics), mb = test::e2e::column(b, metrics);
-  ASSERT_FALSE(ma.empty());
-  EXPECT_EQ(ma, mb);
+  expect_same_results(a, b);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -231,6 +231,27 @@ std::vector<int64_t> item_rows(const ModalitySpec& spec, const Dataset& data, in
   return row_of;
 }
 
+// Items without a row: refused unless missing = "zero", and refused whatever it says when no item has a row.
+int64_t count_missing_items(const std::vector<int64_t>& row_of_item, const ModalitySpec& spec, const Dataset& data) {
+  int64_t missing = 0;
+  std::string first_missing;
+  for (size_t id = 1; id < row_of_item.size(); ++id)
+    if (row_of_item[id] < 0) {
+      if (first_missing.empty()) first_missing = data.item_tokens[id];
+      ++missing;
+    }
+  // A file that covers no item at all is the wrong file (or id map), whatever `missing` allows.
+  if (missing > 0 && missing == data.num_items())
+    throw InputError("[[modality]] '" + spec.name + "': none of the data's " + std::to_string(data.num_items()) +
+                     " items has a row in " + spec.path + " (first: '" + excerpt(first_missing) +
+                     "'); is it this dataset's file, and does the id map name the data's item tokens?");
+  if (missing > 0 && spec.missing != "zero")
+    throw InputError("[[modality]] '" + spec.name + "': " + std::to_string(missing) + " of " +
+                     std::to_string(data.num_items()) + " items have no row in " + spec.path + " (first: '" +
+                     excerpt(first_missing) + "'); fix the id map, or set missing = \"zero\" to give them zero features");
+  return missing;
+}
+
 }  // namespace
 
 FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
@@ -308,21 +329,7 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
     t.mask_offset_ = m.data_offset;
   }
   t.row_of_item_ = item_rows(spec, data, t.rows_);
-  std::string first_missing;
-  for (size_t id = 1; id < t.row_of_item_.size(); ++id)
-    if (t.row_of_item_[id] < 0) {
-      if (first_missing.empty()) first_missing = data.item_tokens[id];
-      ++t.missing_items_;
-    }
-  // A file that covers no item at all is the wrong file (or id map), whatever `missing` allows.
-  if (t.missing_items_ > 0 && t.missing_items_ == data.num_items())
-    throw InputError("[[modality]] '" + spec.name + "': none of the data's " + std::to_string(data.num_items()) +
-                     " items has a row in " + spec.path + " (first: '" + excerpt(first_missing) +
-                     "'); is it this dataset's file, and does the id map name the data's item tokens?");
-  if (t.missing_items_ > 0 && spec.missing != "zero")
-    throw InputError("[[modality]] '" + spec.name + "': " + std::to_string(t.missing_items_) + " of " +
-                     std::to_string(data.num_items()) + " items have no row in " + spec.path + " (first: '" +
-                     excerpt(first_missing) + "'); fix the id map, or set missing = \"zero\" to give them zero features");
+  t.missing_items_ = count_missing_items(t.row_of_item_, spec, data);
   // Files up to 2 GB are read whole once here, so that a NaN or an infinity is a bad-input error before anything
   // is trained or written; larger files (token features of big catalogues) are checked as rows are read.
   constexpr int64_t kEagerCheckBytes = int64_t(2) << 30;
