@@ -5,12 +5,14 @@
 # (zeroed bytes, a cut, random bytes): the damage must be noticed, and the results must still be identical.
 #
 #   scripts/soak.sh [MMSR_BINARY] [KILLS]      (defaults: build/bin/mmsr, 20)
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 MMSR="${1:-build/bin/mmsr}"
 KILLS="${2:-20}"
 WORK="$(mktemp -d)"; [ -n "${MMSR_SOAK_KEEP:-}" ] && echo "[soak] work files in $WORK"
 trap '[ -n "${MMSR_SOAK_KEEP:-}" ] || rm -rf "$WORK"' EXIT
+# A command that fails where nothing checks it stops the soak; it must never do so without a word.
+trap 'printf "[soak] FAIL: line %s: a command failed unexpectedly\n" "$LINENO"' ERR
 
 cat > "$WORK/grid.toml" <<'TOML'
 [experiment]
@@ -65,7 +67,8 @@ interrupted_grid() {
     fi
     wait "$pid" 2> /dev/null || true
     if [ "$mode" = damage ]; then
-      file=$(find "$store.checkpoints" -name '*.pt' -type f 2> /dev/null | shuf -n 1)
+      # Killed before its first epoch ended, a run has no checkpoint folder yet: nothing to damage this time.
+      file=$( { find "$store.checkpoints" -name '*.pt' -type f 2> /dev/null || true; } | shuf -n 1)
       if [ -n "$file" ]; then
         size=$(stat -c %s "$file")
         offset=$((RANDOM * 32768 + RANDOM)); offset=$((offset % (size > 1 ? size : 1)))
@@ -79,7 +82,9 @@ interrupted_grid() {
     fi
   done
   say "$killed kills landed in $attempts starts$([ "$mode" = damage ] && echo "; $damaged checkpoints damaged"); finishing the grid"
-  "$MMSR" run "$WORK/grid.toml" --store "$store" -q --no-report >> "$log" 2>&1
+  if ! "$MMSR" run "$WORK/grid.toml" --store "$store" -q --no-report >> "$log" 2>&1; then
+    say "FAIL: the uninterrupted last start of the grid failed; the end of its log:"; tail -5 "$log"; fail=1
+  fi
   [ "$killed" -ge "$KILLS" ] || { say "FAIL: the grid finished before $KILLS kills landed (make it longer)"; fail=1; }
   if [ "$mode" = damage ]; then
     [ "$damaged" -ge "$KILLS" ] || { say "FAIL: only $damaged checkpoints were damaged"; fail=1; }
