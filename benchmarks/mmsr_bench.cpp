@@ -43,7 +43,8 @@
 #include "mmsr/readers.h"
 #include "mmsr/registry.h"
 #include "mmsr/sdk/dropout.h"
-#include "train/model.h"
+#include "eval/evaluate.h"
+#include "model/model.h"
 
 namespace {
 

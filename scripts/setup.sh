@@ -46,6 +46,9 @@ else
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q "torch==$TORCH_VERSION" numpy
   fi
+  # lizard measures function sizes for scripts/function_sizes.sh (a CTest check).
+  [ -x .venv/bin/lizard ] || .venv/bin/pip install -q "lizard==1.24.3" \
+    || echo "note: lizard could not be installed; the function-size check will be skipped" >&2
   .venv/bin/python -c "import torch,sys; sys.exit(0 if torch._C._GLIBCXX_USE_CXX11_ABI else 1)" \
     || { echo "error: the installed torch was not built with the C++11 ABI; Debian's Boost and toml++ need it" >&2; exit 2; }
   TORCH_PREFIX="$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')"

@@ -11,7 +11,8 @@
 #include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
 #include "model/static_plugins.h"
-#include "train/model.h"
+#include "model/model.h"
+#include "train/optimizer.h"
 
 namespace mmsr {
 namespace {

@@ -7,7 +7,8 @@
 
 #include "mmsr/config.h"
 #include "mmsr/registry.h"
-#include "train/model.h"
+#include "model/model.h"
+#include "train/optimizer.h"
 #include "model/static_plugins.h"
 #include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"

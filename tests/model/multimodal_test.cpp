@@ -10,7 +10,7 @@
 #include "mmsr/sdk/modules.h"
 #include "mmsr/sdk/transformer.h"
 #include "model/static_plugins.h"
-#include "train/model.h"
+#include "model/model.h"
 
 namespace mmsr {
 namespace {

@@ -88,6 +88,10 @@ bool data_parallel_available();
 // Whether LibTorch sees a CUDA device here.
 bool cuda_available();
 
+// The CPU kernels LibTorch dispatches to on this machine ("AVX2", "AVX512", ...): float results are reproducible
+// between machines only where this and the build fingerprint agree.
+std::string cpu_capability();
+
 // The device a [train].device value resolves to here ("cpu", "cuda:0", ...); InputError for a bad value.
 std::string resolve_device(const std::string& requested);
 

@@ -63,6 +63,14 @@ class FeatureTable {
   std::string fingerprint() const;
 
  private:
+  // The steps of open(): the array's layout from a .npy header or from the raw format's keys (returns where the
+  // values start), its size checked against the file, the token mask, and every row checked for finite values.
+  size_t read_npy_layout(const ModalitySpec& spec);
+  void read_raw_layout(const ModalitySpec& spec);
+  void check_size(const ModalitySpec& spec, size_t offset) const;
+  void open_mask(const ModalitySpec& spec);
+  void check_rows_are_finite(const Dataset& data);
+
   std::string name_, path_;
   bool pooled_ = true;
   int64_t rows_ = 0, tokens_ = 1, dim_ = 0, missing_items_ = 0;

@@ -7,6 +7,7 @@
 
 #include "mmsr/config.h"
 #include "mmsr/dataset_cache.h"
+#include "mmsr/load.h"
 #include "mmsr/registry.h"
 
 namespace mmsr {
@@ -64,15 +65,6 @@ enum SupervisedExit : int {
   kRunAlreadyDone = 5,    // finished meanwhile by another runner
   kRunInterrupted = 130,  // stopped by a signal
 };
-
-// Loads the dataset an experiment names (file readers + preprocessing, or the generator), with its item
-// attributes and its modalities (memory-mapped feature files aligned to the item ids). Files read and preprocessed
-// are looked up in / added to cache (mmsr/dataset_cache.h); *from_cache says whether the cache had them.
-Dataset load_dataset(const Experiment& experiment, const DatasetCache& cache = DatasetCache(""),
-                     bool* from_cache = nullptr);
-// The same without modalities.
-Dataset load_interactions(const Experiment& experiment, const DatasetCache& cache = DatasetCache(""),
-                          bool* from_cache = nullptr);
 
 GridSummary run_experiment(const Experiment& experiment, const std::string& config_text,
                            const PluginRegistry& registry, const RunOptions& options);

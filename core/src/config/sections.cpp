@@ -1,5 +1,6 @@
 // Declarations of the experiment file's core sections. Docs, parsing and validation come from these.
 #include "mmsr/config.h"
+#include "mmsr/load.h"
 
 namespace mmsr {
 
@@ -16,7 +17,7 @@ const ParamDecl& experiment_section() {
 
 const ParamDecl& data_section() {
   static const ParamDecl d = ParamDecl()
-      .choice("format", "synthetic", {"synthetic", "s3rec", "sasrec", "recbole", "unisrec"},
+      .choice("format", "synthetic", data_format_names(),
               "synthetic (built in), s3rec ('user i1 i2 ...' lines), sasrec ('user item' lines), "
               "recbole (.inter atomic file), unisrec (pre-split <prefix>.{train,valid,test}.inter)")
       .text("path", "", "data file (or UniSRec prefix), relative to the experiment file")

@@ -103,6 +103,38 @@ std::string encode_prepared_dataset(const Dataset& d) {
   return std::move(entry.bytes());
 }
 
+namespace {
+
+// The users' sequence ends, non-decreasing, and exactly as many items left in the reader as they say.
+bool read_sequence_ends(Reader& r, uint64_t users, std::vector<uint64_t>& ends) {
+  ends.resize(static_cast<size_t>(users));
+  uint64_t previous = 0;
+  for (auto& e : ends) {
+    if (!r.u64(e) || e < previous) return false;
+    previous = e;
+  }
+  return previous <= r.left() / sizeof(int32_t) && r.left() == previous * sizeof(int32_t);
+}
+
+// The sequences themselves: at least 3 items each (preprocessing keeps no shorter user: anything shorter is
+// damage) and every item a known id.
+bool read_sequences(Reader& r, const std::vector<uint64_t>& ends, int32_t num_items, Dataset& d) {
+  d.sequences.resize(ends.size());
+  uint64_t previous = 0;
+  for (size_t u = 0; u < d.sequences.size(); ++u) {
+    auto& s = d.sequences[u];
+    if (ends[u] - previous < 3) return false;
+    s.resize(size_t(ends[u] - previous));
+    previous = ends[u];
+    r.raw(s.data(), s.size() * sizeof(int32_t));
+    for (int32_t i : s)
+      if (i < 1 || i >= num_items) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<Dataset> decode_prepared_dataset(const std::string& bytes) {
   if (bytes.size() < kHeader || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) return std::nullopt;
   Reader header(bytes.data() + sizeof kMagic, 2 * sizeof(uint64_t));
@@ -116,26 +148,9 @@ std::optional<Dataset> decode_prepared_dataset(const std::string& bytes) {
   if (!r.str(d.name) || !r.str(d.checksum) || !read_strings(r, d.user_tokens) || !read_strings(r, d.item_tokens) ||
       !r.u64(users) || users != d.user_tokens.size() || users > r.left() / 8)
     return std::nullopt;
-  std::vector<uint64_t> ends(static_cast<size_t>(users));
-  uint64_t previous = 0;
-  for (auto& e : ends) {
-    if (!r.u64(e) || e < previous) return std::nullopt;
-    previous = e;
-  }
-  if (previous > r.left() / sizeof(int32_t) || r.left() != previous * sizeof(int32_t)) return std::nullopt;
-  d.sequences.resize(size_t(users));
-  const int32_t num_items = int32_t(d.item_tokens.size());
-  previous = 0;
-  for (size_t u = 0; u < d.sequences.size(); ++u) {
-    auto& s = d.sequences[u];
-    // Preprocessing keeps users with at least 3 items (leave-one-out needs them): anything shorter is damage.
-    if (ends[u] - previous < 3) return std::nullopt;
-    s.resize(size_t(ends[u] - previous));
-    previous = ends[u];
-    r.raw(s.data(), s.size() * sizeof(int32_t));
-    for (int32_t i : s)
-      if (i < 1 || i >= num_items) return std::nullopt;
-  }
+  std::vector<uint64_t> ends;
+  if (!read_sequence_ends(r, users, ends) || !read_sequences(r, ends, int32_t(d.item_tokens.size()), d))
+    return std::nullopt;
   return d;
 }
 

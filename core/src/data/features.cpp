@@ -119,8 +119,8 @@ struct NpyHeader {
   size_t data_offset = 0;
 };
 
-// The header of a .npy file (format versions 1-3): a Python dict literal with descr, fortran_order, shape.
-NpyHeader parse_npy(const FeatureBytes& bytes, const std::string& path) {
+// Where a .npy file's header text starts and how long it is (format versions 1 to 3).
+std::pair<size_t, size_t> npy_header_span(const FeatureBytes& bytes, const std::string& path) {
   const uint8_t* b = bytes.data();
   const size_t n = bytes.size();
   if (n < 10 || std::memcmp(b, "\x93NUMPY", 6) != 0)
@@ -138,27 +138,26 @@ NpyHeader parse_npy(const FeatureBytes& bytes, const std::string& path) {
     throw InputError(path + ": .npy format version " + std::to_string(major) + " is not supported (1 to 3 are)");
   }
   if (offset + header_len > n) throw InputError(path + ": truncated .npy header");
-  const std::string h(reinterpret_cast<const char*>(b + offset), header_len);
-  NpyHeader out;
-  out.data_offset = offset + header_len;
-  auto value_after = [&](const std::string& key) -> size_t {
-    size_t k = h.find("'" + key + "'");
-    if (k == std::string::npos) throw InputError(path + ": .npy header has no '" + key + "'");
-    size_t colon = h.find(':', k);
-    if (colon == std::string::npos) throw InputError(path + ": malformed .npy header");
-    size_t v = h.find_first_not_of(' ', colon + 1);
-    if (v == std::string::npos) throw InputError(path + ": malformed .npy header");
-    return v;
-  };
-  size_t d = value_after("descr");
-  if (h[d] != '\'' && h[d] != '"') throw InputError(path + ": malformed .npy descr");
-  size_t d_end = h.find(h[d], d + 1);
-  if (d_end == std::string::npos) throw InputError(path + ": malformed .npy descr");
-  out.descr = h.substr(d + 1, d_end - d - 1);
-  out.fortran = h.compare(value_after("fortran_order"), 4, "True") == 0;
-  size_t s = value_after("shape");
+  return {offset, header_len};
+}
+
+// Where the value of a key of the header's dict literal starts.
+size_t npy_value_after(const std::string& h, const std::string& key, const std::string& path) {
+  size_t k = h.find("'" + key + "'");
+  if (k == std::string::npos) throw InputError(path + ": .npy header has no '" + key + "'");
+  size_t colon = h.find(':', k);
+  if (colon == std::string::npos) throw InputError(path + ": malformed .npy header");
+  size_t v = h.find_first_not_of(' ', colon + 1);
+  if (v == std::string::npos) throw InputError(path + ": malformed .npy header");
+  return v;
+}
+
+// The header's shape tuple, "(3, 4)" or "(3,)".
+std::vector<int64_t> npy_shape(const std::string& h, const std::string& path) {
+  size_t s = npy_value_after(h, "shape", path);
   size_t s_end = h.find(')', s);
   if (h[s] != '(' || s_end == std::string::npos) throw InputError(path + ": malformed .npy shape");
+  std::vector<int64_t> shape;
   std::stringstream dims(h.substr(s + 1, s_end - s - 1));
   for (std::string item; std::getline(dims, item, ',');) {
     item.erase(0, item.find_first_not_of(' '));
@@ -168,11 +167,27 @@ NpyHeader parse_npy(const FeatureBytes& bytes, const std::string& path) {
       size_t used = 0;
       long long v = std::stoll(item, &used);
       if (used != item.size() || v < 0) throw std::invalid_argument(item);
-      out.shape.push_back(v);
+      shape.push_back(v);
     } catch (const std::exception&) {
       throw InputError(path + ": .npy shape entry '" + item + "' is not a size");
     }
   }
+  return shape;
+}
+
+// The header of a .npy file (format versions 1-3): a Python dict literal with descr, fortran_order, shape.
+NpyHeader parse_npy(const FeatureBytes& bytes, const std::string& path) {
+  const auto [offset, header_len] = npy_header_span(bytes, path);
+  const std::string h(reinterpret_cast<const char*>(bytes.data() + offset), header_len);
+  NpyHeader out;
+  out.data_offset = offset + header_len;
+  size_t d = npy_value_after(h, "descr", path);
+  if (h[d] != '\'' && h[d] != '"') throw InputError(path + ": malformed .npy descr");
+  size_t d_end = h.find(h[d], d + 1);
+  if (d_end == std::string::npos) throw InputError(path + ": malformed .npy descr");
+  out.descr = h.substr(d + 1, d_end - d - 1);
+  out.fortran = h.compare(npy_value_after(h, "fortran_order", path), 4, "True") == 0;
+  out.shape = npy_shape(h, path);
   return out;
 }
 
@@ -254,6 +269,91 @@ int64_t count_missing_items(const std::vector<int64_t>& row_of_item, const Modal
 
 }  // namespace
 
+size_t FeatureTable::read_npy_layout(const ModalitySpec& spec) {
+  NpyHeader h = parse_npy(*values_, spec.path);
+  if (h.descr == "<f4" || h.descr == "=f4" || h.descr == "f4") dtype_ = FeatureDtype::Float32;
+  else if (h.descr == "<f2" || h.descr == "=f2" || h.descr == "f2") dtype_ = FeatureDtype::Float16;
+  else
+    throw InputError(spec.path + ": dtype '" + h.descr + "' is not supported; save float32 or float16, " +
+                     "little-endian (numpy: arr.astype('<f4'))");
+  if (h.fortran) throw InputError(spec.path + ": Fortran-ordered array; save it C-ordered (numpy.ascontiguousarray)");
+  if (h.shape.size() == 2) {
+    rows_ = h.shape[0];
+    dim_ = h.shape[1];
+  } else if (h.shape.size() == 3) {
+    pooled_ = false;
+    rows_ = h.shape[0];
+    tokens_ = h.shape[1];
+    dim_ = h.shape[2];
+  } else {
+    throw InputError(spec.path + ": a " + std::to_string(h.shape.size()) +
+                     "-D array; features are 2-D [items, dim] (pooled) or 3-D [items, tokens, dim]");
+  }
+  return h.data_offset;
+}
+
+void FeatureTable::read_raw_layout(const ModalitySpec& spec) {
+  if (spec.dim <= 0) throw InputError("[[modality]] '" + spec.name + "': format = \"raw\" needs dim (the vector length)");
+  dim_ = spec.dim;
+  pooled_ = spec.shape != "tokens";
+  tokens_ = pooled_ ? 1 : spec.tokens;
+  if (!pooled_ && tokens_ <= 0)
+    throw InputError("[[modality]] '" + spec.name + "': shape = \"tokens\" with format = \"raw\" needs tokens");
+  // Bounds no real feature file reaches, so that the row size below cannot overflow.
+  if (dim_ > (int64_t(1) << 30) || tokens_ > (int64_t(1) << 20))
+    throw InputError("[[modality]] '" + spec.name + "': dim " + std::to_string(dim_) + " x tokens " +
+                     std::to_string(tokens_) + " is too large; check dim and tokens");
+  const size_t per_row = size_t(tokens_ * dim_) * 4;
+  if (values_->size() % per_row != 0)
+    throw InputError(spec.path + ": " + std::to_string(values_->size()) + " bytes is not a whole number of " +
+                     std::to_string(tokens_) + " x " + std::to_string(dim_) + " float32 rows: check dim (and tokens)");
+  rows_ = int64_t(values_->size() / per_row);
+}
+
+void FeatureTable::check_size(const ModalitySpec& spec, size_t offset) const {
+  if (dim_ <= 0 || tokens_ <= 0 || rows_ <= 0) throw InputError(spec.path + ": the feature array is empty");
+  // The shape comes from the file's header: a product that does not fit in 64 bits cannot describe a real file.
+  int64_t elements = 0;
+  if (__builtin_mul_overflow(rows_, tokens_, &elements) || __builtin_mul_overflow(elements, dim_, &elements) ||
+      elements > std::numeric_limits<int64_t>::max() / 4)
+    throw InputError(spec.path + ": the shape " + std::to_string(rows_) + " x " + std::to_string(tokens_) + " x " +
+                     std::to_string(dim_) + " is too large for any file; the header is damaged");
+  require_size(*values_, offset, elements, element_size(dtype_), spec.path,
+               "a " + std::to_string(rows_) + " x " + std::to_string(tokens_) + " x " + std::to_string(dim_) + " array");
+}
+
+void FeatureTable::open_mask(const ModalitySpec& spec) {
+  if (pooled_) throw InputError("[[modality]] '" + spec.name + "': a mask is for token-level features only");
+  require_readable_file(spec.mask_path, "mask file of modality '" + spec.name + "'");
+  mask_ = std::make_shared<FeatureBytes>(spec.mask_path);
+  NpyHeader m = parse_npy(*mask_, spec.mask_path);
+  if (m.descr == "|b1" || m.descr == "|u1" || m.descr == "u1" || m.descr == "b1") mask_kind_ = 1;
+  else if (m.descr == "<f4" || m.descr == "=f4") mask_kind_ = 2;
+  else throw InputError(spec.mask_path + ": mask dtype '" + m.descr + "' is not supported (bool, uint8 or float32)");
+  if (m.fortran || m.shape.size() != 2 || m.shape[0] != rows_ || m.shape[1] != tokens_)
+    throw InputError(spec.mask_path + ": the mask must be a C-ordered [" + std::to_string(rows_) + ", " +
+                     std::to_string(tokens_) + "] array matching " + spec.path);
+  require_size(*mask_, m.data_offset, rows_ * tokens_, mask_kind_ == 1 ? 1 : 4, spec.mask_path, "the mask");
+  mask_offset_ = m.data_offset;
+}
+
+// Files up to 2 GB are read whole once here, so that a NaN or an infinity is a bad-input error before anything is
+// trained or written; larger files (token features of big catalogues) are checked as rows are read.
+void FeatureTable::check_rows_are_finite(const Dataset& data) {
+  constexpr int64_t kEagerCheckBytes = int64_t(2) << 30;
+  if (rows_ * tokens_ * dim_ * (dtype_ == FeatureDtype::Float16 ? 2 : 4) > kEagerCheckBytes) return;
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, tokens_ * dim_));
+  std::vector<float> buffer;
+  std::vector<int64_t> ids;
+  for (int64_t first = 1; first <= data.num_items(); first += chunk) {
+    ids.clear();
+    for (int64_t id = first; id <= std::min<int64_t>(data.num_items(), first + chunk - 1); ++id) ids.push_back(id);
+    buffer.resize(ids.size() * size_t(tokens_ * dim_));
+    gather(ids.data(), ids.size(), buffer.data(), nullptr);
+  }
+  item_tokens_.reset();  // every row was checked: nothing left to name
+}
+
 FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
   FeatureTable t;
   t.name_ = spec.name;
@@ -262,89 +362,14 @@ FeatureTable FeatureTable::open(const ModalitySpec& spec, const Dataset& data) {
   t.values_ = std::make_shared<FeatureBytes>(spec.path);
   t.item_tokens_ = std::make_shared<const std::vector<std::string>>(data.item_tokens);
   size_t offset = 0;
-  if (spec.format == "npy") {
-    NpyHeader h = parse_npy(*t.values_, spec.path);
-    if (h.descr == "<f4" || h.descr == "=f4" || h.descr == "f4") t.dtype_ = FeatureDtype::Float32;
-    else if (h.descr == "<f2" || h.descr == "=f2" || h.descr == "f2") t.dtype_ = FeatureDtype::Float16;
-    else
-      throw InputError(spec.path + ": dtype '" + h.descr + "' is not supported; save float32 or float16, " +
-                       "little-endian (numpy: arr.astype('<f4'))");
-    if (h.fortran)
-      throw InputError(spec.path + ": Fortran-ordered array; save it C-ordered (numpy.ascontiguousarray)");
-    if (h.shape.size() == 2) {
-      t.rows_ = h.shape[0];
-      t.dim_ = h.shape[1];
-    } else if (h.shape.size() == 3) {
-      t.pooled_ = false;
-      t.rows_ = h.shape[0];
-      t.tokens_ = h.shape[1];
-      t.dim_ = h.shape[2];
-    } else {
-      throw InputError(spec.path + ": a " + std::to_string(h.shape.size()) +
-                       "-D array; features are 2-D [items, dim] (pooled) or 3-D [items, tokens, dim]");
-    }
-    offset = h.data_offset;
-  } else {
-    if (spec.dim <= 0)
-      throw InputError("[[modality]] '" + spec.name + "': format = \"raw\" needs dim (the vector length)");
-    t.dim_ = spec.dim;
-    t.pooled_ = spec.shape != "tokens";
-    t.tokens_ = t.pooled_ ? 1 : spec.tokens;
-    if (!t.pooled_ && t.tokens_ <= 0)
-      throw InputError("[[modality]] '" + spec.name + "': shape = \"tokens\" with format = \"raw\" needs tokens");
-    // Bounds no real feature file reaches, so that the row size below cannot overflow.
-    if (t.dim_ > (int64_t(1) << 30) || t.tokens_ > (int64_t(1) << 20))
-      throw InputError("[[modality]] '" + spec.name + "': dim " + std::to_string(t.dim_) + " x tokens " +
-                       std::to_string(t.tokens_) + " is too large; check dim and tokens");
-    const size_t per_row = size_t(t.tokens_ * t.dim_) * 4;
-    if (t.values_->size() % per_row != 0)
-      throw InputError(spec.path + ": " + std::to_string(t.values_->size()) + " bytes is not a whole number of " +
-                       std::to_string(t.tokens_) + " x " + std::to_string(t.dim_) +
-                       " float32 rows: check dim (and tokens)");
-    t.rows_ = int64_t(t.values_->size() / per_row);
-  }
-  if (t.dim_ <= 0 || t.tokens_ <= 0 || t.rows_ <= 0) throw InputError(spec.path + ": the feature array is empty");
-  // The shape comes from the file's header: a product that does not fit in 64 bits cannot describe a real file.
-  int64_t elements = 0;
-  if (__builtin_mul_overflow(t.rows_, t.tokens_, &elements) || __builtin_mul_overflow(elements, t.dim_, &elements) ||
-      elements > std::numeric_limits<int64_t>::max() / 4)
-    throw InputError(spec.path + ": the shape " + std::to_string(t.rows_) + " x " + std::to_string(t.tokens_) +
-                     " x " + std::to_string(t.dim_) + " is too large for any file; the header is damaged");
-  require_size(*t.values_, offset, elements, element_size(t.dtype_), spec.path,
-               "a " + std::to_string(t.rows_) + " x " + std::to_string(t.tokens_) + " x " + std::to_string(t.dim_) +
-                   " array");
+  if (spec.format == "npy") offset = t.read_npy_layout(spec);
+  else t.read_raw_layout(spec);
+  t.check_size(spec, offset);
   t.data_offset_ = offset;
-  if (!spec.mask_path.empty()) {
-    if (t.pooled_) throw InputError("[[modality]] '" + spec.name + "': a mask is for token-level features only");
-    require_readable_file(spec.mask_path, "mask file of modality '" + spec.name + "'");
-    t.mask_ = std::make_shared<FeatureBytes>(spec.mask_path);
-    NpyHeader m = parse_npy(*t.mask_, spec.mask_path);
-    if (m.descr == "|b1" || m.descr == "|u1" || m.descr == "u1" || m.descr == "b1") t.mask_kind_ = 1;
-    else if (m.descr == "<f4" || m.descr == "=f4") t.mask_kind_ = 2;
-    else throw InputError(spec.mask_path + ": mask dtype '" + m.descr + "' is not supported (bool, uint8 or float32)");
-    if (m.fortran || m.shape.size() != 2 || m.shape[0] != t.rows_ || m.shape[1] != t.tokens_)
-      throw InputError(spec.mask_path + ": the mask must be a C-ordered [" + std::to_string(t.rows_) + ", " +
-                       std::to_string(t.tokens_) + "] array matching " + spec.path);
-    require_size(*t.mask_, m.data_offset, t.rows_ * t.tokens_, t.mask_kind_ == 1 ? 1 : 4, spec.mask_path, "the mask");
-    t.mask_offset_ = m.data_offset;
-  }
+  if (!spec.mask_path.empty()) t.open_mask(spec);
   t.row_of_item_ = item_rows(spec, data, t.rows_);
   t.missing_items_ = count_missing_items(t.row_of_item_, spec, data);
-  // Files up to 2 GB are read whole once here, so that a NaN or an infinity is a bad-input error before anything
-  // is trained or written; larger files (token features of big catalogues) are checked as rows are read.
-  constexpr int64_t kEagerCheckBytes = int64_t(2) << 30;
-  if (t.rows_ * t.tokens_ * t.dim_ * (t.dtype_ == FeatureDtype::Float16 ? 2 : 4) <= kEagerCheckBytes) {
-    const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, t.tokens_ * t.dim_));
-    std::vector<float> buffer;
-    std::vector<int64_t> ids;
-    for (int64_t first = 1; first <= data.num_items(); first += chunk) {
-      ids.clear();
-      for (int64_t id = first; id <= std::min<int64_t>(data.num_items(), first + chunk - 1); ++id) ids.push_back(id);
-      buffer.resize(ids.size() * size_t(t.tokens_ * t.dim_));
-      t.gather(ids.data(), ids.size(), buffer.data(), nullptr);
-    }
-    t.item_tokens_.reset();  // every row was checked: nothing left to name
-  }
+  t.check_rows_are_finite(data);
   return t;
 }
 

@@ -1,8 +1,8 @@
-// Internal to the engine: a model assembled from plugins, and the batches it eats.
+// A model assembled from plugins (item tower, one sequence encoder per branch, weighted losses), and what every
+// plugin factory of a run is told about the data.
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
 #include <map>
@@ -16,6 +16,7 @@
 #include "mmsr/registry.h"
 #include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
+#include "batches.h"
 
 namespace mmsr {
 
@@ -67,50 +68,8 @@ class AssembledModel : public torch::nn::Module {
                           ItemFeatures* rows = nullptr) const;
 };
 
-// Host-side batch construction from a split. Inputs are the most recent max_len items, left-padded.
-class BatchBuilder {
- public:
-  BatchBuilder(const LeaveOneOutSplit& split, int64_t max_len) : split_(split), max_len_(max_len) {}
-  // Batches also carry these modalities' features of their distinct items.
-  void set_features(std::vector<std::string> modalities,
-                    std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather) {
-    modalities_ = std::move(modalities);
-    gather_ = std::move(gather);
-  }
-
-  // A training sample: user u's training part up to (excluding) position `end`; all-position samples
-  // predict every next item of the window, prefix samples only the item at `end`.
-  struct Sample {
-    int32_t user;
-    int32_t end;
-  };
-  std::vector<Sample> training_samples(bool prefix) const;
-  Batch training_batch(const std::vector<Sample>& samples, size_t begin, size_t end, bool prefix) const;
-  // Evaluation inputs of users [begin, end): the history before the validation or test target.
-  Batch evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end, bool test) const;
-
- private:
-  Batch finish(torch::Tensor items, torch::Tensor targets, torch::Tensor users, bool with_features) const;
-  const LeaveOneOutSplit& split_;
-  int64_t max_len_;
-  std::vector<std::string> modalities_;
-  std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;
-};
-
-Batch to_device(const Batch& batch, const torch::Device& device);
-
-// Full-ranking evaluation's core, per row of scores [B, N+1]: how many candidates score above the target and how
-// many tie with it (the target itself not counted). candidates [B, N+1] bool, target [B, 1] item ids. A NaN score
-// counts as +inf (a broken model is never rewarded by a comparison that is false). scores is overwritten.
-std::pair<torch::Tensor, torch::Tensor> higher_and_tied(torch::Tensor& scores, const torch::Tensor& candidates,
-                                                        const torch::Tensor& target);
-
-// Adam or AdamW over the model: group 0 holds every parameter no component claimed; group i + 1 is the
-// i-th requested group (filled into `groups`), with lr * lr_scale.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(AssembledModel& model, const ParamSet& train,
-                                                        std::vector<OptimizerGroupRequest>& groups);
-// Sets each requested group's learning rate for a (1-based) epoch: lr * lr_scale * schedule(epoch).
-void apply_schedules(torch::optim::Optimizer& optimizer, const std::vector<OptimizerGroupRequest>& groups,
-                     double lr, int64_t epoch);
+// What every plugin factory of a run is told about the data: its sizes, counts, attributes and modalities.
+BuildContext build_context(const Experiment& ex, const RunSpec& run, const Dataset& data,
+                           const LeaveOneOutSplit& split);
 
 }  // namespace mmsr

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "internal.h"
+#include "mmsr/config.h"
 
 namespace mmsr::report_detail {
 namespace {
@@ -12,6 +13,45 @@ namespace {
 std::string str(const nlohmann::json& j, const char* key, const std::string& fallback = "?") {
   if (!j.contains(key)) return fallback;
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+}  // namespace
+
+namespace {
+
+std::string data_filtering(const nlohmann::json& st) {
+  if (!st.contains("filtering")) return "not recorded (a store written before filtering was recorded)";
+  const auto& f = st["filtering"];
+  std::string text = "format " + str(f, "format");
+  if (f.contains("k_core")) text += f["k_core"].get<int64_t>() > 0 ? ", " + str(f, "k_core") + "-core" : ", no k-core";
+  if (f.contains("min_length")) text += ", users with at least " + str(f, "min_length") + " interactions";
+  if (f.contains("keep_last") && f["keep_last"].get<int64_t>() > 0) text += ", last " + str(f, "keep_last") + " kept";
+  if (f.value("drop_consecutive_repeats", false)) text += ", consecutive repeats collapsed";
+  return text;
+}
+
+std::string candidates(const nlohmann::json& p) {
+  if (str(p, "candidates") != "sampled") return "every item (full ranking)";
+  const std::string file = str(p, "negatives_file", "");
+  return fmt::format("the target against {} negatives per user, {}", str(p, "negatives"),
+                     file.empty() || file == "\"\"" ? "drawn uniformly from the items the user never "
+                                                      "touched with seed " + str(p, "negatives_seed")
+                                                    : "read from " + file);
+}
+
+std::string ties(const nlohmann::json& p) {
+  const std::string rule = str(p, "ties");
+  return rule + (rule == "expected"    ? ": a tied target counts as ranked in the middle of its ties"
+                 : rule == "optimistic" ? ": a tied target counts as ranked first among its ties"
+                                        : ": a tied target counts as ranked last among its ties");
+}
+
+std::string metrics(const nlohmann::json& p) {
+  std::string names;
+  for (const auto& m : p["metrics"]) names += (names.empty() ? "" : ", ") + m.get<std::string>();
+  std::string ks;
+  for (const auto& k : p["ks"]) ks += (ks.empty() ? "" : ", ") + k.dump();
+  return names + " at K = " + ks;
 }
 
 }  // namespace
@@ -25,41 +65,17 @@ std::map<std::string, std::string> protocol_card(const std::string& protocol_jso
                                "in training",
                                str(st, "users"), str(st, "items"), str(st, "interactions"),
                                st.value("mean_length", 0.0), str(st, "cold_test_targets"));
-  if (st.contains("filtering")) {
-    const auto& f = st["filtering"];
-    std::string text = "format " + str(f, "format");
-    if (f.contains("k_core")) text += f["k_core"].get<int64_t>() > 0 ? ", " + str(f, "k_core") + "-core" : ", no k-core";
-    if (f.contains("min_length")) text += ", users with at least " + str(f, "min_length") + " interactions";
-    if (f.contains("keep_last") && f["keep_last"].get<int64_t>() > 0) text += ", last " + str(f, "keep_last") + " kept";
-    if (f.value("drop_consecutive_repeats", false)) text += ", consecutive repeats collapsed";
-    card["filtering"] = text;
-  } else {
-    card["filtering"] = "not recorded (a store written before filtering was recorded)";
-  }
+  card["filtering"] = data_filtering(st);
   const std::string split = str(p, "split");
   card["split"] = split == "leave_one_out" ? "leave-one-out (last item test, second-to-last validation)" : split;
   card["training samples"] = str(p, "train_samples") + ", sequences cut to the last " + str(p, "max_len") + " items";
-  const bool sampled = str(p, "candidates") == "sampled";
-  if (sampled) {
-    const std::string file = str(p, "negatives_file", "");
-    card["candidates"] = fmt::format("the target against {} negatives per user, {}", str(p, "negatives"),
-                                     file.empty() || file == "\"\"" ? "drawn uniformly from the items the user never "
-                                                                      "touched with seed " + str(p, "negatives_seed")
-                                                                    : "read from " + file);
-  } else {
-    card["candidates"] = "every item (full ranking)";
-  }
-  card["masking"] = p.value("mask_history", false) ? "the user's history is removed from the candidates"
-                                                   : "the user's history stays among the candidates";
-  const std::string ties = str(p, "ties");
-  card["ties"] = ties + (ties == "expected"    ? ": a tied target counts as ranked in the middle of its ties"
-                         : ties == "optimistic" ? ": a tied target counts as ranked first among its ties"
-                                                : ": a tied target counts as ranked last among its ties");
-  std::string metrics;
-  for (const auto& m : p["metrics"]) metrics += (metrics.empty() ? "" : ", ") + m.get<std::string>();
-  std::string ks;
-  for (const auto& k : p["ks"]) ks += (ks.empty() ? "" : ", ") + k.dump();
-  card["metrics"] = metrics + " at K = " + ks;
+  card["candidates"] = candidates(p);
+  // A protocol stored without the key was run with its declared default.
+  const bool masked = p.value("mask_history", std::get<bool>(protocol_section().find("mask_history")->default_value));
+  card["masking"] = masked ? "the user's history is removed from the candidates"
+                           : "the user's history stays among the candidates";
+  card["ties"] = ties(p);
+  card["metrics"] = metrics(p);
   card["selection"] = "the epoch with the best validation " + str(p, "select") +
                       (p.contains("selected_under") ? " under protocol " + str(p, "selected_under") +
                                                           " (the same trained models, ranked again)"

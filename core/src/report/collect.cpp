@@ -240,127 +240,185 @@ bool numeric(const std::string& s) {
   return end && *end == '\0';
 }
 
+// Each configuration's JSON flattened to "tower.dim" -> "64", without the model's name.
+std::vector<std::map<std::string, std::string>> flat_configs(const Leaderboard& board, const std::vector<size_t>& idx) {
+  std::vector<std::map<std::string, std::string>> flat(idx.size());
+  for (size_t j = 0; j < idx.size(); ++j) {
+    flatten(nlohmann::json::parse(board.rows[idx[j]].config_json), "", flat[j]);
+    flat[j].erase("model");
+  }
+  return flat;
+}
+
+std::string value_or_dash(const std::map<std::string, std::string>& flat, const std::string& key) {
+  auto it = flat.find(key);
+  return it == flat.end() ? "-" : it->second;
+}
+
+// The keys whose values differ among the configurations.
+std::vector<std::string> varying_keys(const std::vector<std::map<std::string, std::string>>& flat) {
+  std::set<std::string> keys;
+  for (const auto& f : flat)
+    for (const auto& [k, v] : f) keys.insert(k);
+  std::vector<std::string> varying;
+  for (const auto& k : keys) {
+    std::set<std::string> values;
+    for (const auto& f : flat) values.insert(value_or_dash(f, k));
+    if (values.size() > 1) varying.push_back(k);
+  }
+  return varying;
+}
+
+// One axis: a line per setting of the other varying keys, its points sorted by the axis's value (as numbers when
+// every value is one).
+GridAxis axis_of(const Leaderboard& board, const std::string& model, const std::string& axis,
+                 const std::vector<std::string>& varying, const std::vector<size_t>& idx,
+                 const std::vector<std::map<std::string, std::string>>& flat, size_t select_col) {
+  GridAxis a;
+  a.model = model;
+  a.parameter = axis;
+  for (size_t j = 0; j < idx.size(); ++j) {
+    std::string line;
+    for (const auto& other : varying)
+      if (other != axis) line += (line.empty() ? "" : ", ") + other + "=" + value_or_dash(flat[j], other);
+    const auto& row = board.rows[idx[j]];
+    a.lines[line].push_back(
+        {value_or_dash(flat[j], axis), row.valid_select.mean, row.mean.empty() ? 0.0 : row.mean[select_col]});
+  }
+  bool all_numeric = true;
+  for (auto& [line, points] : a.lines)
+    for (const auto& p : points) all_numeric = all_numeric && numeric(p.value);
+  for (auto& [line, points] : a.lines)
+    std::stable_sort(points.begin(), points.end(), [&](const GridAxis::Point& x, const GridAxis::Point& y) {
+      return all_numeric ? std::stod(x.value) < std::stod(y.value) : x.value < y.value;
+    });
+  return a;
+}
+
 // Hyper-parameters that vary among the configurations of one model: the sensitivity plots' axes.
 void find_axes(Leaderboard& board) {
   std::map<std::string, std::vector<size_t>> by_model;
   for (size_t r = 0; r < board.rows.size(); ++r) by_model[board.rows[r].model].push_back(r);
-  const size_t select_col = [&] {
-    const auto& labels = board.rows.empty() ? std::vector<std::string>{} : board.rows[0].metric_labels;
-    auto it = std::find(labels.begin(), labels.end(), board.select);
-    return it == labels.end() ? size_t(0) : size_t(it - labels.begin());
-  }();
+  const auto& labels = board.rows.empty() ? std::vector<std::string>{} : board.rows[0].metric_labels;
+  auto it = std::find(labels.begin(), labels.end(), board.select);
+  const size_t select_col = it == labels.end() ? size_t(0) : size_t(it - labels.begin());
   for (const auto& [model, idx] : by_model) {
     if (idx.size() < 2) continue;
-    std::vector<std::map<std::string, std::string>> flat(idx.size());
-    for (size_t j = 0; j < idx.size(); ++j) {
-      flatten(nlohmann::json::parse(board.rows[idx[j]].config_json), "", flat[j]);
-      flat[j].erase("model");
-    }
-    std::set<std::string> keys;
-    for (const auto& f : flat)
-      for (const auto& [k, v] : f) keys.insert(k);
-    std::vector<std::string> varying;
-    for (const auto& k : keys) {
-      std::set<std::string> values;
-      for (const auto& f : flat) values.insert(f.count(k) ? f.at(k) : "-");
-      if (values.size() > 1) varying.push_back(k);
-    }
-    for (const auto& axis : varying) {
-      GridAxis a;
-      a.model = model;
-      a.parameter = axis;
-      for (size_t j = 0; j < idx.size(); ++j) {
-        std::string line;
-        for (const auto& other : varying)
-          if (other != axis) line += (line.empty() ? "" : ", ") + other + "=" + (flat[j].count(other) ? flat[j].at(other) : "-");
-        const auto& row = board.rows[idx[j]];
-        a.lines[line].push_back({flat[j].count(axis) ? flat[j].at(axis) : "-", row.valid_select.mean,
-                                 row.mean.empty() ? 0.0 : row.mean[select_col]});
-      }
-      bool all_numeric = true;
-      for (auto& [line, points] : a.lines)
-        for (const auto& p : points) all_numeric = all_numeric && numeric(p.value);
-      for (auto& [line, points] : a.lines)
-        std::stable_sort(points.begin(), points.end(), [&](const GridAxis::Point& x, const GridAxis::Point& y) {
-          return all_numeric ? std::stod(x.value) < std::stod(y.value) : x.value < y.value;
-        });
-      board.axes.push_back(std::move(a));
-    }
+    const auto flat = flat_configs(board, idx);
+    const auto varying = varying_keys(flat);
+    for (const auto& axis : varying) board.axes.push_back(axis_of(board, model, axis, varying, idx, flat, select_col));
   }
 }
 
-}  // namespace
+using BoardKey = std::pair<std::string, std::string>;                   // dataset checksum, protocol hash
+using RowKey = std::tuple<std::string, std::string, std::string>;      // ... and configuration key
 
-std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
-  std::map<std::pair<std::string, std::string>, Leaderboard> boards;
-  std::map<std::tuple<std::string, std::string, std::string>, Acc> accs;
-  std::vector<std::tuple<std::string, std::string, std::string>> order;
-  for (const auto& path : options.stores) {
+// Reads the stores' finished runs into one accumulator per configuration and board, then summarises them.
+class BoardCollector {
+ public:
+  explicit BoardCollector(const ReportOptions& options) : options_(options) {}
+
+  void read_store(const std::string& path) {
     if (!std::filesystem::exists(path)) throw InputError(path + ": no such results store");
     Store store(path, StoreAccess::ReadOnly);
-    for (const auto& run : store.finished_runs()) {
-      auto bkey = std::make_pair(run.dataset_checksum, run.protocol_hash);
-      auto& board = boards[bkey];
-      if (board.protocol_hash.empty()) {
-        auto protocol = nlohmann::json::parse(run.protocol_json);
-        board.dataset_name = run.dataset_name;
-        board.dataset_checksum = run.dataset_checksum;
-        board.dataset_source = run.dataset_source;
-        board.dataset_stats_json = run.dataset_stats_json;
-        board.protocol_hash = run.protocol_hash;
-        board.protocol_json = run.protocol_json;
-        board.select = protocol["select"].get<std::string>();
-        board.split = options.split;
-        board.branch = options.branch;
-        board.alpha = options.alpha;
-      }
-      auto key = std::make_tuple(run.dataset_checksum, run.protocol_hash, run.config_key);
-      auto [it, inserted] = accs.try_emplace(key);
-      Acc& acc = it->second;
-      if (inserted) {
-        order.push_back(key);
-        acc.row.model = run.model_name;
-        acc.row.grid_label = run.grid_label;
-        acc.row.config_key = run.config_key;
-        acc.row.config_json = run.config_json;
-      }
-      // The same run merged from two stores counts once.
-      if (std::find(acc.row.seeds.begin(), acc.row.seeds.end(), run.seed) != acc.row.seeds.end()) continue;
-      acc.row.seeds.push_back(run.seed);
-      acc.train_seconds.push_back(run.train_seconds);
-      acc.best_epochs.push_back(double(run.best_epoch));
-      double peak = 0;
-      for (const auto& t : store.run_timings(run.id)) peak = std::max(peak, t.peak_rss_mb);
-      acc.peak_rss.push_back(peak);
-      for (const auto& m : store.run_metrics(run.id)) {
-        if (m.branch != options.branch && m.split == "valid") continue;
-        const std::string label = m.name + "@" + std::to_string(m.k);
-        if (m.split == "valid" && label == board.select) acc.valid_select.push_back(m.value);
-        if (m.split != options.split) continue;
-        if (m.name == "tied_share") {
-          if (m.branch == options.branch) acc.tied.push_back(m.value);
-          continue;
-        }
-        if (m.branch == options.branch) acc.values[label].push_back(m.value);
-        if (label == board.select) acc.branch_values[m.branch].push_back(m.value);
-      }
-      for (const auto& g : store.run_group_metrics(run.id))
-        if (g.split == options.split && g.branch == options.branch && g.name + "@" + std::to_string(g.k) == board.select) {
-          acc.group_values[g.group].push_back(g.value);
-          acc.row.group_users[g.group] = g.users;
-        }
-      std::vector<double> ranks;
-      for (const auto& r : store.run_ranks(run.id, options.split, options.branch)) ranks.push_back(r.rank);
-      if (!ranks.empty()) acc.ranks[run.seed] = std::move(ranks);
-      auto epochs = store.run_epochs(run.id);
-      if (!epochs.empty()) acc.epochs_by_seed[int64_t(run.seed)] = std::move(epochs);
-    }
+    for (const auto& run : store.finished_runs()) add_run(store, run);
   }
-  std::map<std::pair<std::string, std::string>, std::vector<Acc*>> board_accs;
-  for (const auto& key : order) {
-    Acc& acc = accs[key];
-    auto bkey = std::make_pair(std::get<0>(key), std::get<1>(key));
-    auto& board = boards[bkey];
+
+  std::vector<Leaderboard> finish() {
+    std::map<BoardKey, std::vector<Acc*>> board_accs;
+    for (const auto& key : order_) {
+      Acc& acc = accs_[key];
+      const BoardKey bkey{std::get<0>(key), std::get<1>(key)};
+      auto& board = boards_[bkey];
+      board.rows.push_back(summarize(acc, board));
+      board_accs[bkey].push_back(&acc);
+    }
+    std::vector<Leaderboard> out;
+    for (auto& [bkey, board] : boards_) {
+      disambiguate(board.rows);
+      mark_places(board);
+      mark_selected(board);
+      choose_reference(board, options_.baseline);
+      compare_with_reference(board, board_accs[bkey]);
+      find_axes(board);
+      out.push_back(std::move(board));
+    }
+    refuse_an_unknown_baseline(out);
+    return out;
+  }
+
+ private:
+  Leaderboard& board_of(const FinishedRun& run) {
+    auto& board = boards_[{run.dataset_checksum, run.protocol_hash}];
+    if (!board.protocol_hash.empty()) return board;
+    auto protocol = nlohmann::json::parse(run.protocol_json);
+    board.dataset_name = run.dataset_name;
+    board.dataset_checksum = run.dataset_checksum;
+    board.dataset_source = run.dataset_source;
+    board.dataset_stats_json = run.dataset_stats_json;
+    board.protocol_hash = run.protocol_hash;
+    board.protocol_json = run.protocol_json;
+    board.select = protocol["select"].get<std::string>();
+    board.split = options_.split;
+    board.branch = options_.branch;
+    board.alpha = options_.alpha;
+    return board;
+  }
+
+  Acc& acc_of(const FinishedRun& run) {
+    const RowKey key{run.dataset_checksum, run.protocol_hash, run.config_key};
+    auto [it, inserted] = accs_.try_emplace(key);
+    Acc& acc = it->second;
+    if (inserted) {
+      order_.push_back(key);
+      acc.row.model = run.model_name;
+      acc.row.grid_label = run.grid_label;
+      acc.row.config_key = run.config_key;
+      acc.row.config_json = run.config_json;
+    }
+    return acc;
+  }
+
+  void add_run(Store& store, const FinishedRun& run) {
+    const Leaderboard& board = board_of(run);
+    Acc& acc = acc_of(run);
+    // The same run merged from two stores counts once.
+    if (std::find(acc.row.seeds.begin(), acc.row.seeds.end(), run.seed) != acc.row.seeds.end()) return;
+    acc.row.seeds.push_back(run.seed);
+    acc.train_seconds.push_back(run.train_seconds);
+    acc.best_epochs.push_back(double(run.best_epoch));
+    double peak = 0;
+    for (const auto& t : store.run_timings(run.id)) peak = std::max(peak, t.peak_rss_mb);
+    acc.peak_rss.push_back(peak);
+    add_metrics(store, run, board, acc);
+    std::vector<double> ranks;
+    for (const auto& r : store.run_ranks(run.id, options_.split, options_.branch)) ranks.push_back(r.rank);
+    if (!ranks.empty()) acc.ranks[run.seed] = std::move(ranks);
+    auto epochs = store.run_epochs(run.id);
+    if (!epochs.empty()) acc.epochs_by_seed[int64_t(run.seed)] = std::move(epochs);
+  }
+
+  void add_metrics(Store& store, const FinishedRun& run, const Leaderboard& board, Acc& acc) const {
+    for (const auto& m : store.run_metrics(run.id)) {
+      if (m.branch != options_.branch && m.split == "valid") continue;
+      const std::string label = m.name + "@" + std::to_string(m.k);
+      if (m.split == "valid" && label == board.select) acc.valid_select.push_back(m.value);
+      if (m.split != options_.split) continue;
+      if (m.name == "tied_share") {
+        if (m.branch == options_.branch) acc.tied.push_back(m.value);
+        continue;
+      }
+      if (m.branch == options_.branch) acc.values[label].push_back(m.value);
+      if (label == board.select) acc.branch_values[m.branch].push_back(m.value);
+    }
+    for (const auto& g : store.run_group_metrics(run.id))
+      if (g.split == options_.split && g.branch == options_.branch && g.name + "@" + std::to_string(g.k) == board.select) {
+        acc.group_values[g.group].push_back(g.value);
+        acc.row.group_users[g.group] = g.users;
+      }
+  }
+
+  static LeaderboardRow summarize(Acc& acc, const Leaderboard& board) {
     auto& row = acc.row;
     row.metric_labels = metric_columns(nlohmann::json::parse(board.protocol_json));
     for (const auto& label : row.metric_labels) {
@@ -384,31 +442,34 @@ std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
     row.mean_peak_rss_mb = mean_of(acc.peak_rss);
     row.mean_best_epoch = mean_of(acc.best_epochs);
     row.curve = mean_curve(acc.epochs_by_seed, board.select);
-    board.rows.push_back(row);
-    board_accs[bkey].push_back(&acc);
+    return row;
   }
-  bool baseline_found = options.baseline.empty();
-  std::vector<Leaderboard> out;
-  for (auto& [bkey, board] : boards) {
-    disambiguate(board.rows);
-    mark_places(board);
-    mark_selected(board);
-    choose_reference(board, options.baseline);
-    for (const auto& row : board.rows)
-      baseline_found = baseline_found || row.model == options.baseline || row.label() == options.baseline;
-    compare_with_reference(board, board_accs[bkey]);
-    find_axes(board);
-    out.push_back(std::move(board));
-  }
-  if (!baseline_found && !out.empty()) {
+
+  void refuse_an_unknown_baseline(const std::vector<Leaderboard>& out) const {
+    if (options_.baseline.empty() || out.empty()) return;
     std::set<std::string> models;
     for (const auto& b : out)
-      for (const auto& r : b.rows) models.insert(r.model);
+      for (const auto& r : b.rows) {
+        if (r.model == options_.baseline || r.label() == options_.baseline) return;
+        models.insert(r.model);
+      }
     std::string list;
     for (const auto& m : models) list += (list.empty() ? "" : ", ") + m;
-    throw InputError("--baseline " + options.baseline + ": no such model on any board (models: " + list + ")");
+    throw InputError("--baseline " + options_.baseline + ": no such model on any board (models: " + list + ")");
   }
-  return out;
+
+  const ReportOptions& options_;
+  std::map<BoardKey, Leaderboard> boards_;
+  std::map<RowKey, Acc> accs_;
+  std::vector<RowKey> order_;
+};
+
+}  // namespace
+
+std::vector<Leaderboard> build_leaderboards(const ReportOptions& options) {
+  BoardCollector collector(options);
+  for (const auto& path : options.stores) collector.read_store(path);
+  return collector.finish();
 }
 
 }  // namespace mmsr

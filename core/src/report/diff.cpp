@@ -38,6 +38,56 @@ std::string board_title(const nlohmann::json& b) {
   return fmt::format("{}: {} (protocol {})", b.value("dataset", "?"), candidates, b["protocol_hash"].get<std::string>());
 }
 
+using Rows = std::map<std::string, const nlohmann::json*>;  // configuration key -> row
+
+Rows rows_of(const nlohmann::json& board) {
+  Rows rows;
+  for (const auto& r : board["rows"]) rows[r["config_key"].get<std::string>()] = &r;
+  return rows;
+}
+
+// "- only in X: label" for every row of `rows` missing from `other`.
+void rows_only_in(const Rows& rows, const Rows& other, const std::string& name, std::ostringstream& body) {
+  for (const auto& [k, r] : rows)
+    if (!other.count(k)) body << "- only in " << name << ": " << (*r)["label"].get<std::string>() << "\n";
+}
+
+// A table line per metric of a row present in both reports that moved (at the precision the boards print) or
+// whose seeds changed.
+void changed_metrics(const nlohmann::json& orow, const nlohmann::json& nrow, std::ostringstream& table) {
+  for (auto m = nrow["metrics"].begin(); m != nrow["metrics"].end(); ++m) {
+    if (!orow["metrics"].contains(m.key())) continue;
+    const auto& om = orow["metrics"][m.key()];
+    const double a = om["mean"].get<double>(), b = m.value()["mean"].get<double>();
+    const size_t sa = orow["seeds"].size(), sb = nrow["seeds"].size();
+    if (std::fabs(b - a) < 5e-5 && sa == sb) continue;  // equal at the precision the boards print
+    const double spread = std::max(om["std"].get<double>(), m.value()["std"].get<double>());
+    table << fmt::format("| {} | {} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:+.4f} | {} | {} → {} |\n",
+                         nrow["label"].get<std::string>(), m.key(), a, om["std"].get<double>(), b,
+                         m.value()["std"].get<double>(), b - a,
+                         spread > 0 ? (std::fabs(b - a) > spread ? "beyond" : "within") : "-", sa, sb);
+  }
+}
+
+// The differences of one board present in both reports; false when there are none.
+bool diff_board(const nlohmann::json& ob, const nlohmann::json& nb, const std::string& old_name,
+                const std::string& new_name, std::ostringstream& out) {
+  const Rows old_rows = rows_of(ob), new_rows = rows_of(nb);
+  std::ostringstream body, table;
+  rows_only_in(old_rows, new_rows, old_name, body);
+  rows_only_in(new_rows, old_rows, new_name, body);
+  for (const auto& [k, nr] : new_rows)
+    if (auto o = old_rows.find(k); o != old_rows.end()) changed_metrics(*o->second, *nr, table);
+  if (body.str().empty() && table.str().empty()) return false;
+  out << "## " << board_title(nb) << "\n\n" << body.str();
+  if (!table.str().empty())
+    out << (body.str().empty() ? "" : "\n") << "| model | metric | " << old_name << " | " << new_name
+        << " | Δ | vs the larger std | seeds |\n|---|---|---|---|---|---|---|\n"
+        << table.str();
+  out << "\n";
+  return true;
+}
+
 }  // namespace
 
 std::string diff_reports(const std::string& old_text, const std::string& new_text, const std::string& old_name,
@@ -59,44 +109,9 @@ std::string diff_reports(const std::string& old_text, const std::string& new_tex
     if (it == old_boards.end()) {
       out << "Board only in " << new_name << ": " << board_title(*nb) << "\n\n";
       ++changes;
-      continue;
+    } else if (diff_board(*it->second, *nb, old_name, new_name, out)) {
+      ++changes;
     }
-    const auto& ob = *it->second;
-    std::map<std::string, const nlohmann::json*> old_rows, new_rows;
-    for (const auto& r : ob["rows"]) old_rows[r["config_key"].get<std::string>()] = &r;
-    for (const auto& r : (*nb)["rows"]) new_rows[r["config_key"].get<std::string>()] = &r;
-    std::ostringstream body;
-    for (const auto& [k, r] : old_rows)
-      if (!new_rows.count(k)) body << "- only in " << old_name << ": " << (*r)["label"].get<std::string>() << "\n";
-    for (const auto& [k, r] : new_rows)
-      if (!old_rows.count(k)) body << "- only in " << new_name << ": " << (*r)["label"].get<std::string>() << "\n";
-    std::ostringstream table;
-    for (const auto& [k, nr] : new_rows) {
-      auto o = old_rows.find(k);
-      if (o == old_rows.end()) continue;
-      const auto& orow = *o->second;
-      for (auto m = (*nr)["metrics"].begin(); m != (*nr)["metrics"].end(); ++m) {
-        if (!orow["metrics"].contains(m.key())) continue;
-        const auto& om = orow["metrics"][m.key()];
-        const double a = om["mean"].get<double>(), b = m.value()["mean"].get<double>();
-        const size_t sa = orow["seeds"].size(), sb = (*nr)["seeds"].size();
-        if (std::fabs(b - a) < 5e-5 && sa == sb) continue;  // equal at the precision the boards print
-        const double spread = std::max(om["std"].get<double>(), m.value()["std"].get<double>());
-        table << fmt::format("| {} | {} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:+.4f} | {} | {} → {} |\n",
-                             (*nr)["label"].get<std::string>(), m.key(), a, om["std"].get<double>(), b,
-                             m.value()["std"].get<double>(), b - a,
-                             spread > 0 ? (std::fabs(b - a) > spread ? "beyond" : "within") : "-", sa, sb);
-      }
-    }
-    if (body.str().empty() && table.str().empty()) continue;
-    ++changes;
-    out << "## " << board_title(*nb) << "\n\n" << body.str();
-    if (!table.str().empty())
-      out << (body.str().empty() ? "" : "\n")
-          << "| model | metric | " << old_name << " | " << new_name
-          << " | Δ | vs the larger std | seeds |\n|---|---|---|---|---|---|---|\n"
-          << table.str();
-    out << "\n";
   }
   if (changes == 0) out << "No differences: the same boards, rows and metrics (at four decimals).\n";
   return out.str();

@@ -223,9 +223,36 @@ void leaderboard_table(const Leaderboard& b, size_t bi, std::ostringstream& out)
   out << "</p>";
 }
 
+void significance_header(size_t bi, const std::string& id, bool metric_column, std::ostringstream& out) {
+  out << "<div class=\"scroll\"><table data-table=\"b" << bi << "-" << id << "\"><thead><tr><th>model</th>"
+      << (metric_column ? "<th>metric</th>" : "<th>mean [95% CI]</th>")
+      << "<th>Δ</th><th>Wilcoxon p</th><th>Holm</th><th>r</th><th>t p</th><th>Holm</th><th>d_z</th><th>users</th>"
+         "<th>seeds paired</th></tr></thead><tbody>";
+}
+
+std::string p_value(double v) { return v < 1e-300 ? std::string("&lt;1e-300") : fmt::format("{:.3g}", v); }
+
+// One comparison with the reference: metric i of row r (the metric's name, or its mean and interval).
+void significance_line(const Leaderboard& b, const LeaderboardRow& r, size_t i, bool metric_column,
+                       std::ostringstream& out) {
+  const auto& c = r.vs_reference[i];
+  std::string seeds;
+  for (auto s : c.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
+  const auto& s = r.summary[i];
+  std::string second = metric_column ? esc(b.rows[0].metric_labels[i])
+                       : s.n > 1     ? fmt::format("{:.4f} [{:.4f}, {:.4f}]", s.mean, s.ci_low, s.ci_high)
+                                     : fmt::format("{:.4f} (1 seed)", s.mean);
+  out << fmt::format("<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}{}</td>"
+                     "<td>{:+.3f}</td><td>{}</td><td>{}</td><td>{:+.3f}</td><td>{}</td><td>{}</td></tr>",
+                     esc(r.label()), second, c.improvement >= 0 ? "up" : "down", signed_percent(c.improvement),
+                     p_value(c.wilcoxon.p_value), p_value(c.wilcoxon_holm),
+                     c.wilcoxon_holm < b.alpha ? " <span class=\"mark\">*</span>" : "", c.wilcoxon.effect,
+                     p_value(c.t.p_value), p_value(c.t_holm), std::isfinite(c.t.effect) ? c.t.effect : 0.0, c.users,
+                     seeds.empty() ? "none: seed means" : seeds);
+}
+
 void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
   if (b.reference < 0) return;
-  const auto& labels = b.rows[0].metric_labels;
   size_t tests = 0;
   for (const auto& r : b.rows)
     for (const auto& c : r.vs_reference) tests += c.users > 0;
@@ -234,38 +261,15 @@ void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out
                      "seeds both rows share, averaged per user. Wilcoxon signed-rank (effect: rank-biserial r) and "
                      "paired t (effect: d_z); Holm's correction over the board's {} comparisons of each test.</p>",
                      bi, esc(b.rows[size_t(b.reference)].label()), esc(b.select), tests);
-  const size_t col = select_column(labels, b.select);
-  auto header = [&](const std::string& id, bool metric_column) {
-    out << "<div class=\"scroll\"><table data-table=\"b" << bi << "-" << id << "\"><thead><tr><th>model</th>"
-        << (metric_column ? "<th>metric</th>" : "<th>mean [95% CI]</th>")
-        << "<th>Δ</th><th>Wilcoxon p</th><th>Holm</th><th>r</th><th>t p</th><th>Holm</th><th>d_z</th><th>users</th>"
-           "<th>seeds paired</th></tr></thead><tbody>";
-  };
-  auto line = [&](const LeaderboardRow& r, size_t i, bool metric_column) {
-    const auto& c = r.vs_reference[i];
-    std::string seeds;
-    for (auto s : c.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
-    const auto& s = r.summary[i];
-    std::string second = metric_column ? esc(labels[i])
-                         : s.n > 1 ? fmt::format("{:.4f} [{:.4f}, {:.4f}]", s.mean, s.ci_low, s.ci_high)
-                                   : fmt::format("{:.4f} (1 seed)", s.mean);
-    auto p = [](double v) { return v < 1e-300 ? std::string("&lt;1e-300") : fmt::format("{:.3g}", v); };
-    out << fmt::format("<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}{}</td>"
-                       "<td>{:+.3f}</td><td>{}</td><td>{}</td><td>{:+.3f}</td><td>{}</td><td>{}</td></tr>",
-                       esc(r.label()), second, c.improvement >= 0 ? "up" : "down", signed_percent(c.improvement),
-                       p(c.wilcoxon.p_value), p(c.wilcoxon_holm),
-                       c.wilcoxon_holm < b.alpha ? " <span class=\"mark\">*</span>" : "", c.wilcoxon.effect,
-                       p(c.t.p_value), p(c.t_holm), std::isfinite(c.t.effect) ? c.t.effect : 0.0, c.users,
-                       seeds.empty() ? "none: seed means" : seeds);
-  };
-  header("significance", false);
+  const size_t col = select_column(b.rows[0].metric_labels, b.select);
+  significance_header(bi, "significance", false, out);
   for (const auto& r : b.rows)
-    if (!r.vs_reference.empty() && r.vs_reference[col].users > 0) line(r, col, false);
+    if (!r.vs_reference.empty() && r.vs_reference[col].users > 0) significance_line(b, r, col, false, out);
   out << "</tbody></table></div><details><summary>every metric</summary>";
-  header("significance-all", true);
+  significance_header(bi, "significance-all", true, out);
   for (const auto& r : b.rows)
     for (size_t i = 0; i < r.vs_reference.size(); ++i)
-      if (r.vs_reference[i].users > 0) line(r, i, true);
+      if (r.vs_reference[i].users > 0) significance_line(b, r, i, true, out);
   out << "</tbody></table></div></details>";
 }
 

@@ -127,64 +127,83 @@ void markdown_significance(const Leaderboard& b, std::ostringstream& out) {
 
 }  // namespace
 
+namespace {
+
+// The board's title and protocol card.
+void markdown_card(const Leaderboard& b, std::ostringstream& out) {
+  auto p = nlohmann::json::parse(b.protocol_json);
+  out << fmt::format("## {}: {} (protocol {})\n\n", b.dataset_name, candidates_title(p), b.protocol_hash);
+  auto card = protocol_card(b.protocol_json, b.dataset_stats_json);
+  out << fmt::format("Protocol card. Dataset {} (checksum {}).", b.dataset_name, b.dataset_checksum);
+  for (const auto& key : card_order())
+    if (card.count(key)) out << " " << char(std::toupper(key[0])) << key.substr(1) << ": " << card.at(key) << ".";
+  double tied_min = 1, tied_max = 0;
+  for (const auto& r : b.rows) {
+    tied_min = std::min(tied_min, r.tied_share.mean);
+    tied_max = std::max(tied_max, r.tied_share.mean);
+  }
+  out << fmt::format(" Seeds: {}. Tied targets: {:.1f}% to {:.1f}% of users across rows.\n\n",
+                     seeds_text(all_seeds(b)), 100 * tied_min, 100 * tied_max);
+}
+
+// What the cells mean, and the table's header.
+void markdown_table_head(const Leaderboard& b, bool several_configs, std::ostringstream& out) {
+  const auto& labels = b.rows[0].metric_labels;
+  out << fmt::format("Cells: {}{} mean ± standard deviation over seeds (no spread for one seed); bold = best, "
+                     "underlined = second.",
+                     b.split, b.branch == "fused" ? "" : " (branch " + b.branch + ")");
+  if (b.reference >= 0)
+    out << fmt::format(" Δ: change of {} against the reference {} ({}); * / **: Holm-adjusted Wilcoxon p < {} / {}.",
+                       b.select, b.rows[size_t(b.reference)].label(), b.reference_rule, b.alpha, b.alpha / 5);
+  if (several_configs) out << " †: the configuration of its model chosen on validation " << b.select << ".";
+  out << "\n\n| model | seeds |";
+  for (const auto& l : labels) out << " " << l << " |";
+  if (b.reference >= 0) out << " Δ " << b.select << " |";
+  out << " best epoch | train time | peak memory |\n|---|---|";
+  for (size_t i = 0; i < labels.size(); ++i) out << "---|";
+  if (b.reference >= 0) out << "---|";
+  out << "---|---|---|\n";
+}
+
+// One metric cell: mean (bold best, underlined second), spread over seeds, significance against the reference.
+std::string markdown_cell(const Leaderboard& b, const LeaderboardRow& r, size_t i) {
+  std::string cell = fmt::format("{:.4f}", r.mean[i]);
+  if (r.place[i] == 1) cell = "**" + cell + "**";
+  if (r.place[i] == 2) cell = "<u>" + cell + "</u>";
+  std::string mark = r.vs_reference.empty() ? "" : significance_mark(r.vs_reference[i].wilcoxon_holm, b.alpha);
+  if (!r.vs_reference.empty() && r.vs_reference[i].users == 0) mark.clear();
+  std::string escaped;  // a literal asterisk in Markdown
+  for (size_t m = 0; m < mark.size(); ++m) escaped += "\\*";
+  return r.summary[i].n > 1 ? fmt::format(" {} ± {:.4f}{} |", cell, r.stdev[i], escaped)
+                            : fmt::format(" {}{} |", cell, escaped);
+}
+
+void markdown_row(const Leaderboard& b, size_t ri, bool several_of_model, std::ostringstream& out) {
+  const auto& r = b.rows[ri];
+  const size_t col = select_column(b.rows[0].metric_labels, b.select);
+  out << fmt::format("| {}{}{} | {} |", r.label(), several_of_model && r.selected ? " †" : "",
+                     int(ri) == b.reference ? " (reference)" : "", r.seeds.size());
+  for (size_t i = 0; i < r.mean.size(); ++i) out << markdown_cell(b, r, i);
+  if (b.reference >= 0)
+    out << " " << (int(ri) == b.reference || r.vs_reference.empty() ? "" : signed_percent(r.vs_reference[col].improvement))
+        << " |";
+  out << fmt::format(" {:.1f} | {} | {:.0f} MB |\n", r.mean_best_epoch, human_seconds(r.mean_train_seconds),
+                     r.mean_peak_rss_mb);
+}
+
+}  // namespace
+
 std::string render_markdown(const std::vector<Leaderboard>& boards) {
   std::ostringstream out;
   if (boards.empty()) return "No finished runs in the store(s).\n";
   for (const auto& b : boards) {
-    auto p = nlohmann::json::parse(b.protocol_json);
-    out << fmt::format("## {}: {} (protocol {})\n\n", b.dataset_name, candidates_title(p), b.protocol_hash);
-    auto card = protocol_card(b.protocol_json, b.dataset_stats_json);
-    out << fmt::format("Protocol card. Dataset {} (checksum {}).", b.dataset_name, b.dataset_checksum);
-    for (const auto& key : card_order())
-      if (card.count(key)) out << " " << char(std::toupper(key[0])) << key.substr(1) << ": " << card.at(key) << ".";
-    double tied_min = 1, tied_max = 0;
-    for (const auto& r : b.rows) {
-      tied_min = std::min(tied_min, r.tied_share.mean);
-      tied_max = std::max(tied_max, r.tied_share.mean);
-    }
-    out << fmt::format(" Seeds: {}. Tied targets: {:.1f}% to {:.1f}% of users across rows.\n\n",
-                       seeds_text(all_seeds(b)), 100 * tied_min, 100 * tied_max);
+    markdown_card(b, out);
     if (b.rows.empty()) continue;
-    const auto& labels = b.rows[0].metric_labels;
-    const size_t col = select_column(labels, b.select);
     std::map<std::string, int> configs = configurations_per_model(b);
     bool several_configs = false;
     for (const auto& [m, n] : configs) several_configs = several_configs || n > 1;
-    out << fmt::format("Cells: {}{} mean ± standard deviation over seeds (no spread for one seed); bold = best, "
-                       "underlined = second.",
-                       b.split, b.branch == "fused" ? "" : " (branch " + b.branch + ")");
-    if (b.reference >= 0)
-      out << fmt::format(" Δ: change of {} against the reference {} ({}); * / **: Holm-adjusted Wilcoxon p < {} / {}.",
-                         b.select, b.rows[size_t(b.reference)].label(), b.reference_rule, b.alpha, b.alpha / 5);
-    if (several_configs) out << " †: the configuration of its model chosen on validation " << b.select << ".";
-    out << "\n\n| model | seeds |";
-    for (const auto& l : labels) out << " " << l << " |";
-    if (b.reference >= 0) out << " Δ " << b.select << " |";
-    out << " best epoch | train time | peak memory |\n|---|---|";
-    for (size_t i = 0; i < labels.size(); ++i) out << "---|";
-    if (b.reference >= 0) out << "---|";
-    out << "---|---|---|\n";
-    for (size_t ri = 0; ri < b.rows.size(); ++ri) {
-      const auto& r = b.rows[ri];
-      out << fmt::format("| {}{}{} | {} |", r.label(), configs[r.model] > 1 && r.selected ? " †" : "",
-                         int(ri) == b.reference ? " (reference)" : "", r.seeds.size());
-      for (size_t i = 0; i < r.mean.size(); ++i) {
-        std::string cell = fmt::format("{:.4f}", r.mean[i]);
-        if (r.place[i] == 1) cell = "**" + cell + "**";
-        if (r.place[i] == 2) cell = "<u>" + cell + "</u>";
-        std::string mark = r.vs_reference.empty() ? "" : significance_mark(r.vs_reference[i].wilcoxon_holm, b.alpha);
-        if (!r.vs_reference.empty() && r.vs_reference[i].users == 0) mark.clear();
-        std::string escaped;  // a literal asterisk in Markdown
-        for (size_t m = 0; m < mark.size(); ++m) escaped += "\\*";
-        out << (r.summary[i].n > 1 ? fmt::format(" {} ± {:.4f}{} |", cell, r.stdev[i], escaped)
-                                   : fmt::format(" {}{} |", cell, escaped));
-      }
-      if (b.reference >= 0)
-        out << " " << (int(ri) == b.reference || r.vs_reference.empty() ? "" : signed_percent(r.vs_reference[col].improvement))
-            << " |";
-      out << fmt::format(" {:.1f} | {} | {:.0f} MB |\n", r.mean_best_epoch, human_seconds(r.mean_train_seconds),
-                         r.mean_peak_rss_mb);
-    }
+    markdown_table_head(b, several_configs, out);
+    for (size_t ri = 0; ri < b.rows.size(); ++ri) markdown_row(b, ri, configs[b.rows[ri].model] > 1, out);
     out << "\n";
     markdown_significance(b, out);
     markdown_breakdowns(b, out);

@@ -63,9 +63,10 @@ std::string ChildExit::describe() const {
                      signal == SIGKILL ? ": out of memory, or killed from outside" : "");
 }
 
-ChildExit run_child(const std::vector<std::string>& argv, double timeout_seconds) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+namespace {
+
+// Starts argv[0] with its stdout and stderr into the pipe's write end; the child never returns from here.
+pid_t start_child(const std::vector<std::string>& argv, int fds[2]) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -83,45 +84,65 @@ ChildExit run_child(const std::vector<std::string>& argv, double timeout_seconds
     (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
     _exit(127);
   }
+  return pid;
+}
+
+// The child's output, passed through to ours and its last lines kept.
+class OutputRelay {
+ public:
+  explicit OutputRelay(int fd) : fd_(fd) {}
+  // Waits up to half a second for output (or sleeps a tenth once the pipe is closed).
+  void relay_some() {
+    if (!open_) {
+      usleep(100 * 1000);
+      return;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 500) <= 0) return;
+    ssize_t n = read(fd_, buf_, sizeof(buf_));
+    if (n > 0) pass(size_t(n));
+    else if (n == 0) open_ = false;
+  }
+  void drain() {
+    ssize_t n;
+    while (open_ && (n = read(fd_, buf_, sizeof(buf_))) > 0) pass(size_t(n));
+  }
+  std::vector<std::string> last_lines() { return lines_.take(); }
+
+ private:
+  void pass(size_t n) {
+    (void)!write(STDERR_FILENO, buf_, n);
+    lines_.add(buf_, n);
+  }
+  int fd_;
+  bool open_ = true;
+  char buf_[4096];
+  LastLines lines_;
+};
+
+}  // namespace
+
+ChildExit run_child(const std::vector<std::string>& argv, double timeout_seconds) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t pid = start_child(argv, fds);
   close(fds[1]);
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  // A run that does not stop within a grace period after SIGTERM (stuck inside a plugin) is killed.
+  const double grace = std::clamp(timeout_seconds * 0.1, 2.0, 30.0);
   ChildExit result;
-  LastLines lines;
-  bool forwarded = false, open = true;
+  OutputRelay output(fds[0]);
+  bool forwarded = false;
   double term_sent_at = -1;
-  char buf[4096];
   for (;;) {
-    if (open) {
-      pollfd p{fds[0], POLLIN, 0};
-      int r = poll(&p, 1, 500);
-      if (r > 0) {
-        ssize_t n = read(fds[0], buf, sizeof(buf));
-        if (n > 0) {
-          (void)!write(STDERR_FILENO, buf, size_t(n));
-          lines.add(buf, size_t(n));
-        } else if (n == 0) {
-          open = false;
-        }
-      }
-    } else {
-      usleep(100 * 1000);
-    }
+    output.relay_some();
     int status = 0;
-    pid_t w = waitpid(pid, &status, WNOHANG);
-    if (w == pid) {
-      // Drain what is left in the pipe.
-      ssize_t n;
-      while (open && (n = read(fds[0], buf, sizeof(buf))) > 0) {
-        (void)!write(STDERR_FILENO, buf, size_t(n));
-        lines.add(buf, size_t(n));
-      }
-      if (WIFEXITED(status)) {
-        result.exited = true;
-        result.code = WEXITSTATUS(status);
-      } else if (WIFSIGNALED(status)) {
-        result.signal = WTERMSIG(status);
-      }
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      output.drain();
+      result.exited = WIFEXITED(status);
+      if (result.exited) result.code = WEXITSTATUS(status);
+      else if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
       break;
     }
     if (interrupt_requested() && !forwarded) {
@@ -133,12 +154,10 @@ ChildExit run_child(const std::vector<std::string>& argv, double timeout_seconds
       kill(pid, SIGTERM);
       term_sent_at = elapsed();
     }
-    // A run that does not stop within a grace period after SIGTERM (stuck inside a plugin) is killed.
-    const double grace = std::clamp(timeout_seconds * 0.1, 2.0, 30.0);
     if (term_sent_at >= 0 && elapsed() - term_sent_at > grace) kill(pid, SIGKILL);
   }
   close(fds[0]);
-  result.last_lines = lines.take();
+  result.last_lines = output.last_lines();
   return result;
 }
 

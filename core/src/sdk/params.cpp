@@ -1,5 +1,6 @@
 #include "mmsr/sdk/params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -74,50 +75,56 @@ std::string ParamSpec::describe_range() const {
   return "";
 }
 
+namespace {
+
+bool in_range(const ParamSpec& spec, double v) {
+  return !(spec.min && v < *spec.min) && !(spec.max && v > *spec.max) && std::isfinite(v);
+}
+
+bool allowed(const ParamSpec& spec, const std::string& v) {
+  return spec.choices.empty() || std::find(spec.choices.begin(), spec.choices.end(), v) != spec.choices.end();
+}
+
+// A number's problem: "" when it is in range.
+std::string number_problem(const ParamSpec& spec, double v) {
+  return in_range(spec, v) ? "" : "must be " + spec.describe_range();
+}
+
+std::string int_list_problem(const ParamSpec& spec, const std::vector<int64_t>& values) {
+  for (int64_t v : values)
+    if (!in_range(spec, double(v))) return "every element must be " + spec.describe_range();
+  return "";
+}
+
+std::string string_list_problem(const ParamSpec& spec, const std::vector<std::string>& values) {
+  for (const auto& v : values)
+    if (!allowed(spec, v)) return "every element must be " + spec.describe_range();
+  return "";
+}
+
+}  // namespace
+
 std::string ParamSpec::check(const ParamValue& value) const {
-  auto in_range = [&](double v) {
-    return !(min && v < *min) && !(max && v > *max) && std::isfinite(v);
-  };
-  auto allowed = [&](const std::string& v) {
-    if (choices.empty()) return true;
-    for (const auto& c : choices)
-      if (c == v) return true;
-    return false;
-  };
   const std::string expected = "expected " + to_string(type);
   switch (type) {
-    case ParamType::Int: {
+    case ParamType::Int:
       if (!std::holds_alternative<int64_t>(value)) return expected;
-      if (!in_range(double(std::get<int64_t>(value)))) return "must be " + describe_range();
-      return "";
-    }
-    case ParamType::Float: {
-      double v;
-      if (std::holds_alternative<double>(value)) v = std::get<double>(value);
-      else if (std::holds_alternative<int64_t>(value)) v = double(std::get<int64_t>(value));
-      else return expected;
-      if (!in_range(v)) return "must be " + describe_range();
-      return "";
-    }
+      return number_problem(*this, double(std::get<int64_t>(value)));
+    case ParamType::Float:
+      if (std::holds_alternative<double>(value)) return number_problem(*this, std::get<double>(value));
+      if (std::holds_alternative<int64_t>(value)) return number_problem(*this, double(std::get<int64_t>(value)));
+      return expected;
     case ParamType::Bool:
       return std::holds_alternative<bool>(value) ? "" : expected;
-    case ParamType::String: {
+    case ParamType::String:
       if (!std::holds_alternative<std::string>(value)) return expected;
-      if (!allowed(std::get<std::string>(value))) return "must be " + describe_range();
-      return "";
-    }
-    case ParamType::IntList: {
+      return allowed(*this, std::get<std::string>(value)) ? "" : "must be " + describe_range();
+    case ParamType::IntList:
       if (!std::holds_alternative<std::vector<int64_t>>(value)) return expected;
-      for (int64_t v : std::get<std::vector<int64_t>>(value))
-        if (!in_range(double(v))) return "every element must be " + describe_range();
-      return "";
-    }
-    case ParamType::StringList: {
+      return int_list_problem(*this, std::get<std::vector<int64_t>>(value));
+    case ParamType::StringList:
       if (!std::holds_alternative<std::vector<std::string>>(value)) return expected;
-      for (const auto& v : std::get<std::vector<std::string>>(value))
-        if (!allowed(v)) return "every element must be " + describe_range();
-      return "";
-    }
+      return string_list_problem(*this, std::get<std::vector<std::string>>(value));
   }
   return "unknown type";
 }

@@ -1,5 +1,7 @@
 #include "data_parallel.h"
 
+#include <torch/utils.h>
+
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -88,5 +90,52 @@ void DataParallelGroup::sum(torch::Tensor&) {}
 void DataParallelGroup::broadcast(std::vector<torch::Tensor>&) {}
 
 #endif
+
+// A process's share of a batch [begin, end) in data-parallel training: contiguous and as even as the sizes allow.
+std::pair<size_t, size_t> share_of(size_t begin, size_t end, int rank, int world) {
+  const size_t n = end - begin;
+  return {begin + n * size_t(rank) / size_t(world), begin + n * size_t(rank + 1) / size_t(world)};
+}
+
+// What a data-parallel step sums over the processes, in one buffer (one all-reduce per step): whether any process
+// was interrupted, the number of training targets w of each process's share, w times its loss and loss terms,
+// whether each parameter got a gradient, and w times each gradient. Dividing the sums by the total w gives the
+// gradient and loss of the whole batch for losses that average over their targets, as one process would compute
+// them (docs/scale.md); a process whose share is empty contributes w = 0.
+StepSums sum_over_processes(DataParallelGroup& group, std::vector<torch::Tensor>& params, bool interrupted,
+                            double weight, double loss, const std::vector<double>& terms, const torch::Device& device) {
+  const size_t n_terms = terms.size();
+  std::vector<torch::Tensor> parts;
+  parts.reserve(params.size() + 1);
+  std::vector<float> head = {interrupted ? 1.f : 0.f, float(weight), float(weight * loss)};
+  for (double term : terms) head.push_back(float(weight * term));
+  for (const auto& p : params) head.push_back(p.grad().defined() && weight > 0 ? 1.f : 0.f);
+  parts.push_back(torch::tensor(head, torch::kFloat).to(device));
+  for (const auto& p : params) {
+    const auto& g = p.grad();
+    if (g.defined() && weight > 0) parts.push_back((g.is_sparse() ? g.to_dense() : g).flatten().to(torch::kFloat) * weight);
+    else parts.push_back(torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
+  }
+  torch::Tensor flat = torch::cat(parts);
+  group.sum(flat);
+  torch::Tensor head_sum = flat.slice(0, 0, int64_t(head.size())).cpu();
+  const float* h = head_sum.data_ptr<float>();
+  StepSums out;
+  out.interrupted = h[0] > 0;
+  const double total = std::max<double>(h[1], 1e-12);
+  out.loss = h[2] / total;
+  for (size_t i = 0; i < n_terms; ++i) out.terms.push_back(h[3 + i] / total);
+  int64_t offset = int64_t(head.size());
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto& p = params[i];
+    const int64_t n = p.numel();
+    // A gradient of its own (not a view into the buffer), as the optimizer's zero_grad expects.
+    if (h[3 + n_terms + i] > 0) p.mutable_grad() = (flat.slice(0, offset, offset + n) / total).view_as(p).to(p.dtype()).clone();
+    else p.mutable_grad() = torch::Tensor();
+    offset += n;
+  }
+  return out;
+}
 
 }  // namespace mmsr

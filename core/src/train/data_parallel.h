@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mmsr {
@@ -38,5 +39,22 @@ class DataParallelGroup {
   std::unique_ptr<Impl> impl_;
   int rank_, world_;
 };
+
+// A process's share of a batch [begin, end) in data-parallel training: contiguous and as even as the sizes allow.
+std::pair<size_t, size_t> share_of(size_t begin, size_t end, int rank, int world);
+
+// What a data-parallel step sums over the processes, in one buffer (one all-reduce per step): whether any process
+// was interrupted, the number of training targets w of each process's share, w times its loss and loss terms,
+// whether each parameter got a gradient, and w times each gradient. Dividing the sums by the total w gives the
+// gradient and loss of the whole batch for losses that average over their targets, as one process would compute
+// them (docs/scale.md); a process whose share is empty contributes w = 0. The parameters' gradients are replaced
+// by the batch's.
+struct StepSums {
+  bool interrupted = false;
+  double loss = 0;
+  std::vector<double> terms;
+};
+StepSums sum_over_processes(DataParallelGroup& group, std::vector<torch::Tensor>& params, bool interrupted,
+                            double weight, double loss, const std::vector<double>& terms, const torch::Device& device);
 
 }  // namespace mmsr

@@ -1,35 +1,31 @@
 // One run: build the model from plugins, train with early stopping on the validation metric, restore the best
-// epoch, and evaluate it under the experiment's protocol (full ranking, count-based ranks).
+// epoch, and hand it to the evaluator under the experiment's protocol and every [[also_evaluate]] one.
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
-#include <torch/serialize.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/utils.h>
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "eval/evaluate.h"
 #include "mmsr/engine.h"
-#include "mmsr/sdk/dropout.h"
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
-#include "mmsr/readers.h"
 #include "mmsr/rng.h"
-#include "checkpoint.h"
-#include "data_parallel.h"
-#include "model.h"
+#include "mmsr/sdk/dropout.h"
+#include "model/model.h"
+#include "train/checkpoint.h"
+#include "train/data_parallel.h"
+#include "train/device.h"
+#include "train/optimizer.h"
 
 namespace mmsr {
 namespace {
@@ -65,301 +61,7 @@ std::vector<std::pair<size_t, size_t>> epoch_batches(std::vector<BatchBuilder::S
   return batches;
 }
 
-// Users per evaluation batch: as given, or (0) as many as keep a batch's [users, items] scores within 8 MB on the
-// CPU, where the comparisons that count ranks then run in cache (docs/performance.md); 1024 on a GPU.
-int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Device& device) {
-  if (given > 0) return given;
-  if (!device.is_cpu()) return 1024;
-  return std::clamp<int64_t>((int64_t(8) << 20) / (4 * (num_items + 1)), 16, 4096);
-}
-
-struct SplitEvaluation {
-  // Per branch (and "fused" when there are several): per-user ranks and tie counts, in user order.
-  std::vector<std::string> names;
-  std::vector<std::vector<double>> ranks;
-  std::vector<std::vector<int64_t>> ties;
-};
-
-class Evaluator {
- public:
-  Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
-            int64_t batch_size, torch::Device device, const std::vector<std::vector<int32_t>>* negatives)
-      : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(negatives),
-        mask_history_(protocol.get_bool("mask_history")),
-        tie_rule_(parse_tie_rule(protocol.get_string("ties"))) {
-    // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are
-    // written back by user index, so the order changes no number.
-    for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
-    for (bool test : {false, true}) {
-      auto& order = order_[test];
-      order = users_;
-      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-        return split.input_length(a, test) < split.input_length(b, test);
-      });
-    }
-  }
-
-  SplitEvaluation run(AssembledModel& model, bool test) {
-    torch::NoGradGuard no_grad;
-    model.eval();
-    std::vector<torch::Tensor> tables = model.all_item_vectors();  // once per evaluation
-    const size_t nb = model.num_branches();
-    SplitEvaluation out;
-    out.names = model.branch_names();
-    if (nb > 1) out.names.push_back("fused");
-    out.ranks.assign(out.names.size(), std::vector<double>(users_.size(), 0.0));
-    out.ties.assign(out.names.size(), std::vector<int64_t>(users_.size(), 0));
-    const auto& order = order_[test];
-    const int64_t n_items = split_.num_items();
-    for (size_t begin = 0; begin < users_.size(); begin += size_t(batch_size_)) {
-      size_t end = std::min(users_.size(), begin + size_t(batch_size_));
-      Batch batch = to_device(builder_.evaluation_batch(order, begin, end, test), device_);
-      std::vector<torch::Tensor> states = model.last_states(batch, tables);
-      torch::Tensor candidates = candidate_mask(order, begin, end, test, n_items);
-      torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
-      torch::Tensor fused;
-      for (size_t b = 0; b <= nb; ++b) {
-        if (b == nb && nb == 1) break;
-        torch::Tensor scores;
-        if (b < nb) {
-          scores = model.tower().score(b, states[b], tables[b]).to(torch::kFloat);
-          fused = fused.defined() ? fused + scores : scores.clone();
-        } else {
-          scores = fused / double(nb);
-        }
-        collect(scores, candidates, target, order, begin, out.ranks[b], out.ties[b]);
-      }
-    }
-    model.train();
-    return out;
-  }
-
- private:
-  // [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history
-  // does not when masking is on (except the target itself, which may be a repeat). Under sampled evaluation
-  // only the user's negatives do.
-  torch::Tensor candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
-                               int64_t n_items) {
-    const int64_t B = int64_t(end - begin);
-    auto mask = torch::ones({B, n_items + 1}, torch::kBool);
-    auto* m = mask.data_ptr<bool>();
-    for (int64_t r = 0; r < B; ++r) {
-      bool* row = m + r * (n_items + 1);
-      row[0] = false;
-      int32_t u = order[begin + size_t(r)];
-      if (negatives_) {
-        std::fill(row, row + n_items + 1, false);
-        for (int32_t i : (*negatives_)[size_t(u)]) row[i] = true;
-      } else if (mask_history_) {
-        const int32_t* h = split_.history(u);
-        for (int64_t j = 0, n = split_.input_length(u, test); j < n; ++j) row[h[j]] = false;
-      }
-      row[split_.target(u, test)] = true;
-    }
-    return mask.to(device_);
-  }
-
-  void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
-               const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
-               std::vector<int64_t>& ties) {
-    auto [higher_on_device, equal_on_device] = higher_and_tied(scores, candidates, target);
-    torch::Tensor higher = higher_on_device.cpu(), equal = equal_on_device.cpu();
-    auto* hp = higher.data_ptr<int64_t>();
-    auto* ep = equal.data_ptr<int64_t>();
-    for (int64_t i = 0; i < higher.size(0); ++i) {
-      size_t u = size_t(order[begin + size_t(i)]);
-      ranks[u] = rank_from_counts(hp[i], ep[i], tie_rule_);
-      ties[u] = ep[i];
-    }
-  }
-
-  const LeaveOneOutSplit& split_;
-  const BatchBuilder& builder_;
-  int64_t batch_size_;
-  torch::Device device_;
-  const std::vector<std::vector<int32_t>>* negatives_;  // sampled evaluation, else null
-  bool mask_history_;
-  TieRule tie_rule_;
-  std::vector<int32_t> users_;
-  std::vector<int32_t> order_[2];  // evaluation order for validation [0] and test [1]
-};
-
-std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks) {
-  return compute_metrics(ranks, ex.protocol.get_string_list("metrics"), ex.protocol.get_int_list("ks"));
-}
-
-// The selection score of an evaluation: the fused score's (or the only branch's) validation metric.
-double selection_value(const Experiment& ex, const SplitEvaluation& e) {
-  return metric_value(branch_metrics(ex, e.ranks.back()), ex.protocol.get_string("select"));
-}
-
-// Metrics and per-user ranks of the validation and test evaluations of the selected model.
-void record_evaluations(const Experiment& ex, const SplitEvaluation& valid, const SplitEvaluation& test,
-                        std::vector<MetricRecord>& metrics, std::vector<RankRecord>& ranks) {
-  for (const auto* e : {&valid, &test}) {
-    const std::string split_name = e == &valid ? "valid" : "test";
-    for (size_t b = 0; b < e->names.size(); ++b) {
-      // Single-branch models record their only branch as "fused": the score the leaderboard ranks by.
-      std::string branch = e->names.size() == 1 ? "fused" : e->names[b];
-      for (const auto& m : branch_metrics(ex, e->ranks[b])) metrics.push_back({split_name, branch, m.name, m.k, m.value});
-      int64_t tied = 0;
-      for (int64_t t : e->ties[b]) tied += t > 0;
-      metrics.push_back({split_name, branch, "tied_share", 0,
-                         e->ties[b].empty() ? 0.0 : double(tied) / double(e->ties[b].size())});
-      for (size_t u = 0; u < e->ranks[b].size(); ++u)
-        ranks.push_back({split_name, branch, int64_t(u), e->ranks[b][u], e->ties[b][u]});
-    }
-  }
-}
-
-// Each user's popularity group of its test target (ODMT's Figure 4): 0 when the item never occurs in training;
-// otherwise the items seen in training, ordered by training count (then id), cut into `groups` parts of equal
-// item counts, 1 = least popular.
-std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups) {
-  const auto& counts = split.item_counts();
-  std::vector<int32_t> seen;
-  for (size_t i = 1; i < counts.size(); ++i)
-    if (counts[i] > 0) seen.push_back(int32_t(i));
-  std::stable_sort(seen.begin(), seen.end(), [&](int32_t a, int32_t b) { return counts[a] < counts[b]; });
-  std::vector<int64_t> group_of_item(counts.size(), 0);
-  for (size_t r = 0; r < seen.size(); ++r) group_of_item[size_t(seen[r])] = 1 + int64_t(r) * groups / int64_t(seen.size());
-  std::vector<int64_t> out;
-  for (int64_t u = 0; u < split.num_users(); ++u) out.push_back(group_of_item[size_t(split.target(u, true))]);
-  return out;
-}
-
-// Test metrics per popularity group and branch.
-void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, const std::vector<int64_t>& group_of_user,
-                          std::vector<GroupMetricRecord>& out) {
-  if (ex.popularity_groups <= 0) return;
-  for (size_t b = 0; b < test.names.size(); ++b) {
-    const std::string branch = test.names.size() == 1 ? "fused" : test.names[b];
-    for (int64_t g = 0; g <= ex.popularity_groups; ++g) {
-      std::vector<double> ranks;
-      for (size_t u = 0; u < group_of_user.size(); ++u)
-        if (group_of_user[u] == g) ranks.push_back(test.ranks[b][u]);
-      if (ranks.empty()) continue;
-      for (const auto& m : branch_metrics(ex, ranks))
-        out.push_back({"test", branch, g, m.name, m.k, m.value, int64_t(ranks.size())});
-    }
-  }
-}
-
-// What every plugin factory of a run is told about the data.
-BuildContext build_context(const Experiment& ex, const RunSpec& run, const Dataset& data,
-                           const LeaveOneOutSplit& split) {
-  BuildContext context;
-  context.num_items = data.num_items();
-  context.max_len = ex.protocol.get_int("max_len");
-  context.seed = run.seed;
-  context.item_counts = &split.item_counts();
-  context.valid_target_counts = &split.valid_target_counts();
-  context.item_attributes = &data.attributes;
-  context.modalities = modality_infos(data.modalities.get());
-  context.gather = feature_gather(data.modalities.get());
-  return context;
-}
-
-// A process's share of a batch [begin, end) in data-parallel training: contiguous and as even as the sizes allow.
-std::pair<size_t, size_t> share_of(size_t begin, size_t end, int rank, int world) {
-  const size_t n = end - begin;
-  return {begin + n * size_t(rank) / size_t(world), begin + n * size_t(rank + 1) / size_t(world)};
-}
-
-// What a data-parallel step sums over the processes, in one buffer (one all-reduce per step): whether any process
-// was interrupted, the number of training targets w of each process's share, w times its loss and loss terms,
-// whether each parameter got a gradient, and w times each gradient. Dividing the sums by the total w gives the
-// gradient and loss of the whole batch for losses that average over their targets, as one process would compute
-// them (docs/scale.md); a process whose share is empty contributes w = 0.
-struct StepSums {
-  bool interrupted = false;
-  double loss = 0;
-  std::vector<double> terms;
-};
-
-StepSums sum_over_processes(DataParallelGroup& group, std::vector<torch::Tensor>& params, bool interrupted,
-                            double weight, double loss, const std::vector<double>& terms, const torch::Device& device) {
-  const size_t n_terms = terms.size();
-  std::vector<torch::Tensor> parts;
-  parts.reserve(params.size() + 1);
-  std::vector<float> head = {interrupted ? 1.f : 0.f, float(weight), float(weight * loss)};
-  for (double term : terms) head.push_back(float(weight * term));
-  for (const auto& p : params) head.push_back(p.grad().defined() && weight > 0 ? 1.f : 0.f);
-  parts.push_back(torch::tensor(head, torch::kFloat).to(device));
-  for (const auto& p : params) {
-    const auto& g = p.grad();
-    if (g.defined() && weight > 0) parts.push_back((g.is_sparse() ? g.to_dense() : g).flatten().to(torch::kFloat) * weight);
-    else parts.push_back(torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
-  }
-  torch::Tensor flat = torch::cat(parts);
-  group.sum(flat);
-  torch::Tensor head_sum = flat.slice(0, 0, int64_t(head.size())).cpu();
-  const float* h = head_sum.data_ptr<float>();
-  StepSums out;
-  out.interrupted = h[0] > 0;
-  const double total = std::max<double>(h[1], 1e-12);
-  out.loss = h[2] / total;
-  for (size_t i = 0; i < n_terms; ++i) out.terms.push_back(h[3 + i] / total);
-  int64_t offset = int64_t(head.size());
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < params.size(); ++i) {
-    auto& p = params[i];
-    const int64_t n = p.numel();
-    // A gradient of its own (not a view into the buffer), as the optimizer's zero_grad expects.
-    if (h[3 + n_terms + i] > 0) p.mutable_grad() = (flat.slice(0, offset, offset + n) / total).view_as(p).to(p.dtype()).clone();
-    else p.mutable_grad() = torch::Tensor();
-    offset += n;
-  }
-  return out;
-}
-
-// A process's device: the configured one on the CPU; on CUDA, one device per process from the configured index.
-torch::Device process_device(const std::string& resolved, int rank, int64_t processes) {
-  torch::Device device(resolved);
-  if (!device.is_cuda() || processes == 1) return device;
-  const int first = device.index() < 0 ? 0 : int(device.index());
-  if (first + int(processes) > int(torch::cuda::device_count()))
-    throw InputError("[train].processes = " + std::to_string(processes) + " on " + resolved +
-                     " needs CUDA devices up to cuda:" + std::to_string(first + int(processes) - 1) + "; only " +
-                     std::to_string(torch::cuda::device_count()) + " here");
-  return torch::Device(torch::kCUDA, c10::DeviceIndex(first + rank));
-}
-
 }  // namespace
-
-std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
-                                                    const Dataset& data) {
-  if (protocol.get_string("candidates") != "sampled") return {};
-  const int64_t count = protocol.get_int("negatives");
-  const std::string& file = protocol.get_string("negatives_file");
-  if (file.empty()) return draw_negatives(data, count, uint64_t(protocol.get_int("negatives_seed")));
-  std::filesystem::path p(file);
-  if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
-  return read_negatives(p.lexically_normal().string(), data, count);
-}
-
-bool cuda_available() { return torch::cuda::is_available(); }
-
-std::string resolve_device(const std::string& requested) {
-  if (requested == "auto") return torch::cuda::is_available() ? "cuda:0" : "cpu";
-  if (requested == "cpu") return "cpu";
-  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available())
-      throw InputError("[train].device = \"" + requested +
-                       "\": no CUDA device is available here; use \"auto\" or \"cpu\"");
-    std::string d = requested == "cuda" ? "cuda:0" : requested;
-    try {
-      torch::Device dev(d);
-      if (dev.index() >= int(torch::cuda::device_count()))
-        throw InputError("[train].device = \"" + requested + "\": only " +
-                         std::to_string(torch::cuda::device_count()) + " CUDA device(s) here");
-    } catch (const c10::Error&) {
-      throw InputError("[train].device = \"" + requested + "\": not a device name (cpu, cuda, cuda:N)");
-    }
-    return d;
-  }
-  throw InputError("[train].device = \"" + requested + "\": use auto, cpu, cuda or cuda:N");
-}
 
 void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& data,
                      const LeaveOneOutSplit& split, const PluginRegistry& registry) {
@@ -386,31 +88,11 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
                      "loss plugin, see `mmsr plugins`)");
 }
 
-// bfloat16 autocast on CUDA for the scope's forward pass (nothing when off).
-class BfloatAutocast {
- public:
-  explicit BfloatAutocast(bool on) : on_(on) {
-    if (!on_) return;
-    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::increment_nesting();
-  }
-  ~BfloatAutocast() {
-    if (!on_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
-  }
-  BfloatAutocast(const BfloatAutocast&) = delete;
-  BfloatAutocast& operator=(const BfloatAutocast&) = delete;
-
- private:
-  bool on_, previous_ = false;
-};
+namespace {
 
 // Seconds from the start of the mmsr command (MMSR_COMMAND_START, set by the command and inherited by a run's own
 // process; steady clock, comparable across processes of one machine) to this run's first training step.
-static void record_time_to_first_step(RunOutcome& outcome) {
+void record_time_to_first_step(RunOutcome& outcome) {
   const char* start = std::getenv("MMSR_COMMAND_START");
   if (!start) return;
   const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -419,220 +101,282 @@ static void record_time_to_first_step(RunOutcome& outcome) {
   outcome.timings.push_back({"to_first_step", seconds, peak_rss_mb()});
 }
 
-RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
-                              const LeaveOneOutSplit& split, const PluginRegistry& registry,
-                              const RunCallbacks& callbacks) {
-  const auto run_start = Clock::now();
-  RunOutcome outcome;
-  const ParamSet& train = run.train;
-  const int64_t processes = train.get_int("processes");
-  const int rank = callbacks.data_parallel_rank;
-  int64_t threads = train.get_int("threads");
-  if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / processes);
-  at::set_num_threads(int(threads));  // LibTorch starts with one intra-op thread here otherwise
-  set_fast_dropout(train.has("fast_dropout") && train.get_bool("fast_dropout"));
-  outcome.device = resolve_device(train.get_string("device"));
-  const torch::Device device = process_device(outcome.device, rank, processes);
-  // bf16 autocast is a CUDA feature here; on the CPU the run stays fp32 (its record names the device).
-  const bool bf16 = device.is_cuda() && train.has("precision") && train.get_string("precision") == "bf16";
+// The seed of an epoch's data order: the order depends only on the run's seed and the epoch, never on torch.
+uint64_t data_order_seed(uint64_t run_seed, int64_t epoch) { return run_seed * 1000003ull + uint64_t(epoch); }
 
-  torch::manual_seed(run.seed);
-  if (device.is_cuda()) torch::cuda::manual_seed_all(run.seed);
+// One run's training and evaluation, in the order the numbers depend on: threads and device, the seeded build,
+// the training samples, a checkpoint to resume from, the data-parallel group, the epochs, the final evaluations.
+class Training {
+ public:
+  Training(const Experiment& ex, const RunSpec& run, const Dataset& data, const LeaveOneOutSplit& split,
+           const PluginRegistry& registry, const RunCallbacks& callbacks)
+      : ex_(ex), run_(run), data_(data), split_(split), callbacks_(callbacks), train_(run.train),
+        processes_(train_.get_int("processes")), rank_(callbacks.data_parallel_rank),
+        builder_(split, ex.protocol.get_int("max_len")) {
+    set_up_process();
+    build(registry);
+  }
 
-  const int64_t max_len = ex.protocol.get_int("max_len");
-  BuildContext context = build_context(ex, run, data, split);
+  RunOutcome run() {
+    if (trainable_) resume_from_checkpoint();
+    join_data_parallel_group();
+    model_->train();
+    for (int64_t epoch = st_.epoch + 1; epoch <= max_epochs_ && !st_.stopped; ++epoch)
+      if (auto ended = train_epoch(epoch)) return end_with(ended->first, ended->second);
+    if (rank_ > 0) return end_with("finished", "");  // the other processes only train
+    evaluate_the_selected_epoch();
+    outcome_.timings.push_back({"total", since(run_start_), peak_rss_mb()});
+    return outcome_;
+  }
 
-  auto t0 = Clock::now();
-  auto model = std::make_shared<AssembledModel>(run, registry, context);
-  model->to(device);
-  // A model with nothing to learn (a popularity baseline) is evaluated as built: no epochs, best epoch 0.
-  const bool trainable = model->trainable();
-  std::vector<OptimizerGroupRequest> groups;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  if (trainable) optimizer = make_optimizer(*model, train, groups);
-  outcome.timings.push_back({"build", since(t0), peak_rss_mb()});
+ private:
+  using Ending = std::optional<std::pair<std::string, std::string>>;  // status and error of a run that ends early
+
+  void set_up_process() {
+    int64_t threads = train_.get_int("threads");
+    if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / processes_);
+    at::set_num_threads(int(threads));  // LibTorch starts with one intra-op thread here otherwise
+    set_fast_dropout(train_.has("fast_dropout") && train_.get_bool("fast_dropout"));
+    outcome_.device = resolve_device(train_.get_string("device"));
+    device_ = process_device(outcome_.device, rank_, processes_);
+    // bf16 autocast is a CUDA feature here; on the CPU the run stays fp32 (its record names the device).
+    bf16_ = device_.is_cuda() && train_.has("precision") && train_.get_string("precision") == "bf16";
+  }
+
+  void build(const PluginRegistry& registry) {
+    torch::manual_seed(run_.seed);
+    if (device_.is_cuda()) torch::cuda::manual_seed_all(run_.seed);
+    BuildContext context = build_context(ex_, run_, data_, split_);
+    auto t0 = Clock::now();
+    model_ = std::make_shared<AssembledModel>(run_, registry, context);
+    model_->to(device_);
+    // A model with nothing to learn (a popularity baseline) is evaluated as built: no epochs, best epoch 0.
+    trainable_ = model_->trainable();
+    if (trainable_) optimizer_ = make_optimizer(*model_, train_, groups_);
+    outcome_.timings.push_back({"build", since(t0), peak_rss_mb()});
+    log_popularity_ = log_popularity(split_.item_counts()).to(device_);
+    builder_.set_features(model_->modalities(), context.gather);
+    prefix_ = ex_.protocol.get_string("train_samples") == "prefix";
+    samples_ = builder_.training_samples(prefix_);
+    batch_size_ = train_.get_int("batch_size");
+    steps_per_epoch_ = (int64_t(samples_.size()) + batch_size_ - 1) / batch_size_;
+    max_epochs_ = trainable_ ? train_.get_int("epochs") : 0;
+    eval_batch_ = evaluation_batch_size(train_.get_int("eval_batch_size"), split_.num_items(), device_);
+    evaluator_.emplace(ex_.protocol, split_, builder_, eval_batch_, device_,
+                       sampled_negatives(ex_.protocol, ex_.base_dir, data_));
+  }
 
   // log pop(j) of the training split, for popularity-corrected losses.
-  auto counts = torch::tensor(split.item_counts(), torch::kLong).to(torch::kDouble);
-  double total = counts.sum().item<double>();
-  auto log_pop = torch::where(counts.gt(0), (counts / total).log(), torch::zeros_like(counts))
-                     .to(torch::kFloat)
-                     .to(device);
+  static torch::Tensor log_popularity(const std::vector<int64_t>& item_counts) {
+    auto counts = torch::tensor(item_counts, torch::kLong).to(torch::kDouble);
+    double total = counts.sum().item<double>();
+    return torch::where(counts.gt(0), (counts / total).log(), torch::zeros_like(counts)).to(torch::kFloat);
+  }
 
-  BatchBuilder builder(split, max_len);
-  builder.set_features(model->modalities(), context.gather);
-  const bool prefix = ex.protocol.get_string("train_samples") == "prefix";
-  auto samples = builder.training_samples(prefix);
-  const int64_t batch_size = train.get_int("batch_size");
-  const int64_t steps_per_epoch = (int64_t(samples.size()) + batch_size - 1) / batch_size;
-  const int64_t max_epochs = trainable ? train.get_int("epochs") : 0, patience = train.get_int("patience");
-  const int64_t eval_every = train.get_int("eval_every");
-  const bool bucket = train.get_bool("length_buckets");
-  const double clip = train.get_double("clip_norm"), lr = train.get_double("lr");
-  std::vector<std::vector<int32_t>> negatives = sampled_negatives(ex.protocol, ex.base_dir, data);
-  const int64_t eval_batch = evaluation_batch_size(train.get_int("eval_batch_size"), split.num_items(), device);
-  Evaluator evaluator(ex.protocol, split, builder, eval_batch, device,
-                      negatives.empty() ? nullptr : &negatives);
-
-  TrainingState st;
-  std::vector<torch::Tensor> best_state;
-  const std::string& checkpoint = callbacks.checkpoint_path;
-  if (trainable) {
+  void resume_from_checkpoint() {
+    const std::string& checkpoint = callbacks_.checkpoint_path;
     // Only rank 0 sets a damaged checkpoint aside; the other processes of a data-parallel run read the same files.
-    const bool aside = rank == 0;
+    const bool aside = rank_ == 0;
     const bool any = std::filesystem::exists(checkpoint) || std::filesystem::exists(checkpoint + ".prev");
-    auto warn = aside ? callbacks.on_warning : std::function<void(const std::string&)>();
-    if (load_checkpoint(checkpoint, *model, *optimizer, st, best_state, device, aside, warn)) {
+    auto warn = aside ? callbacks_.on_warning : std::function<void(const std::string&)>();
+    if (load_checkpoint(checkpoint, *model_, *optimizer_, st_, best_state_, device_, aside, warn)) {
       // Replay the data order of the epochs already trained (each epoch shuffles the previous order).
-      for (int64_t e = 1; e <= st.epoch; ++e)
-        epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(e));
+      for (int64_t e = 1; e <= st_.epoch; ++e) epoch_batches(e);
     } else if (any && warn) {
       warn("no intact checkpoint is left: the run starts again from its first epoch");
     }
-    if (callbacks.on_resume) callbacks.on_resume(st.epoch);
+    if (callbacks_.on_resume) callbacks_.on_resume(st_.epoch);
   }
+
+  std::vector<std::pair<size_t, size_t>> epoch_batches(int64_t epoch) {
+    return mmsr::epoch_batches(samples_, size_t(batch_size_), train_.get_bool("length_buckets"),
+                               data_order_seed(run_.seed, epoch));
+  }
+
   // Data-parallel: every process built the same model from the seed and read the same checkpoint; rank 0's
   // weights are broadcast all the same, so that the processes start from one state whatever a plugin did.
-  std::unique_ptr<DataParallelGroup> group;
-  std::vector<torch::Tensor> params = model->parameters();
-  if (processes > 1 && trainable) {
-    if (callbacks.rendezvous_file.empty())
+  void join_data_parallel_group() {
+    params_ = model_->parameters();
+    if (processes_ <= 1 || !trainable_) return;
+    if (callbacks_.rendezvous_file.empty())
       throw InputError("[train].processes > 1: the run's other processes were not started (run it with `mmsr run`)");
-    group = std::make_unique<DataParallelGroup>(callbacks.rendezvous_file, rank, int(processes));
+    group_ = std::make_unique<DataParallelGroup>(callbacks_.rendezvous_file, rank_, int(processes_));
     std::vector<torch::Tensor> state;
     {
       torch::NoGradGuard no_grad;
-      for (auto& p : params) state.push_back(p.detach());
-      for (auto& b : model->buffers()) state.push_back(b.detach());
+      for (auto& p : params_) state.push_back(p.detach());
+      for (auto& b : model_->buffers()) state.push_back(b.detach());
     }
-    group->broadcast(state);
+    group_->broadcast(state);
   }
-  auto end_with = [&](const std::string& status, const std::string& error) {
-    outcome.status = status;
-    outcome.error = error;
-    outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
-    return outcome;
+
+  // Sums of an epoch's step losses and loss terms.
+  struct EpochSums {
+    double loss = 0;
+    std::vector<std::pair<std::string, double>> terms;
   };
-  model->train();
-  for (int64_t epoch = st.epoch + 1; epoch <= max_epochs && !st.stopped; ++epoch) {
+
+  Ending train_epoch(int64_t epoch) {
     auto epoch_start = Clock::now();
-    apply_schedules(*optimizer, groups, lr, epoch);
+    apply_schedules(*optimizer_, groups_, train_.get_double("lr"), epoch);
     // Each process draws its own dropout masks and sampled negatives: a stream per (seed, epoch, rank), so that a
     // resumed run continues exactly without storing every process's generator.
-    if (group) torch::manual_seed(run.seed * 1000003ull + uint64_t(epoch) * 7919ull + uint64_t(rank));
-    auto batches = epoch_batches(samples, size_t(batch_size), bucket, run.seed * 1000003ull + uint64_t(epoch));
-    double loss_sum = 0;
-    std::vector<std::pair<std::string, double>> term_sums;
-    for (int64_t s = 0; s < steps_per_epoch; ++s, ++st.step) {
-      const auto interrupted_at = [&] {
-        return end_with("interrupted", "stopped by a signal at epoch " + std::to_string(epoch) + ", step " +
-                                           std::to_string(s + 1));
-      };
-      // With several processes, an interrupt travels with the step's sums so that all of them stop together.
-      if (!group && interrupt_requested()) return interrupted_at();
-      if (s == 0 && epoch == st.epoch + 1) record_time_to_first_step(outcome);
-      auto [begin, end] = batches[size_t(s)];
-      double weight = 1;
-      if (group) {
-        std::tie(begin, end) = share_of(begin, end, rank, int(processes));
-        // An empty share still runs a forward pass (on one sample, weighted 0) so every process sums the same terms.
-        if (end == begin) weight = 0, end = begin + 1;
-      }
-      Batch batch = to_device(builder.training_batch(samples, begin, end, prefix), device);
-      LossTerms loss;
-      {
-        BfloatAutocast autocast(bf16);  // the forward pass only; backward follows the recorded dtypes
-        loss = model->loss(batch, log_pop, {epoch, max_epochs, st.step});
-      }
-      optimizer->zero_grad();
-      loss.total.backward();
-      double value = loss.total.item<double>();
-      std::vector<double> term_values;
-      for (auto& [n, v] : loss.terms) term_values.push_back(v.item<double>());
-      if (group) {
-        if (weight > 0) weight = double(batch.targets.gt(0).sum().item<int64_t>());
-        StepSums sums = sum_over_processes(*group, params, interrupt_requested(), weight, value, term_values, device);
-        if (sums.interrupted) return interrupted_at();
-        value = sums.loss;
-        term_values = sums.terms;
-      }
-      if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
-      optimizer->step();
-      if (!std::isfinite(value))
-        return end_with("diverged", "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
-                                        ", step " + std::to_string(s + 1));
-      loss_sum += value;
-      if (term_sums.empty())
-        for (auto& [n, v] : loss.terms) term_sums.emplace_back(n, 0.0);
-      for (size_t i = 0; i < term_values.size() && i < term_sums.size(); ++i) term_sums[i].second += term_values[i];
-      if (callbacks.on_step) callbacks.on_step({epoch, max_epochs, s + 1, steps_per_epoch, value});
-    }
-    st.train_seconds += since(epoch_start);
+    if (group_) torch::manual_seed(run_.seed * 1000003ull + uint64_t(epoch) * 7919ull + uint64_t(rank_));
+    auto batches = epoch_batches(epoch);
+    EpochSums sums;
+    for (int64_t s = 0; s < steps_per_epoch_; ++s, ++st_.step)
+      if (auto ended = train_step(epoch, s, batches[size_t(s)], sums)) return ended;
+    st_.train_seconds += since(epoch_start);
     EpochReport report;
     report.epoch = epoch;
-    report.loss = loss_sum / double(std::max<int64_t>(1, steps_per_epoch));
-    for (auto& [n, v] : term_sums) report.terms.emplace_back(n, v / double(steps_per_epoch));
-    if (rank == 0 && (epoch % eval_every == 0 || epoch == max_epochs)) {
-      auto ve = Clock::now();
-      SplitEvaluation valid = evaluator.run(*model, false);
-      st.valid_seconds += since(ve);
-      report.valid = branch_metrics(ex, valid.ranks.back());
-      double value = selection_value(ex, valid);
-      if (value > st.best) {
-        st.best = value;
-        st.best_epoch = epoch;
-        best_state = snapshot(*model);
-        st.bad_evals = 0;
-        report.improved = true;
-      } else if (patience > 0 && ++st.bad_evals >= patience) {
-        st.stopped = true;
-      }
-    }
-    st.epoch = epoch;
+    report.loss = sums.loss / double(std::max<int64_t>(1, steps_per_epoch_));
+    for (auto& [n, v] : sums.terms) report.terms.emplace_back(n, v / double(steps_per_epoch_));
+    if (rank_ == 0 && (epoch % train_.get_int("eval_every") == 0 || epoch == max_epochs_)) validate(epoch, report);
+    st_.epoch = epoch;
     report.seconds = since(epoch_start);
     // The epoch is recorded before its checkpoint is written: a kill in between redoes the epoch on resume
     // (its record is replaced), never leaves a checkpoint ahead of the records.
-    if (callbacks.on_epoch) callbacks.on_epoch(report);
-    if (!checkpoint.empty() && rank == 0) save_checkpoint(checkpoint, *model, *optimizer, st, best_state);
-    if (group) {
-      // Rank 0 decides early stopping; the others wait here while it evaluates.
-      auto stop = torch::tensor({rank == 0 && st.stopped ? 1.f : 0.f}).to(device);
-      group->sum(stop);
-      st.stopped = stop.item<float>() > 0;
+    if (callbacks_.on_epoch) callbacks_.on_epoch(report);
+    if (!callbacks_.checkpoint_path.empty() && rank_ == 0)
+      save_checkpoint(callbacks_.checkpoint_path, *model_, *optimizer_, st_, best_state_);
+    if (group_) agree_on_stopping();
+    return std::nullopt;
+  }
+
+  Ending train_step(int64_t epoch, int64_t s, std::pair<size_t, size_t> range, EpochSums& sums) {
+    const Ending interrupted{{"interrupted", "stopped by a signal at epoch " + std::to_string(epoch) + ", step " +
+                                                 std::to_string(s + 1)}};
+    // With several processes, an interrupt travels with the step's sums so that all of them stop together.
+    if (!group_ && interrupt_requested()) return interrupted;
+    if (s == 0 && epoch == st_.epoch + 1) record_time_to_first_step(outcome_);
+    auto [begin, end] = range;
+    double weight = 1;
+    if (group_) {
+      std::tie(begin, end) = share_of(begin, end, rank_, int(processes_));
+      // An empty share still runs a forward pass (on one sample, weighted 0) so every process sums the same terms.
+      if (end == begin) weight = 0, end = begin + 1;
+    }
+    Batch batch = to_device(builder_.training_batch(samples_, begin, end, prefix_), device_);
+    LossTerms loss;
+    {
+      BfloatAutocast autocast(bf16_);  // the forward pass only; backward follows the recorded dtypes
+      loss = model_->loss(batch, log_popularity_, {epoch, max_epochs_, st_.step});
+    }
+    optimizer_->zero_grad();
+    loss.total.backward();
+    double value = loss.total.item<double>();
+    std::vector<double> term_values;
+    for (auto& [n, v] : loss.terms) term_values.push_back(v.item<double>());
+    if (group_) {
+      if (weight > 0) weight = double(batch.targets.gt(0).sum().item<int64_t>());
+      StepSums step = sum_over_processes(*group_, params_, interrupt_requested(), weight, value, term_values, device_);
+      if (step.interrupted) return interrupted;
+      value = step.loss;
+      term_values = step.terms;
+    }
+    if (const double clip = train_.get_double("clip_norm"); clip > 0) torch::nn::utils::clip_grad_norm_(params_, clip);
+    optimizer_->step();
+    if (!std::isfinite(value))
+      return Ending{{"diverged", "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
+                                     ", step " + std::to_string(s + 1)}};
+    sums.loss += value;
+    if (sums.terms.empty())
+      for (auto& [n, v] : loss.terms) sums.terms.emplace_back(n, 0.0);
+    for (size_t i = 0; i < term_values.size() && i < sums.terms.size(); ++i) sums.terms[i].second += term_values[i];
+    if (callbacks_.on_step) callbacks_.on_step({epoch, max_epochs_, s + 1, steps_per_epoch_, value});
+    return std::nullopt;
+  }
+
+  // Early stopping on the validation selection metric; the best epoch's weights are kept in memory.
+  void validate(int64_t epoch, EpochReport& report) {
+    auto started = Clock::now();
+    SplitEvaluation valid = evaluator_->run(*model_, false);
+    st_.valid_seconds += since(started);
+    report.valid = branch_metrics(ex_, valid.ranks.back());
+    const double value = selection_value(ex_, valid);
+    const int64_t patience = train_.get_int("patience");
+    if (value > st_.best) {
+      st_.best = value;
+      st_.best_epoch = epoch;
+      best_state_ = snapshot(*model_);
+      st_.bad_evals = 0;
+      report.improved = true;
+    } else if (patience > 0 && ++st_.bad_evals >= patience) {
+      st_.stopped = true;
     }
   }
-  if (rank > 0) return end_with("finished", "");  // the other processes only train
-  const double train_seconds = st.train_seconds, valid_seconds = st.valid_seconds;
-  const int64_t best_epoch = st.best_epoch;
-  outcome.timings.push_back({"train", train_seconds, peak_rss_mb()});
-  outcome.timings.push_back({"valid_eval", valid_seconds, peak_rss_mb()});
 
-  // The reported test number is the selected (best-validation) epoch's, never the best test epoch.
-  if (!best_state.empty()) restore(*model, best_state);
-  outcome.best_epoch = best_epoch;
-  auto te = Clock::now();
-  const auto group_of_user = popularity_groups(split, std::max<int64_t>(1, ex.popularity_groups));
-  {
-    SplitEvaluation test = evaluator.run(*model, true);
-    record_evaluations(ex, evaluator.run(*model, false), test, outcome.metrics, outcome.ranks);
-    record_group_metrics(ex, test, group_of_user, outcome.group_metrics);
+  // Rank 0 decides early stopping; the others wait here while it evaluates.
+  void agree_on_stopping() {
+    auto stop = torch::tensor({rank_ == 0 && st_.stopped ? 1.f : 0.f}).to(device_);
+    group_->sum(stop);
+    st_.stopped = stop.item<float>() > 0;
   }
-  outcome.timings.push_back({"test_eval", since(te), peak_rss_mb()});
-  // The same selected model under each [[also_evaluate]] protocol.
-  for (const auto& variant : ex.also_evaluate) {
-    auto ve = Clock::now();
-    std::vector<std::vector<int32_t>> variant_negatives = sampled_negatives(variant.protocol, ex.base_dir, data);
-    Evaluator variant_evaluator(variant.protocol, split, builder, eval_batch, device,
-                                variant_negatives.empty() ? nullptr : &variant_negatives);
-    VariantOutcome v;
-    SplitEvaluation test = variant_evaluator.run(*model, true);
-    record_evaluations(ex, variant_evaluator.run(*model, false), test, v.metrics, v.ranks);
-    record_group_metrics(ex, test, group_of_user, v.group_metrics);
-    v.test_eval_seconds = since(ve);
-    outcome.variants.push_back(std::move(v));
+
+  // The reported test number is the selected (best-validation) epoch's, never the best test epoch; the same
+  // selected model is then evaluated under each [[also_evaluate]] protocol.
+  void evaluate_the_selected_epoch() {
+    outcome_.timings.push_back({"train", st_.train_seconds, peak_rss_mb()});
+    outcome_.timings.push_back({"valid_eval", st_.valid_seconds, peak_rss_mb()});
+    if (!best_state_.empty()) restore(*model_, best_state_);
+    outcome_.best_epoch = st_.best_epoch;
+    auto started = Clock::now();
+    const auto group_of_user = popularity_groups(split_, std::max<int64_t>(1, ex_.popularity_groups));
+    ProtocolRecords main = evaluate_selected(ex_, *evaluator_, *model_, group_of_user);
+    outcome_.metrics = std::move(main.metrics);
+    outcome_.ranks = std::move(main.ranks);
+    outcome_.group_metrics = std::move(main.group_metrics);
+    outcome_.timings.push_back({"test_eval", since(started), peak_rss_mb()});
+    for (const auto& variant : ex_.also_evaluate) {
+      auto variant_started = Clock::now();
+      Evaluator evaluator(variant.protocol, split_, builder_, eval_batch_, device_,
+                          sampled_negatives(variant.protocol, ex_.base_dir, data_));
+      ProtocolRecords records = evaluate_selected(ex_, evaluator, *model_, group_of_user);
+      VariantOutcome v{std::move(records.metrics), std::move(records.ranks), std::move(records.group_metrics),
+                       since(variant_started)};
+      outcome_.variants.push_back(std::move(v));
+    }
   }
-  outcome.timings.push_back({"total", since(run_start), peak_rss_mb()});
-  return outcome;
+
+  RunOutcome end_with(const std::string& status, const std::string& error) {
+    outcome_.status = status;
+    outcome_.error = error;
+    outcome_.timings.push_back({"total", since(run_start_), peak_rss_mb()});
+    return outcome_;
+  }
+
+  const Experiment& ex_;
+  const RunSpec& run_;
+  const Dataset& data_;
+  const LeaveOneOutSplit& split_;
+  const RunCallbacks& callbacks_;
+  const ParamSet& train_;
+  const int64_t processes_;
+  const int rank_;
+  const Clock::time_point run_start_ = Clock::now();
+  RunOutcome outcome_;
+  torch::Device device_{torch::kCPU};
+  bool bf16_ = false, trainable_ = false, prefix_ = false;
+  std::shared_ptr<AssembledModel> model_;
+  std::vector<OptimizerGroupRequest> groups_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  torch::Tensor log_popularity_;
+  BatchBuilder builder_;
+  std::vector<BatchBuilder::Sample> samples_;
+  int64_t batch_size_ = 0, steps_per_epoch_ = 0, max_epochs_ = 0, eval_batch_ = 0;
+  std::optional<Evaluator> evaluator_;
+  TrainingState st_;
+  std::vector<torch::Tensor> best_state_;
+  std::unique_ptr<DataParallelGroup> group_;
+  std::vector<torch::Tensor> params_;
+};
+
+}  // namespace
+
+RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
+                              const LeaveOneOutSplit& split, const PluginRegistry& registry,
+                              const RunCallbacks& callbacks) {
+  return Training(ex, run, data, split, registry, callbacks).run();
 }
 
 }  // namespace mmsr

@@ -1,0 +1,196 @@
+#include "eval/evaluate.h"
+
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+
+#include "mmsr/engine.h"
+#include "mmsr/readers.h"
+
+namespace mmsr {
+
+Evaluator::Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+                     int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
+    : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(std::move(negatives)),
+      mask_history_(protocol.get_bool("mask_history")), tie_rule_(parse_tie_rule(protocol.get_string("ties"))) {
+  // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are written
+  // back by user index, so the order changes no number.
+  for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
+  for (bool test : {false, true}) {
+    auto& order = order_[test];
+    order = users_;
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+      return split.input_length(a, test) < split.input_length(b, test);
+    });
+  }
+}
+
+SplitEvaluation Evaluator::run(AssembledModel& model, bool test) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  std::vector<torch::Tensor> tables = model.all_item_vectors();  // once per evaluation
+  const size_t nb = model.num_branches();
+  SplitEvaluation out;
+  out.names = model.branch_names();
+  if (nb > 1) out.names.push_back("fused");
+  out.ranks.assign(out.names.size(), std::vector<double>(users_.size(), 0.0));
+  out.ties.assign(out.names.size(), std::vector<int64_t>(users_.size(), 0));
+  const auto& order = order_[test];
+  const int64_t n_items = split_.num_items();
+  for (size_t begin = 0; begin < users_.size(); begin += size_t(batch_size_)) {
+    size_t end = std::min(users_.size(), begin + size_t(batch_size_));
+    Batch batch = to_device(builder_.evaluation_batch(order, begin, end, test), device_);
+    std::vector<torch::Tensor> states = model.last_states(batch, tables);
+    torch::Tensor candidates = candidate_mask(order, begin, end, test, n_items);
+    torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
+    // Each branch's scores, then (with several branches) their mean: late fusion's "fused" ranking.
+    torch::Tensor fused;
+    for (size_t b = 0; b < nb; ++b) {
+      torch::Tensor scores = model.tower().score(b, states[b], tables[b]).to(torch::kFloat);
+      fused = fused.defined() ? fused + scores : scores.clone();
+      collect(scores, candidates, target, order, begin, out.ranks[b], out.ties[b]);
+    }
+    if (nb > 1) collect(fused / double(nb), candidates, target, order, begin, out.ranks[nb], out.ties[nb]);
+  }
+  model.train();
+  return out;
+}
+
+// [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history does not
+// when masking is on (except the target itself, which may be a repeat). Under sampled evaluation only the user's
+// negatives do.
+torch::Tensor Evaluator::candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
+                                        int64_t n_items) const {
+  const int64_t B = int64_t(end - begin);
+  auto mask = torch::ones({B, n_items + 1}, torch::kBool);
+  auto* m = mask.data_ptr<bool>();
+  for (int64_t r = 0; r < B; ++r) {
+    bool* row = m + r * (n_items + 1);
+    row[0] = false;
+    int32_t u = order[begin + size_t(r)];
+    if (!negatives_.empty()) {
+      std::fill(row, row + n_items + 1, false);
+      for (int32_t i : negatives_[size_t(u)]) row[i] = true;
+    } else if (mask_history_) {
+      const int32_t* h = split_.history(u);
+      for (int64_t j = 0, n = split_.input_length(u, test); j < n; ++j) row[h[j]] = false;
+    }
+    row[split_.target(u, test)] = true;
+  }
+  return mask.to(device_);
+}
+
+void Evaluator::collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
+                        const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
+                        std::vector<int64_t>& ties) const {
+  auto [higher_on_device, equal_on_device] = higher_and_tied(scores, candidates, target);
+  torch::Tensor higher = higher_on_device.cpu(), equal = equal_on_device.cpu();
+  auto* hp = higher.data_ptr<int64_t>();
+  auto* ep = equal.data_ptr<int64_t>();
+  for (int64_t i = 0; i < higher.size(0); ++i) {
+    size_t u = size_t(order[begin + size_t(i)]);
+    ranks[u] = rank_from_counts(hp[i], ep[i], tie_rule_);
+    ties[u] = ep[i];
+  }
+}
+
+int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Device& device) {
+  if (given > 0) return given;
+  if (!device.is_cpu()) return 1024;
+  return std::clamp<int64_t>((int64_t(8) << 20) / (4 * (num_items + 1)), 16, 4096);
+}
+
+std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks) {
+  return compute_metrics(ranks, ex.protocol.get_string_list("metrics"), ex.protocol.get_int_list("ks"));
+}
+
+double selection_value(const Experiment& ex, const SplitEvaluation& e) {
+  return metric_value(branch_metrics(ex, e.ranks.back()), ex.protocol.get_string("select"));
+}
+
+std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups) {
+  const auto& counts = split.item_counts();
+  std::vector<int32_t> seen;
+  for (size_t i = 1; i < counts.size(); ++i)
+    if (counts[i] > 0) seen.push_back(int32_t(i));
+  std::stable_sort(seen.begin(), seen.end(), [&](int32_t a, int32_t b) { return counts[a] < counts[b]; });
+  std::vector<int64_t> group_of_item(counts.size(), 0);
+  for (size_t r = 0; r < seen.size(); ++r) group_of_item[size_t(seen[r])] = 1 + int64_t(r) * groups / int64_t(seen.size());
+  std::vector<int64_t> out;
+  for (int64_t u = 0; u < split.num_users(); ++u) out.push_back(group_of_item[size_t(split.target(u, true))]);
+  return out;
+}
+
+namespace {
+
+// Single-branch models record their only branch as "fused": the score the leaderboard ranks by.
+std::string stored_branch(const SplitEvaluation& e, size_t b) { return e.names.size() == 1 ? "fused" : e.names[b]; }
+
+// Metrics and per-user ranks of one split's evaluation.
+void record_split(const Experiment& ex, const std::string& split_name, const SplitEvaluation& e,
+                  ProtocolRecords& out) {
+  for (size_t b = 0; b < e.names.size(); ++b) {
+    const std::string branch = stored_branch(e, b);
+    for (const auto& m : branch_metrics(ex, e.ranks[b])) out.metrics.push_back({split_name, branch, m.name, m.k, m.value});
+    int64_t tied = 0;
+    for (int64_t t : e.ties[b]) tied += t > 0;
+    out.metrics.push_back({split_name, branch, "tied_share", 0,
+                           e.ties[b].empty() ? 0.0 : double(tied) / double(e.ties[b].size())});
+    for (size_t u = 0; u < e.ranks[b].size(); ++u)
+      out.ranks.push_back({split_name, branch, int64_t(u), e.ranks[b][u], e.ties[b][u]});
+  }
+}
+
+// Test metrics per popularity group and branch.
+void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, const std::vector<int64_t>& group_of_user,
+                          ProtocolRecords& out) {
+  if (ex.popularity_groups <= 0) return;
+  for (size_t b = 0; b < test.names.size(); ++b) {
+    const std::string branch = stored_branch(test, b);
+    for (int64_t g = 0; g <= ex.popularity_groups; ++g) {
+      std::vector<double> ranks;
+      for (size_t u = 0; u < group_of_user.size(); ++u)
+        if (group_of_user[u] == g) ranks.push_back(test.ranks[b][u]);
+      if (ranks.empty()) continue;
+      for (const auto& m : branch_metrics(ex, ranks))
+        out.group_metrics.push_back({"test", branch, g, m.name, m.k, m.value, int64_t(ranks.size())});
+    }
+  }
+}
+
+}  // namespace
+
+ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
+                                  const std::vector<int64_t>& group_of_user) {
+  ProtocolRecords out;
+  SplitEvaluation test = evaluator.run(model, true);
+  record_split(ex, "valid", evaluator.run(model, false), out);
+  record_split(ex, "test", test, out);
+  record_group_metrics(ex, test, group_of_user, out);
+  return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> higher_and_tied(torch::Tensor& scores, const torch::Tensor& candidates,
+                                                        const torch::Tensor& target) {
+  scores.nan_to_num_(std::numeric_limits<double>::infinity());
+  torch::Tensor t = scores.gather(1, target);
+  // In place on the comparison results: two [B, N+1] passes per count, no extra temporaries.
+  torch::Tensor higher = scores.gt(t).logical_and_(candidates).sum(1);
+  torch::Tensor tied = scores.eq(t).logical_and_(candidates).sum(1) - 1;
+  return {higher, tied};
+}
+
+std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
+                                                    const Dataset& data) {
+  if (protocol.get_string("candidates") != "sampled") return {};
+  const int64_t count = protocol.get_int("negatives");
+  const std::string& file = protocol.get_string("negatives_file");
+  if (file.empty()) return draw_negatives(data, count, uint64_t(protocol.get_int("negatives_seed")));
+  std::filesystem::path p(file);
+  if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+  return read_negatives(p.lexically_normal().string(), data, count);
+}
+
+}  // namespace mmsr

@@ -1,0 +1,87 @@
+// Evaluation of a model under one protocol: which items compete with the target (candidate masks), the target's
+// count-based rank per branch and for the branches' mean score, and the metrics, per-user ranks and popularity-group
+// metrics that a run records (METHODS.md section 1). The trainer asks it for the selection score of each epoch and
+// for the records of the selected model; it reads the model only through its item tables and last states.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mmsr/config.h"
+#include "mmsr/dataset.h"
+#include "mmsr/metrics.h"
+#include "mmsr/store.h"
+#include "model/batches.h"
+#include "model/model.h"
+
+namespace mmsr {
+
+// Per branch (and "fused" when there are several): per-user ranks and tie counts, in user order.
+struct SplitEvaluation {
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> ranks;
+  std::vector<std::vector<int64_t>> ties;
+};
+
+// What one protocol records of the selected model.
+struct ProtocolRecords {
+  std::vector<MetricRecord> metrics;
+  std::vector<RankRecord> ranks;
+  std::vector<GroupMetricRecord> group_metrics;
+};
+
+class Evaluator {
+ public:
+  // `negatives`: each user's sampled negatives under candidates = "sampled"; empty for full ranking.
+  Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder, int64_t batch_size,
+            torch::Device device, std::vector<std::vector<int32_t>> negatives);
+  // Ranks every user's validation (test = false) or test target.
+  SplitEvaluation run(AssembledModel& model, bool test);
+
+ private:
+  torch::Tensor candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
+                               int64_t n_items) const;
+  void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
+               const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
+               std::vector<int64_t>& ties) const;
+
+  const LeaveOneOutSplit& split_;
+  const BatchBuilder& builder_;
+  int64_t batch_size_;
+  torch::Device device_;
+  std::vector<std::vector<int32_t>> negatives_;
+  bool mask_history_;
+  TieRule tie_rule_;
+  std::vector<int32_t> users_;
+  std::vector<int32_t> order_[2];  // evaluation order for validation [0] and test [1]
+};
+
+// Users per evaluation batch: as given, or (0) as many as keep a batch's [users, items] scores within 8 MB on the
+// CPU, where the comparisons that count ranks then run in cache (docs/performance.md); 1024 on a GPU.
+int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Device& device);
+
+// The experiment's metrics of one list of ranks.
+std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks);
+// The selection score of an evaluation: the fused score's (or the only branch's) validation metric.
+double selection_value(const Experiment& ex, const SplitEvaluation& e);
+
+// Each user's popularity group of its test target (ODMT's Figure 4): 0 when the item never occurs in training;
+// otherwise the items seen in training, ordered by training count (then id), cut into `groups` parts of equal
+// item counts, 1 = least popular.
+std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups);
+
+// The selected model's test and validation evaluations under the evaluator's protocol, as the store keeps them.
+ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
+                                  const std::vector<int64_t>& group_of_user);
+
+// Full-ranking evaluation's core, per row of scores [B, N+1]: how many candidates score above the target and how
+// many tie with it (the target itself not counted). candidates [B, N+1] bool, target [B, 1] item ids. A NaN score
+// counts as +inf (a broken model is never rewarded by a comparison that is false). scores is overwritten.
+std::pair<torch::Tensor, torch::Tensor> higher_and_tied(torch::Tensor& scores, const torch::Tensor& candidates,
+                                                        const torch::Tensor& target);
+
+}  // namespace mmsr
