@@ -138,6 +138,18 @@ ParamDecl& ParamDecl::add(ParamSpec spec) {
   return *this;
 }
 
+ParamDecl& ParamDecl::add_unchecked(ParamSpec spec) {
+  if (find(spec.name)) throw std::logic_error("parameter declared twice: " + spec.name);
+  specs_.push_back(std::move(spec));
+  return *this;
+}
+
+void ParamDecl::check_defaults() const {
+  for (const auto& spec : specs_)
+    if (std::string problem = spec.check(spec.default_value); !problem.empty())
+      throw std::logic_error("default of parameter '" + spec.name + "' is invalid: " + problem);
+}
+
 ParamDecl& ParamDecl::added_after_release() {
   if (specs_.empty()) throw std::logic_error("added_after_release() needs a parameter declared before it");
   specs_.back().identity_omits_default = true;

@@ -9,44 +9,35 @@
 
 namespace mmsr {
 
-ParamDecl& declare_transformer_params(ParamDecl& d) {
-  return d.integer("layers", 2, 1, 48, "number of self-attention blocks")
-      .integer("heads", 2, 1, 64, "attention heads (must divide the item-vector dimension)")
-      .integer("inner_size", 0, 0, 65536, "feed-forward inner size (0 = 4 x dimension)")
-      .real("dropout", 0.1, 0.0, 0.99, "dropout on the input, the residual branches and the feed-forward")
-      .real("attn_dropout", 0.1, 0.0, 0.99, "dropout on the attention weights")
-      .choice("norm", "post", {"post", "pre"},
-              "post-LN (ODMT code, RecBole) or pre-LN with a final LayerNorm (original SASRec)")
-      .choice("activation", "relu", {"relu", "gelu"}, "feed-forward activation")
-      .real("layer_norm_eps", 1e-6, 1e-15, 1e-1, "LayerNorm epsilon (ODMT 1e-6, RecBole 1e-12, SASRec 1e-8)")
-      .boolean("scale_input", false, "multiply item vectors by sqrt(dimension) before adding positions")
-      .real("init_std", 0.02, 0.0, 1.0, "normal init std of weights (0 = LibTorch defaults)")
-      .boolean("ff_dropout", true,
-               "dropout also inside the feed-forward, after the activation (original SASRec, ODMT code); "
-               "false = only after it (RecBole, S3-Rec)")
-      .added_after_release()
-      .choice("positions", "from_end", {"from_end", "from_start"},
-              "learned positions counted back from the newest item (original SASRec, S3-Rec, ODMT code) or "
-              "from the oldest item of the window (RecBole)")
+ParamBinding<TransformerOptions> transformer_params() {
+  using O = TransformerOptions;
+  ParamBinding<O> p;
+  p.field("layers", &O::layers, "number of self-attention blocks").range(1, 48);
+  p.field("heads", &O::heads, "attention heads (must divide the item-vector dimension)").range(1, 64);
+  p.field("inner_size", &O::inner, "feed-forward inner size (0 = 4 x dimension)").range(0, 65536);
+  p.field("dropout", &O::dropout, "dropout on the input, the residual branches and the feed-forward").range(0.0, 0.99);
+  p.field("attn_dropout", &O::attn_dropout, "dropout on the attention weights").range(0.0, 0.99);
+  p.choice("norm", &O::pre_norm, {{"post", false}, {"pre", true}},
+           "post-LN (ODMT code, RecBole) or pre-LN with a final LayerNorm (original SASRec)");
+  p.choice("activation", &O::gelu, {{"relu", false}, {"gelu", true}}, "feed-forward activation");
+  p.field("layer_norm_eps", &O::eps, "LayerNorm epsilon (ODMT 1e-6, RecBole 1e-12, SASRec 1e-8)").range(1e-15, 1e-1);
+  p.field("scale_input", &O::scale_input, "multiply item vectors by sqrt(dimension) before adding positions");
+  p.field("init_std", &O::init_std, "normal init std of weights (0 = LibTorch defaults)").range(0.0, 1.0);
+  p.field("ff_dropout", &O::ff_dropout,
+          "dropout also inside the feed-forward, after the activation (original SASRec, ODMT code); "
+          "false = only after it (RecBole, S3-Rec)")
       .added_after_release();
+  p.choice("positions", &O::positions_from_start, {{"from_end", false}, {"from_start", true}},
+           "learned positions counted back from the newest item (original SASRec, S3-Rec, ODMT code) or "
+           "from the oldest item of the window (RecBole)")
+      .added_after_release();
+  return p;
 }
 
-TransformerOptions transformer_options(const ParamSet& p, int64_t dim, int64_t max_len, const std::string& who) {
-  TransformerOptions o;
+TransformerOptions transformer_options(TransformerOptions o, int64_t dim, int64_t max_len, const std::string& who) {
   o.dim = dim;
   o.max_len = max_len;
-  o.layers = p.get_int("layers");
-  o.heads = p.get_int("heads");
-  o.inner = p.get_int("inner_size") > 0 ? p.get_int("inner_size") : 4 * dim;
-  o.dropout = p.get_double("dropout");
-  o.attn_dropout = p.get_double("attn_dropout");
-  o.pre_norm = p.get_string("norm") == "pre";
-  o.gelu = p.get_string("activation") == "gelu";
-  o.eps = p.get_double("layer_norm_eps");
-  o.scale_input = p.get_bool("scale_input");
-  o.init_std = p.get_double("init_std");
-  o.ff_dropout = p.get_bool("ff_dropout");
-  o.positions_from_start = p.get_string("positions") == "from_start";
+  if (o.inner <= 0) o.inner = 4 * dim;
   if (dim % o.heads != 0)
     throw std::invalid_argument(who + ": heads = " + std::to_string(o.heads) +
                                 " does not divide the item-vector dimension " + std::to_string(dim));
@@ -76,8 +67,9 @@ TransformerBlock::TransformerBlock(const TransformerOptions& o)
   attn_ = register_module("attn", std::make_shared<SelfAttention>(o));
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
   norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
-  ff1_ = register_module("ff1", torch::nn::Linear(o.dim, o.inner));
-  ff2_ = register_module("ff2", torch::nn::Linear(o.inner, o.dim));
+  const int64_t inner = o.inner > 0 ? o.inner : 4 * o.dim;  // 0 = 4 x dim, also when built without transformer_options
+  ff1_ = register_module("ff1", torch::nn::Linear(o.dim, inner));
+  ff2_ = register_module("ff2", torch::nn::Linear(inner, o.dim));
   drop1_ = register_module("drop1", torch::nn::Dropout(o.dropout));
   drop2_ = register_module("drop2", torch::nn::Dropout(o.dropout));
   drop_ff_ = register_module("drop_ff", torch::nn::Dropout(o.dropout));

@@ -25,6 +25,8 @@ using namespace mmsr;
 
 struct FdsaOptions {
   TransformerOptions transformer;
+  std::vector<std::string> attributes = {"*"};
+  std::vector<std::string> features;
   bool field_mean = false;
 };
 
@@ -143,17 +145,54 @@ class Fdsa : public SequenceEncoder {
   torch::nn::Dropout output_drop_{nullptr};
 };
 
-ParamDecl fdsa_params() {
-  ParamDecl d;
-  declare_transformer_params(d);
-  d.string_list("attributes", {"*"},
-                "item attribute fields to embed ('*' = every field the data has; [] = none). S3-Rec attribute "
-                "files give the field 'attributes'; a RecBole .item file gives its token and token_seq columns")
-      .string_list("features", {}, "pooled modality features to project and pool with the attributes (e.g. text)")
-      .choice("field_pooling", "none", {"none", "mean"},
-              "none: attend over every attribute of an item; mean: average each field first, attend over fields "
-              "(RecBole)");
-  return d;
+ParamBinding<FdsaOptions> fdsa_params() {
+  ParamBinding<FdsaOptions> p;
+  p.include(&FdsaOptions::transformer, transformer_params());
+  p.field("attributes", &FdsaOptions::attributes,
+          "item attribute fields to embed ('*' = every field the data has; [] = none). S3-Rec attribute "
+          "files give the field 'attributes'; a RecBole .item file gives its token and token_seq columns");
+  p.field("features", &FdsaOptions::features, "pooled modality features to project and pool with the attributes (e.g. text)");
+  p.choice("field_pooling", &FdsaOptions::field_mean, {{"none", false}, {"mean", true}},
+           "none: attend over every attribute of an item; mean: average each field first, attend over fields "
+           "(RecBole)");
+  return p;
+}
+
+// The attribute fields the options name, from the data's fields.
+std::vector<const ItemAttributes*> attribute_fields(const FdsaOptions& o, const BuildContext& ctx) {
+  static const std::map<std::string, ItemAttributes> kNoAttributes;
+  const auto& attributes = ctx.item_attributes ? *ctx.item_attributes : kNoAttributes;
+  std::vector<const ItemAttributes*> fields;
+  for (const auto& name : o.attributes) {
+    if (name == "*") {
+      for (const auto& [n, a] : attributes) fields.push_back(&a);
+      continue;
+    }
+    auto it = attributes.find(name);
+    if (it == attributes.end()) {
+      std::string known;
+      for (const auto& [n, a] : attributes) known += (known.empty() ? "" : ", ") + n;
+      throw std::invalid_argument("fdsa: the data has no attribute field '" + name + "' (it has: " +
+                                  (known.empty() ? "none; set [data].attribute_file or item_file" : known) + ")");
+    }
+    fields.push_back(&it->second);
+  }
+  return fields;
+}
+
+// Pooled modality vectors of every item, read once through the host's feature store (token-level modalities
+// contribute their first token).
+std::vector<torch::Tensor> feature_vectors(const FdsaOptions& o, const BuildContext& ctx) {
+  std::vector<torch::Tensor> vectors;
+  for (const auto& name : o.features) {
+    bool known = false;
+    for (const auto& m : ctx.modalities) known = known || m.name == name;
+    if (!known || !ctx.gather)
+      throw std::invalid_argument("fdsa: the experiment has no modality '" + name + "'; declare it with [[modality]]");
+    auto values = ctx.gather(name, torch::arange(ctx.num_items + 1, torch::kLong)).values;
+    vectors.push_back(values.dim() == 3 ? values.select(1, 0).contiguous() : values);
+  }
+  return vectors;
 }
 
 }  // namespace
@@ -162,40 +201,10 @@ MMSR_PLUGIN(fdsa, "1.1.0") {
   registrar.add_backbone(
       "fdsa", "FDSA: an item self-attention stream plus a feature stream over attention-pooled item attributes",
       fdsa_params(),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
-        FdsaOptions o;
-        o.transformer = transformer_options(p, ctx.input_dim, ctx.max_len, "fdsa");
-        o.field_mean = p.get_string("field_pooling") == "mean";
-        static const std::map<std::string, ItemAttributes> kNoAttributes;
-        const auto& attributes = ctx.item_attributes ? *ctx.item_attributes : kNoAttributes;
-        std::vector<const ItemAttributes*> fields;
-        for (const auto& name : p.get_string_list("attributes")) {
-          if (name == "*") {
-            for (const auto& [n, a] : attributes) fields.push_back(&a);
-            continue;
-          }
-          auto it = attributes.find(name);
-          if (it == attributes.end()) {
-            std::string known;
-            for (const auto& [n, a] : attributes) known += (known.empty() ? "" : ", ") + n;
-            throw std::invalid_argument("fdsa: the data has no attribute field '" + name + "' (it has: " +
-                                        (known.empty() ? "none; set [data].attribute_file or item_file" : known) +
-                                        ")");
-          }
-          fields.push_back(&it->second);
-        }
-        // Pooled modality vectors of every item, read once through the host's feature store (token-level
-        // modalities contribute their first token).
-        std::vector<torch::Tensor> vectors;
-        for (const auto& name : p.get_string_list("features")) {
-          bool known = false;
-          for (const auto& m : ctx.modalities) known = known || m.name == name;
-          if (!known || !ctx.gather)
-            throw std::invalid_argument("fdsa: the experiment has no modality '" + name +
-                                        "'; declare it with [[modality]]");
-          auto values = ctx.gather(name, torch::arange(ctx.num_items + 1, torch::kLong)).values;
-          vectors.push_back(values.dim() == 3 ? values.select(1, 0).contiguous() : values);
-        }
+      [](FdsaOptions o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
+        o.transformer = transformer_options(o.transformer, ctx.input_dim, ctx.max_len, "fdsa");
+        const std::vector<const ItemAttributes*> fields = attribute_fields(o, ctx);
+        const std::vector<torch::Tensor> vectors = feature_vectors(o, ctx);
         if (fields.empty() && vectors.empty())
           throw std::invalid_argument(
               "fdsa: no item features to read: the data has no attribute fields (set [data].attribute_file to an "

@@ -47,19 +47,30 @@ class Gru4Rec : public SequenceEncoder {
   torch::nn::Linear out_{nullptr};
 };
 
+struct Gru4RecOptions {
+  int64_t hidden_size = 0;  // 0 = the item-vector dimension
+  int64_t layers = 1;
+  double dropout = 0.3;
+  bool dense = false;
+};
+
+ParamBinding<Gru4RecOptions> gru4rec_params() {
+  using O = Gru4RecOptions;
+  ParamBinding<O> p;
+  p.field("hidden_size", &O::hidden_size, "GRU hidden size (0 = the item-vector dimension; RecBole 128)").range(0, 65536);
+  p.field("layers", &O::layers, "GRU layers").range(1, 16);
+  p.field("dropout", &O::dropout, "dropout on the input item vectors").range(0.0, 0.99);
+  p.field("dense", &O::dense, "a dense layer back to the item dimension even when hidden == dimension");
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(gru4rec, "1.0.0") {
   registrar.add_backbone(
-      "gru4rec", "GRU4Rec: a GRU over item vectors, a state per position",
-      ParamDecl()
-          .integer("hidden_size", 0, 0, 65536, "GRU hidden size (0 = the item-vector dimension; RecBole 128)")
-          .integer("layers", 1, 1, 16, "GRU layers")
-          .real("dropout", 0.3, 0.0, 0.99, "dropout on the input item vectors")
-          .boolean("dense", false, "a dense layer back to the item dimension even when hidden == dimension"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
-        int64_t hidden = p.get_int("hidden_size") > 0 ? p.get_int("hidden_size") : ctx.input_dim;
-        return std::make_shared<Gru4Rec>(ctx.input_dim, hidden, p.get_int("layers"), p.get_double("dropout"),
-                                         p.get_bool("dense"));
+      "gru4rec", "GRU4Rec: a GRU over item vectors, a state per position", gru4rec_params(),
+      [](const Gru4RecOptions& o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
+        const int64_t hidden = o.hidden_size > 0 ? o.hidden_size : ctx.input_dim;
+        return std::make_shared<Gru4Rec>(ctx.input_dim, hidden, o.layers, o.dropout, o.dense);
       });
 }

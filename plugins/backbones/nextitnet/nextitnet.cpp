@@ -55,17 +55,27 @@ class NextItNet : public SequenceEncoder {
   std::vector<std::shared_ptr<ResidualBlock>> blocks_;
 };
 
+struct NextItNetOptions {
+  int64_t kernel_size = 3;
+  std::vector<int64_t> dilations = {1, 4};
+  int64_t repeats = 2;
+};
+
+ParamBinding<NextItNetOptions> nextitnet_params() {
+  using O = NextItNetOptions;
+  ParamBinding<O> p;
+  p.field("kernel_size", &O::kernel_size, "convolution kernel size").range(2, 64);
+  p.field("dilations", &O::dilations, "dilations of one stack of blocks").range(1, 1024);
+  p.field("repeats", &O::repeats, "how often the stack is repeated (ODMT code 2, RecBole 5)").range(1, 64);
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(nextitnet, "1.0.0") {
   registrar.add_backbone(
-      "nextitnet", "NextItNet: stacked causal dilated residual convolutions",
-      ParamDecl()
-          .integer("kernel_size", 3, 2, 64, "convolution kernel size")
-          .integer_list("dilations", {1, 4}, 1, 1024, "dilations of one stack of blocks")
-          .integer("repeats", 2, 1, 64, "how often the stack is repeated (ODMT code 2, RecBole 5)"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
-        return std::make_shared<NextItNet>(ctx.input_dim, p.get_int("kernel_size"), p.get_int_list("dilations"),
-                                           p.get_int("repeats"));
+      "nextitnet", "NextItNet: stacked causal dilated residual convolutions", nextitnet_params(),
+      [](const NextItNetOptions& o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
+        return std::make_shared<NextItNet>(ctx.input_dim, o.kernel_size, o.dilations, o.repeats);
       });
 }

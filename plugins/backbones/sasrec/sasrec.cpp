@@ -24,10 +24,14 @@ class Sasrec : public SequenceEncoder {
   std::shared_ptr<CausalTransformer> transformer_;
 };
 
-ParamDecl sasrec_params() {
-  ParamDecl d;
-  declare_transformer_params(d);
-  return d;
+struct SasrecOptions {
+  TransformerOptions transformer;
+};
+
+ParamBinding<SasrecOptions> sasrec_params() {
+  ParamBinding<SasrecOptions> p;
+  p.include(&SasrecOptions::transformer, transformer_params());
+  return p;
 }
 
 }  // namespace
@@ -35,7 +39,7 @@ ParamDecl sasrec_params() {
 MMSR_PLUGIN(sasrec, "1.1.0") {
   registrar.add_backbone(
       "sasrec", "SASRec: causal self-attention over item vectors with learned positions", sasrec_params(),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
-        return std::make_shared<Sasrec>(transformer_options(p, ctx.input_dim, ctx.max_len, "sasrec"));
+      [](const SasrecOptions& o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
+        return std::make_shared<Sasrec>(transformer_options(o.transformer, ctx.input_dim, ctx.max_len, "sasrec"));
       });
 }

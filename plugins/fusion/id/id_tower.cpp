@@ -27,17 +27,26 @@ class IdTower : public ItemTower {
   torch::nn::Embedding table_{nullptr};
 };
 
+struct IdOptions {
+  int64_t dim = 64;
+  std::string init = "normal";
+  double init_std = 0.02;
+};
+
+ParamBinding<IdOptions> id_params() {
+  ParamBinding<IdOptions> p;
+  p.field("dim", &IdOptions::dim, "item vector dimension d").range(1, 65536);
+  p.field("init", &IdOptions::init, "initialisation of the table").one_of({"normal", "xavier"});
+  p.field("init_std", &IdOptions::init_std, "std of the normal initialisation").range(1e-6, 10.0);
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(id_tower, "1.0.0") {
   registrar.add_item_tower(
-      "id", "ID only: a learnable embedding per item (one branch, 'id')",
-      ParamDecl()
-          .integer("dim", 64, 1, 65536, "item vector dimension d")
-          .choice("init", "normal", {"normal", "xavier"}, "initialisation of the table")
-          .real("init_std", 0.02, 1e-6, 10.0, "std of the normal initialisation"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        return std::make_shared<IdTower>(ctx.num_items, p.get_int("dim"), p.get_string("init"),
-                                         p.get_double("init_std"));
+      "id", "ID only: a learnable embedding per item (one branch, 'id')", id_params(),
+      [](const IdOptions& o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        return std::make_shared<IdTower>(ctx.num_items, o.dim, o.init, o.init_std);
       });
 }

@@ -155,23 +155,48 @@ class LateFusionTower : public PartsTower {
   }
 };
 
-ParamDecl common(ParamDecl d, bool id_default) {
-  return d.integer("dim", 64, 1, 65536, "item vector dimension d")
-      .boolean("with_id", id_default, "include a learnable ID embedding")
-      .choice("tokens", "first", {"first", "mean"},
-              "token-level modalities: read the first token ([CLS] / class token) or the mean of real tokens")
-      .real("dropout", 0.0, 0.0, 0.99, "dropout on the frozen features before their projection")
-      .real("init_std", 0.02, 1e-6, 10.0, "std of the ID table's normal initialisation");
+// The options of each tower: what they share, with their own defaults.
+struct ModalityTowerOptions : TowerOptions {
+  std::string modality = "text";
+  ModalityTowerOptions() { with_id = false; }
+};
+struct EarlyFusionOptions : TowerOptions {
+  EarlyFusionOptions() { modalities = {"text", "image"}; }
+};
+struct LateFusionOptions : TowerOptions {
+  LateFusionOptions() { modalities = {"text", "image"}; }
+};
+
+template <typename O>
+ParamBinding<O>& bind_common(ParamBinding<O>& p) {
+  p.field("dim", &O::dim, "item vector dimension d").range(1, 65536);
+  p.field("with_id", &O::with_id, "include a learnable ID embedding");
+  p.choice("tokens", &O::mean_tokens, {{"first", false}, {"mean", true}},
+           "token-level modalities: read the first token ([CLS] / class token) or the mean of real tokens");
+  p.field("dropout", &O::dropout, "dropout on the frozen features before their projection").range(0.0, 0.99);
+  p.field("init_std", &O::init_std, "std of the ID table's normal initialisation").range(1e-6, 10.0);
+  return p;
 }
 
-TowerOptions options(const ParamSet& p) {
-  TowerOptions o;
-  o.dim = p.get_int("dim");
-  o.with_id = p.get_bool("with_id");
-  o.mean_tokens = p.get_string("tokens") == "mean";
-  o.dropout = p.get_double("dropout");
-  o.init_std = p.get_double("init_std");
-  return o;
+ParamBinding<ModalityTowerOptions> modality_params() {
+  ParamBinding<ModalityTowerOptions> p;
+  p.field("modality", &ModalityTowerOptions::modality, "the modality to read");
+  return bind_common(p);
+}
+
+ParamBinding<EarlyFusionOptions> early_fusion_params() {
+  ParamBinding<EarlyFusionOptions> p;
+  p.field("modalities", &EarlyFusionOptions::modalities, "modalities to fuse with the ID vector");
+  p.field("combine", &EarlyFusionOptions::combine,
+          "mean of the vectors (paper), an MLP over them, or a softmax gate (the KDSR code)")
+      .one_of({"mean", "mlp", "gate"});
+  return bind_common(p);
+}
+
+ParamBinding<LateFusionOptions> late_fusion_params() {
+  ParamBinding<LateFusionOptions> p;
+  p.field("modalities", &LateFusionOptions::modalities, "modality branches beside the ID branch");
+  return bind_common(p);
 }
 
 }  // namespace
@@ -179,33 +204,20 @@ TowerOptions options(const ParamSet& p) {
 MMSR_PLUGIN(multimodal_towers, "1.0.0") {
   registrar.add_item_tower(
       "modality", "one modality's frozen features, projected to d (text-only, image-only): one branch",
-      common(ParamDecl().text("modality", "text", "the modality to read"), false),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        TowerOptions o = options(p);
+      modality_params(), [](ModalityTowerOptions o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
         if (o.with_id) throw std::invalid_argument("modality: with_id = true is early fusion; use early_fusion");
-        o.modalities = {p.get_string("modality")};
+        o.modalities = {o.modality};
         return std::make_shared<SingleModalityTower>(o, ctx, "modality");
       });
   registrar.add_item_tower(
       "early_fusion", "ID + modalities averaged (or an MLP over them) into one item vector: one branch",
-      common(ParamDecl()
-                 .string_list("modalities", {"text", "image"}, "modalities to fuse with the ID vector")
-                 .choice("combine", "mean", {"mean", "mlp", "gate"},
-                         "mean of the vectors (paper), an MLP over them, or a softmax gate (the KDSR code)"),
-             true),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        TowerOptions o = options(p);
-        o.modalities = p.get_string_list("modalities");
-        o.combine = p.get_string("combine");
+      early_fusion_params(), [](const EarlyFusionOptions& o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
         if (o.modalities.empty() && !o.with_id) throw std::invalid_argument("early_fusion: nothing to fuse");
         return std::make_shared<EarlyFusionTower>(o, ctx);
       });
   registrar.add_item_tower(
       "late_fusion", "ID and each modality as branches of their own (each its own backbone); scores averaged",
-      common(ParamDecl().string_list("modalities", {"text", "image"}, "modality branches beside the ID branch"), true),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        TowerOptions o = options(p);
-        o.modalities = p.get_string_list("modalities");
+      late_fusion_params(), [](const LateFusionOptions& o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
         if (o.modalities.size() + (o.with_id ? 1 : 0) < 2)
           throw std::invalid_argument("late_fusion: needs at least two branches");
         return std::make_shared<LateFusionTower>(o, ctx);

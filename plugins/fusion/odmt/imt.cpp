@@ -26,6 +26,7 @@ using namespace mmsr;
 
 struct ImtOptions {
   TransformerOptions transformer;
+  int64_t dim = 64;
   std::string text = "text", image = "image";
   std::string id_init = "mean";
   bool id_mask = true, separate = false, with_id = true;
@@ -184,34 +185,33 @@ class ImtTower : public ItemTower {
   std::vector<std::string> branches_;
 };
 
+
+ParamBinding<ImtOptions> imt_params() {
+  using O = ImtOptions;
+  ParamBinding<O> p;
+  p.include(&O::transformer, transformer_params());
+  p.field("dim", &O::dim, "item vector dimension d (paper 768)").range(1, 65536);
+  p.field("text", &O::text, "the text modality (token-level: [CLS] first; or pooled)");
+  p.field("image", &O::image, "the image modality (token-level: class token first; or pooled)");
+  p.field("id_init", &O::id_init,
+          "ID table start: mean of image class token and text [CLS] (paper), one of them, or xavier-normal")
+      .one_of({"mean", "text", "image", "random"});
+  p.field("id_mask", &O::id_mask, "text and image tokens cannot attend to the ID token (paper); false = no ID mask");
+  p.choice("encoder", &O::separate, {{"joint", false}, {"separate", true}},
+           "joint: one transformer over all tokens (IMT); separate: one per modality, the ID vector untouched");
+  p.field("with_id", &O::with_id, "the ID token and branch (false: the paper's 'w/o ID' ablation)");
+  p.field("head_slope", &O::slope, "LeakyReLU slope of the per-branch heads").range(0.0, 1.0);
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(odmt, "1.0.0") {
-  ParamDecl d;
-  declare_transformer_params(d);
-  d.integer("dim", 64, 1, 65536, "item vector dimension d (paper 768)")
-      .text("text", "text", "the text modality (token-level: [CLS] first; or pooled)")
-      .text("image", "image", "the image modality (token-level: class token first; or pooled)")
-      .choice("id_init", "mean", {"mean", "text", "image", "random"},
-              "ID table start: mean of image class token and text [CLS] (paper), one of them, or xavier-normal")
-      .boolean("id_mask", true, "text and image tokens cannot attend to the ID token (paper); false = no ID mask")
-      .choice("encoder", "joint", {"joint", "separate"},
-              "joint: one transformer over all tokens (IMT); separate: one per modality, the ID vector untouched")
-      .boolean("with_id", true, "the ID token and branch (false: the paper's 'w/o ID' ablation)")
-      .real("head_slope", 0.01, 0.0, 1.0, "LeakyReLU slope of the per-branch heads");
   registrar.add_item_tower(
       "imt", "ODMT's ID-aware multimodal transformer: text, image and ID tokens under the IMT mask; branches id, "
              "text, image",
-      d, [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        ImtOptions o;
-        o.transformer = transformer_options(p, p.get_int("dim"), 1, "imt");
-        o.text = p.get_string("text");
-        o.image = p.get_string("image");
-        o.id_init = p.get_string("id_init");
-        o.id_mask = p.get_bool("id_mask");
-        o.separate = p.get_string("encoder") == "separate";
-        o.with_id = p.get_bool("with_id");
-        o.slope = p.get_double("head_slope");
+      imt_params(), [](ImtOptions o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        o.transformer = transformer_options(o.transformer, o.dim, 1, "imt");
         return std::make_shared<ImtTower>(o, ctx);
       });
 }

@@ -33,19 +33,28 @@ class PopularityTower : public ItemTower {
   torch::Tensor counts_;
 };
 
+struct PopularityOptions {
+  bool with_valid = false;
+};
+
+ParamBinding<PopularityOptions> popularity_params() {
+  ParamBinding<PopularityOptions> p;
+  p.choice("counts", &PopularityOptions::with_valid, {{"train", false}, {"train+valid", true}},
+           "train: counts over the training split; train+valid: also each user's validation item (popularity over "
+           "the test inputs, the S3-Rec paper's PopRec)");
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(popularity, "1.0.0") {
   registrar.add_item_tower(
       "popularity",
       "PopRec: every item scored by its interaction count, the same ranking for every user (no backbone, no loss)",
-      ParamDecl().choice("counts", "train", {"train", "train+valid"},
-                         "train: counts over the training split; train+valid: also each user's validation "
-                         "item (popularity over the test inputs, the S3-Rec paper's PopRec)"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+      popularity_params(), [](const PopularityOptions& o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
         if (!ctx.item_counts) throw std::invalid_argument("popularity: the host gave no item counts");
         std::vector<double> counts(ctx.item_counts->begin(), ctx.item_counts->end());
-        if (p.get_string("counts") == "train+valid") {
+        if (o.with_valid) {
           if (!ctx.valid_target_counts)
             throw std::invalid_argument("popularity: the host gave no validation counts");
           for (size_t i = 0; i < counts.size() && i < ctx.valid_target_counts->size(); ++i)

@@ -42,17 +42,39 @@ class MoeAdaptor : public torch::nn::Module {
   torch::nn::Dropout drop_{nullptr};
 };
 
+struct UnisrecOptions {
+  int64_t dim = 300;
+  std::string modality = "text";
+  int64_t experts = 8;
+  double dropout = 0.2;
+  bool with_id = false;
+  double temperature = 0.07;
+};
+
+ParamBinding<UnisrecOptions> unisrec_params() {
+  using O = UnisrecOptions;
+  ParamBinding<O> p;
+  p.field("dim", &O::dim, "item vector dimension (UniSRec 300)").range(1, 65536);
+  p.field("modality", &O::modality, "the text modality");
+  p.field("experts", &O::experts, "adaptor experts").range(1, 256);
+  p.field("dropout", &O::dropout, "dropout on the text vector inside each expert").range(0.0, 0.99);
+  p.field("with_id", &O::with_id, "add a learnable ID embedding (UniSRec fine-tuned 'inductive' = false: with ID)");
+  p.field("temperature", &O::temperature, "cosine-similarity temperature tau").range(1e-4, 100.0);
+  return p;
+}
+
 class UnisrecTower : public ItemTower {
  public:
-  UnisrecTower(const BuildContext& ctx, const std::string& text, int64_t dim, int64_t experts, double dropout,
-               bool with_id, double temperature)
-      : text_(text), dim_(dim), temperature_(temperature) {
+  UnisrecTower(const BuildContext& ctx, const UnisrecOptions& o)
+      : text_(o.modality), dim_(o.dim), temperature_(o.temperature) {
+    const std::string& text = o.modality;
+    const int64_t dim = o.dim;
     int64_t in = -1;
     for (const auto& m : ctx.modalities)
       if (m.name == text) in = m.dim;
     if (in < 0) throw std::invalid_argument("unisrec: the experiment has no modality '" + text + "'");
-    adaptor_ = register_module("adaptor", std::make_shared<MoeAdaptor>(in, dim, experts, dropout));
-    if (with_id) {
+    adaptor_ = register_module("adaptor", std::make_shared<MoeAdaptor>(in, dim, o.experts, o.dropout));
+    if (o.with_id) {
       ids_ = register_module("ids", torch::nn::Embedding(torch::nn::EmbeddingOptions(ctx.num_items + 1, dim).padding_idx(0)));
       torch::NoGradGuard g;
       ids_->weight.normal_(0.0, 0.02);
@@ -88,16 +110,7 @@ class UnisrecTower : public ItemTower {
 MMSR_PLUGIN(unisrec, "1.0.0") {
   registrar.add_item_tower(
       "unisrec", "UniSRec: a mixture-of-experts adaptor over frozen text vectors (+ ID), cosine / temperature scores",
-      ParamDecl()
-          .integer("dim", 300, 1, 65536, "item vector dimension (UniSRec 300)")
-          .text("modality", "text", "the text modality")
-          .integer("experts", 8, 1, 256, "adaptor experts")
-          .real("dropout", 0.2, 0.0, 0.99, "dropout on the text vector inside each expert")
-          .boolean("with_id", false, "add a learnable ID embedding (UniSRec fine-tuned 'inductive' = false: with ID)")
-          .real("temperature", 0.07, 1e-4, 100.0, "cosine-similarity temperature tau"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        return std::make_shared<UnisrecTower>(ctx, p.get_string("modality"), p.get_int("dim"), p.get_int("experts"),
-                                              p.get_double("dropout"), p.get_bool("with_id"),
-                                              p.get_double("temperature"));
+      unisrec_params(), [](const UnisrecOptions& o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
+        return std::make_shared<UnisrecTower>(ctx, o);
       });
 }

@@ -56,13 +56,22 @@ class SampledBce : public Objective {
   int64_t negatives_, num_items_;
 };
 
+struct BceOptions {
+  int64_t negatives = 1;
+};
+
+ParamBinding<BceOptions> bce_params() {
+  ParamBinding<BceOptions> p;
+  p.field("negatives", &BceOptions::negatives, "negatives drawn per position, outside the user's window").range(1, 10000);
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(bce, "1.0.0") {
   registrar.add_objective(
-      "bce", "binary cross-entropy with uniformly sampled negatives (original SASRec, S3-Rec baselines)",
-      ParamDecl().integer("negatives", 1, 1, 10000, "negatives drawn per position, outside the user's window"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<Objective> {
-        return std::make_shared<SampledBce>(p.get_int("negatives"), ctx.num_items);
+      "bce", "binary cross-entropy with uniformly sampled negatives (original SASRec, S3-Rec baselines)", bce_params(),
+      [](const BceOptions& o, const BuildContext& ctx) -> std::shared_ptr<Objective> {
+        return std::make_shared<SampledBce>(o.negatives, ctx.num_items);
       });
 }

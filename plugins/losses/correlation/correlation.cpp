@@ -189,36 +189,34 @@ class CorrelationSupervision : public Objective {
   torch::Tensor centroids_;
 };
 
+ParamBinding<CorrelationOptions> correlation_params() {
+  using O = CorrelationOptions;
+  ParamBinding<O> p;
+  p.field("modality", &O::modality, "the adapted modality supervised ([train] adapt must name it)");
+  p.field("holistic", &O::holistic, "weight of the holistic correlation loss (code: image 4, text 0.5; 0 = off)")
+      .range(0.0, 1e6);
+  p.field("dissected", &O::dissected,
+          "weight of the dissected correlation-type loss (code: image 4, text 0.5; 0 = off)")
+      .range(0.0, 1e6);
+  p.field("temperature", &O::temperature, "temperature T of the holistic loss").range(1e-3, 1e3);
+  p.field("parts", &O::parts, "D: equal parts the teacher vector is cut into for correlation types").range(1, 4096);
+  p.field("codes", &O::codes, "K: k-means clusters (correlation types)").range(2, 100000);
+  p.field("dim", &O::dim, "width of the student projections and of the code classifier").range(1, 65536);
+  p.field("kmeans_pairs", &O::kmeans_pairs, "item pairs sampled to fit the k-means").range(100, 100000000);
+  p.field("kmeans_iterations", &O::kmeans_iterations, "Lloyd iterations of the k-means").range(1, 10000);
+  p.field("kmeans_seed", &O::kmeans_seed,
+          "seed of the pair sample and the k-means start (fixed: the same codes for every run)")
+      .range(0, 1000000000);
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(correlation, "1.0.0") {
   registrar.add_objective(
       "correlation",
       "KDSR's correlation supervision of an adapted modality's embeddings: holistic and dissected correlations",
-      ParamDecl()
-          .text("modality", "image", "the adapted modality supervised ([train] adapt must name it)")
-          .real("holistic", 1.0, 0.0, 1e6, "weight of the holistic correlation loss (code: image 4, text 0.5; 0 = off)")
-          .real("dissected", 1.0, 0.0, 1e6, "weight of the dissected correlation-type loss (code: image 4, text 0.5; 0 = off)")
-          .real("temperature", 1.5, 1e-3, 1e3, "temperature T of the holistic loss")
-          .integer("parts", 8, 1, 4096, "D: equal parts the teacher vector is cut into for correlation types")
-          .integer("codes", 50, 2, 100000, "K: k-means clusters (correlation types)")
-          .integer("dim", 64, 1, 65536, "width of the student projections and of the code classifier")
-          .integer("kmeans_pairs", 100000, 100, 100000000, "item pairs sampled to fit the k-means")
-          .integer("kmeans_iterations", 30, 1, 10000, "Lloyd iterations of the k-means")
-          .integer("kmeans_seed", 1, 0, 1000000000, "seed of the pair sample and the k-means start (fixed: the same "
-                                                    "codes for every run)"),
-      [](const ParamSet& p, const BuildContext& ctx) -> std::shared_ptr<Objective> {
-        CorrelationOptions o;
-        o.modality = p.get_string("modality");
-        o.holistic = p.get_double("holistic");
-        o.dissected = p.get_double("dissected");
-        o.temperature = p.get_double("temperature");
-        o.parts = p.get_int("parts");
-        o.codes = p.get_int("codes");
-        o.dim = p.get_int("dim");
-        o.kmeans_pairs = p.get_int("kmeans_pairs");
-        o.kmeans_iterations = p.get_int("kmeans_iterations");
-        o.kmeans_seed = p.get_int("kmeans_seed");
+      correlation_params(), [](const CorrelationOptions& o, const BuildContext& ctx) -> std::shared_ptr<Objective> {
         if (o.holistic == 0 && o.dissected == 0)
           throw std::invalid_argument("correlation: holistic and dissected are both 0; remove the loss instead");
         return std::make_shared<CorrelationSupervision>(o, ctx);

@@ -79,33 +79,31 @@ class Distillation : public Objective {
   DistillOptions o_;
 };
 
+ParamBinding<DistillOptions> distill_params() {
+  using O = DistillOptions;
+  ParamBinding<O> p;
+  p.field("temperature", &O::temperature, "softmax temperature T (paper: Stream 0.5, Arts 0.3, Office 0.4)")
+      .range(1e-3, 100.0);
+  p.field("alpha", &O::alpha,
+          "ramp-up: weight exp(-5 (1 - min(e, alpha)/alpha)^2) at epoch e; alpha < 1 is a constant weight")
+      .range(0.0, 1e6);
+  p.field("teacher", &O::teacher, "the teaching branch");
+  p.field("students", &O::students, "the branches it teaches");
+  p.field("ensemble", &O::ensemble, "the mean of all branches' logits also teaches the teacher");
+  p.field("detach_teachers", &O::detach, "stop gradients into every teacher's logits");
+  p.choice("form", &O::soft_ce, {{"kl", false}, {"soft_ce", true}},
+           "kl (paper) or soft cross-entropy (ODMT code: KL + teacher entropy)");
+  p.choice("candidates", &O::unique, {{"slots", false}, {"unique", true}}, "in-batch candidates, as in the inbatch loss");
+  p.field("debias", &O::debias, "subtract log popularity from the candidate scores, as in the inbatch loss");
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(distill, "1.0.0") {
   registrar.add_objective(
       "distill", "ODMT's online distillation: the ID branch teaches the modality branches, the ensemble the ID branch",
-      ParamDecl()
-          .real("temperature", 0.5, 1e-3, 100.0, "softmax temperature T (paper: Stream 0.5, Arts 0.3, Office 0.4)")
-          .real("alpha", 50.0, 0.0, 1e6,
-                "ramp-up: weight exp(-5 (1 - min(e, alpha)/alpha)^2) at epoch e; alpha < 1 is a constant weight")
-          .text("teacher", "id", "the teaching branch")
-          .string_list("students", {"image", "text"}, "the branches it teaches")
-          .boolean("ensemble", true, "the mean of all branches' logits also teaches the teacher")
-          .boolean("detach_teachers", false, "stop gradients into every teacher's logits")
-          .choice("form", "kl", {"kl", "soft_ce"}, "kl (paper) or soft cross-entropy (ODMT code: KL + teacher entropy)")
-          .choice("candidates", "slots", {"slots", "unique"}, "in-batch candidates, as in the inbatch loss")
-          .boolean("debias", true, "subtract log popularity from the candidate scores, as in the inbatch loss"),
-      [](const ParamSet& p, const BuildContext&) -> std::shared_ptr<Objective> {
-        DistillOptions o;
-        o.temperature = p.get_double("temperature");
-        o.alpha = p.get_double("alpha");
-        o.teacher = p.get_string("teacher");
-        o.students = p.get_string_list("students");
-        o.ensemble = p.get_bool("ensemble");
-        o.detach = p.get_bool("detach_teachers");
-        o.soft_ce = p.get_string("form") == "soft_ce";
-        o.unique = p.get_string("candidates") == "unique";
-        o.debias = p.get_bool("debias");
+      distill_params(), [](const DistillOptions& o, const BuildContext&) -> std::shared_ptr<Objective> {
         return std::make_shared<Distillation>(o);
       });
 }

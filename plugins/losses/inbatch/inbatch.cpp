@@ -39,19 +39,27 @@ class InBatchSoftmax : public Objective {
   bool unique_, debias_, fused_;
 };
 
+struct InBatchOptions {
+  bool unique = false, debias = true, fused = false;
+};
+
+ParamBinding<InBatchOptions> inbatch_params() {
+  using O = InBatchOptions;
+  ParamBinding<O> p;
+  p.choice("candidates", &O::unique, {{"slots", false}, {"unique", true}},
+           "slots: every item slot of the batch (ODMT code); unique: each distinct item once");
+  p.field("debias", &O::debias, "subtract log pop(j) (training-split frequency) from candidate scores");
+  p.choice("branches", &O::fused, {{"each", false}, {"fused", true}},
+           "each: one cross-entropy per branch, summed; fused: one on the mean logits");
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(inbatch, "1.0.0") {
   registrar.add_objective(
-      "inbatch", "ODMT's debiased in-batch softmax: batch slots as candidates, minus log popularity",
-      ParamDecl()
-          .choice("candidates", "slots", {"slots", "unique"},
-                  "slots: every item slot of the batch (ODMT code); unique: each distinct item once")
-          .boolean("debias", true, "subtract log pop(j) (training-split frequency) from candidate scores")
-          .choice("branches", "each", {"each", "fused"},
-                  "each: one cross-entropy per branch, summed; fused: one on the mean logits"),
-      [](const ParamSet& p, const BuildContext&) -> std::shared_ptr<Objective> {
-        return std::make_shared<InBatchSoftmax>(p.get_string("candidates") == "unique", p.get_bool("debias"),
-                                                p.get_string("branches") == "fused");
+      "inbatch", "ODMT's debiased in-batch softmax: batch slots as candidates, minus log popularity", inbatch_params(),
+      [](const InBatchOptions& o, const BuildContext&) -> std::shared_ptr<Objective> {
+        return std::make_shared<InBatchSoftmax>(o.unique, o.debias, o.fused);
       });
 }

@@ -41,14 +41,23 @@ class FullSoftmax : public Objective {
   bool fused_;
 };
 
+struct SoftmaxOptions {
+  bool fused = false;
+};
+
+ParamBinding<SoftmaxOptions> softmax_params() {
+  ParamBinding<SoftmaxOptions> p;
+  p.choice("branches", &SoftmaxOptions::fused, {{"each", false}, {"fused", true}},
+           "each: one cross-entropy per branch, summed; fused: one on the mean logits");
+  return p;
+}
+
 }  // namespace
 
 MMSR_PLUGIN(softmax, "1.0.0") {
   registrar.add_objective(
       "softmax", "full softmax cross-entropy over all items, per branch (summed) or on averaged logits",
-      ParamDecl().choice("branches", "each", {"each", "fused"},
-                         "each: one cross-entropy per branch, summed; fused: one on the mean logits"),
-      [](const ParamSet& p, const BuildContext&) -> std::shared_ptr<Objective> {
-        return std::make_shared<FullSoftmax>(p.get_string("branches") == "fused");
+      softmax_params(), [](const SoftmaxOptions& o, const BuildContext&) -> std::shared_ptr<Objective> {
+        return std::make_shared<FullSoftmax>(o.fused);
       });
 }

@@ -66,6 +66,12 @@ class ParamDecl {
   const ParamSpec* find(const std::string& name) const;
   std::vector<std::string> names() const;
 
+  // For ParamBinding (mmsr/sdk/options.h), whose fields get their range after they are added: a spec added
+  // without checking its default, a spec changed afterwards, and the check of every default (std::logic_error).
+  ParamDecl& add_unchecked(ParamSpec spec);
+  ParamSpec& spec_at(size_t index) { return specs_.at(index); }
+  void check_defaults() const;
+
  private:
   ParamDecl& add(ParamSpec spec);
   std::vector<ParamSpec> specs_;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "mmsr/sdk/params.h"
+#include "mmsr/sdk/options.h"
 
 namespace mmsr {
 
@@ -41,6 +41,13 @@ struct ComponentEntry {
   std::string library_version;
 };
 
+// A factory of an options struct; named through a nested type so that a lambda converts to it (the options type
+// is deduced from the binding, not from the lambda).
+template <typename Options, typename Made>
+struct TypedFactory {
+  using type = std::function<std::shared_ptr<Made>(const Options&, const BuildContext&)>;
+};
+
 class Registrar {
  public:
   virtual ~Registrar() = default;
@@ -52,6 +59,31 @@ class Registrar {
                       ItemTowerFactory factory);
   void add_objective(std::string name, std::string description, ParamDecl params,
                      ObjectiveFactory factory);
+
+  // The same with typed parameters (mmsr/sdk/options.h): the factory receives the plugin's options struct.
+  template <typename Options>
+  void add_backbone(std::string name, std::string description, const ParamBinding<Options>& params,
+                    typename TypedFactory<Options, SequenceEncoder>::type make) {
+    add_backbone(std::move(name), std::move(description), params.decl(), typed(params, std::move(make)));
+  }
+  template <typename Options>
+  void add_item_tower(std::string name, std::string description, const ParamBinding<Options>& params,
+                      typename TypedFactory<Options, ItemTower>::type make) {
+    add_item_tower(std::move(name), std::move(description), params.decl(), typed(params, std::move(make)));
+  }
+  template <typename Options>
+  void add_objective(std::string name, std::string description, const ParamBinding<Options>& params,
+                     typename TypedFactory<Options, Objective>::type make) {
+    add_objective(std::move(name), std::move(description), params.decl(), typed(params, std::move(make)));
+  }
+
+ private:
+  template <typename Options, typename Made>
+  static auto typed(const ParamBinding<Options>& params, std::function<std::shared_ptr<Made>(const Options&, const BuildContext&)> make) {
+    return [params, make = std::move(make)](const ParamSet& p, const BuildContext& ctx) {
+      return make(params.read(p), ctx);
+    };
+  }
 };
 
 }  // namespace mmsr

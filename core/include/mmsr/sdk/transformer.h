@@ -15,24 +15,28 @@
 #include <string>
 #include <vector>
 
-#include "mmsr/sdk/params.h"
+#include "mmsr/sdk/options.h"
 
 namespace mmsr {
 
+// The transformer's options. The parameter fields (all but dim and max_len, which come from the model) are bound
+// by transformer_params(); their defaults are the ODMT code's values.
 struct TransformerOptions {
-  int64_t dim = 64, layers = 2, heads = 2, inner = 256, max_len = 50;
+  int64_t dim = 64, max_len = 50;  // from the model, not parameters
+  int64_t layers = 2, heads = 2;
+  int64_t inner = 0;  // feed-forward inner size; 0 = 4 x dim (resolved by transformer_options)
   double dropout = 0.1, attn_dropout = 0.1, eps = 1e-6, init_std = 0.02;
   bool pre_norm = false, gelu = false, scale_input = false;
   bool ff_dropout = true;  // dropout after the feed-forward's activation as well as after the feed-forward
   bool positions_from_start = false;  // RecBole's positions (0 = oldest item of the window) instead of from the newest
 };
 
-// Adds the transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon,
-// scale_input, init_std, ff_dropout, positions) to a plugin's declaration, with the ODMT code's values as defaults.
-ParamDecl& declare_transformer_params(ParamDecl& decl);
-// Reads them back; `who` names the plugin in the error when heads do not divide dim.
-TransformerOptions transformer_options(const ParamSet& params, int64_t dim, int64_t max_len,
-                                       const std::string& who);
+// The transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon, scale_input,
+// init_std, ff_dropout, positions), for a plugin to include in its own: p.include(&MyOptions::transformer, ...).
+ParamBinding<TransformerOptions> transformer_params();
+// The bound options completed with the model's dimension and window: inner resolved, and heads checked to divide
+// dim (`who` names the plugin in the error).
+TransformerOptions transformer_options(TransformerOptions bound, int64_t dim, int64_t max_len, const std::string& who);
 
 // Multi-head self-attention written out, so the additive mask is ours: a finite large negative instead of
 // -inf, and callers let every query attend to itself, so no row is ever fully masked (which would give NaN).
