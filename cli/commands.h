@@ -37,6 +37,8 @@ std::unique_ptr<Command> add_slurm_command(CLI::App& app);
 std::unique_ptr<Command> add_data_command(CLI::App& app);
 
 // Shared by the commands.
+// When this process started (steady-clock ticks): the first call fixes it, so main() calls it first.
+int64_t process_start_ticks();
 inline const char* kDefaultStore = "results/mmsr.sqlite";
 // The plugins given with --plugin, then those of the default plugin folders.
 void load_plugins(PluginRegistry& registry, const std::vector<std::string>& extra);

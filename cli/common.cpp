@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,11 @@ std::string executable_dir() {
 }
 
 }  // namespace
+
+int64_t process_start_ticks() {
+  static const int64_t ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+  return ticks;
+}
 
 void load_plugins(PluginRegistry& registry, const std::vector<std::string>& extra) {
   for (const auto& lib : extra) registry.load_library(lib);

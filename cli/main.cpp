@@ -17,9 +17,7 @@ namespace {
 void set_up_process() {
   // A file-size limit (ulimit -f) should be a clear "disk full" error from the store, not a kill by SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
-  // When the command started, for the "to_first_step" timing of its runs (a run's own process inherits it).
-  if (!std::getenv("MMSR_COMMAND_START"))
-    setenv("MMSR_COMMAND_START", std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()).c_str(), 1);
+  mmsr::cli::process_start_ticks();  // when the command started, for the "to_first_step" timing of its runs
   // Training allocates and frees tensors of tens of MB every step. glibc serves those with mmap and returns
   // them to the kernel on free, so every step page-faults them in again (measured: half the CPU time in the
   // kernel on Beauty). Keeping them in the heap removes that cost.

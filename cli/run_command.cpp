@@ -24,6 +24,7 @@ struct ChildSide {
   int64_t parent_experiment_id = 0;
   double linger_after_run = 0;    // tests only: see RunOptions::linger_after_run_seconds
   bool tty_progress = false;
+  int64_t launched_at = 0;        // when the parent launched this run (steady-clock ticks)
   int data_parallel_rank = 0;     // a data-parallel run's other process: train run KEY's share as rank R
   std::string rendezvous_file;    // ... meeting the others at this file
 };
@@ -87,6 +88,7 @@ class RunCommand : public Command {
   void declare_child_options() {
     app_->add_option("--supervised-run", child_.supervised_key)->group("");
     app_->add_option("--experiment-id", child_.parent_experiment_id)->group("");
+    app_->add_option("--launched-at", child_.launched_at)->group("");
     app_->add_option("--linger-after-run", child_.linger_after_run)->group("")->check(finite_in(0, 3600));
     app_->add_flag("--tty-progress", child_.tty_progress)->group("");
     app_->add_option("--data-parallel-rank", child_.data_parallel_rank)->group("");
@@ -169,6 +171,7 @@ class RunCommand : public Command {
     opt.checkpoints = !no_checkpoints_;
     opt.data_cache = data_cache_ == "off" ? "" : data_cache_;
     opt.linger_after_run_seconds = child_.linger_after_run;
+    opt.command_start_ticks = child_.launched_at > 0 ? child_.launched_at : process_start_ticks();
     const std::vector<std::string> same_run = same_run_command(global, opt.data_cache);
     if (!dry_run_) {
       opt.worker_command = same_run;

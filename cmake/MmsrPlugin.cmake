@@ -24,6 +24,8 @@ function(mmsr_add_plugin)
     LIBRARY_OUTPUT_DIRECTORY ${MMSR_PLUGIN_OUTPUT_DIR}
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
+  set_target_properties(${target} PROPERTIES INSTALL_RPATH "$ORIGIN/../..;${MMSR_TORCH_LIB_DIR}")
+  install(TARGETS ${target} LIBRARY DESTINATION lib/mmsr/plugins)
   set_property(GLOBAL APPEND PROPERTY MMSR_PLUGINS ${P_NAME})
   add_dependencies(mmsr_plugins ${target})
 endfunction()

@@ -249,11 +249,13 @@ loss = "softmax"
 
 namespace mmsr {
 
-// Every experiment file shipped in examples/ parses against the real plugins (data files are not read).
+// Every experiment file shipped in examples/ parses against the real plugins (data files are not read). The plugin
+// template's grid needs the template's own plugin: scripts/plugin_template_check.sh runs it.
 TEST(Examples, EveryExampleFileParses) {
   int files = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(MMSR_EXAMPLES_DIR)) {
     if (entry.path().extension() != ".toml") continue;
+    if (entry.path().parent_path().filename() == "plugin-template") continue;
     ++files;
     auto& r = test::e2e::plugins();
     EXPECT_NO_THROW(load_experiment(

@@ -52,7 +52,6 @@ std::shared_ptr<SequenceEncoder> build(const std::string& name, uint64_t seed) {
   c.input_dim = kDim;
   c.max_len = kLen;
   c.num_items = kItems;
-  c.seed = seed;
   c.item_counts = &counts;
   c.valid_target_counts = &counts;
   c.item_attributes = &test_attributes();

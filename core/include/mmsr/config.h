@@ -11,12 +11,70 @@
 
 #include "mmsr/features.h"
 #include "mmsr/readers.h"
+#include "mmsr/sdk/options.h"
 #include "mmsr/sdk/params.h"
 #include "mmsr/sdk/registrar.h"
 
 namespace mmsr {
 
-// The declarations of the core's own sections: the single source of their parsing and documentation.
+// The core's own sections, as typed options: each field is bound once to its key, range and doc
+// (core/src/config/sections.cpp); the default is the field's initialiser.
+struct ExperimentOptions {
+  std::string name = "experiment";
+  std::string description;
+  std::vector<int64_t> seeds = {1};
+  int64_t popularity_groups = 5;
+};
+
+struct DataOptions {
+  std::string format = "synthetic";
+  std::string path, name, item_file, attribute_file;
+  bool drop_consecutive_repeats = false;
+  int64_t k_core = 0, min_length = 3, keep_last = 0;
+};
+
+struct ProtocolOptions {
+  std::string split = "leave_one_out";
+  std::string train_samples = "all_position";
+  int64_t max_len = 50;
+  std::string candidates = "full";
+  int64_t negatives = 99;
+  std::string negatives_file;
+  int64_t negatives_seed = 0;
+  bool mask_history = true;
+  std::string ties = "expected";
+  std::vector<std::string> metrics = {"hr", "ndcg", "mrr"};
+  std::vector<int64_t> ks = {5, 10, 20};
+  std::string select = "ndcg@10";
+};
+
+struct TrainOptions {
+  std::string optimizer = "adam";
+  double lr = 1e-3, weight_decay = 0.0, clip_norm = 0.0;
+  int64_t epochs = 50, patience = 10, eval_every = 1, batch_size = 256;
+  bool length_buckets = false;
+  int64_t eval_batch_size = 0, threads = 0, processes = 1;
+  std::string device = "auto", precision = "fp32";
+  bool fast_dropout = false;
+  std::vector<std::string> adapt;  // KDSR's trainable modality embeddings and their asynchronous step
+  double adapt_lr_scale = 1.0;
+  std::vector<int64_t> adapt_milestones;
+  double adapt_gamma = 2.0;
+};
+
+const ParamBinding<ExperimentOptions>& experiment_params();
+const ParamBinding<DataOptions>& data_params();
+const ParamBinding<SyntheticOptions>& synthetic_params();
+const ParamBinding<ModalitySpec>& modality_params();  // paths as written (parse_experiment resolves them)
+const ParamBinding<ProtocolOptions>& protocol_params();
+const ParamBinding<TrainOptions>& train_params();
+
+// The typed view of a resolved section (a run's record keeps the ParamSet: its JSON is part of the identity).
+inline DataOptions data_options(const ParamSet& data) { return data_params().read(data); }
+inline ProtocolOptions protocol_options(const ParamSet& protocol) { return protocol_params().read(protocol); }
+inline TrainOptions train_options(const ParamSet& train) { return train_params().read(train); }
+
+// The declarations the bindings make: what parsing, validation and the docs read.
 const ParamDecl& experiment_section();
 const ParamDecl& data_section();
 const ParamDecl& synthetic_section();

@@ -45,6 +45,9 @@ struct RunCallbacks {
   // meets through. Rank 0 trains, evaluates and records; the other ranks only train their share of each batch.
   int data_parallel_rank = 0;
   std::string rendezvous_file;
+  // When the run was launched (steady-clock ticks, comparable across the processes of one machine; 0 = unknown):
+  // the "to_first_step" timing is the time from it to the first training step.
+  int64_t launched_at_ticks = 0;
 };
 
 // The selected model evaluated under one [[also_evaluate]] protocol (same order as Experiment::also_evaluate).

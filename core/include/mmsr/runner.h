@@ -40,6 +40,9 @@ struct RunOptions {
   // nothing is written to the store.
   int data_parallel_rank = 0;
   std::string rendezvous_file;
+  // When the command started (steady-clock ticks; 0 = unknown): a run's "to_first_step" timing counts from it for
+  // the first run the command launches, from its own launch for the others. A run's own process is told its launch.
+  int64_t command_start_ticks = 0;
   // Tests: act as if a stop signal arrived right after this epoch of every run (0 = never).
   int64_t interrupt_after_epoch = 0;
   // Tests: a run's process waits this long after recording its result, so that a time limit arrives after the

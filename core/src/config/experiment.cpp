@@ -25,7 +25,7 @@ const std::vector<std::string>& variant_protocol_keys() {
 }
 
 std::string Experiment::data_path() const {
-  const std::string& p = data.get_string("path");
+  const std::string p = data_options(data).path;
   if (p.empty()) return "";
   std::filesystem::path path(p);
   if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
@@ -57,38 +57,18 @@ void refuse_unknown_sections(const Parser& p, const toml::table& root) {
 
 // [experiment]
 void read_experiment(const Parser& p, const toml::table& root, Experiment& ex) {
-  ParamSet exp = p.read_fixed(p.sub_table(root, "experiment", ""), experiment_section(), "[experiment]");
-  ex.name = exp.get_string("name");
-  ex.description = exp.get_string("description");
-  for (int64_t s : exp.get_int_list("seeds")) {
+  const ExperimentOptions exp =
+      experiment_params().read(p.read_fixed(p.sub_table(root, "experiment", ""), experiment_section(), "[experiment]"));
+  ex.name = exp.name;
+  ex.description = exp.description;
+  for (int64_t s : exp.seeds) {
     // A seed given twice would be one run listed twice: the second would find the first's result.
     if (std::find(ex.seeds.begin(), ex.seeds.end(), uint64_t(s)) != ex.seeds.end())
       p.fail(root.get("experiment"), "[experiment].seeds: seed " + std::to_string(s) + " is given twice; list each once");
     ex.seeds.push_back(uint64_t(s));
   }
-  ex.popularity_groups = exp.get_int("popularity_groups");
+  ex.popularity_groups = exp.popularity_groups;
   if (ex.seeds.empty()) p.fail(root.get("experiment"), "[experiment].seeds: give at least one seed");
-}
-
-// [data.synthetic]
-SyntheticOptions synthetic_options(const ParamSet& syn) {
-  SyntheticOptions o;
-  o.seed = uint64_t(syn.get_int("seed"));
-  o.users = syn.get_int("users");
-  o.items = syn.get_int("items");
-  o.clusters = syn.get_int("clusters");
-  o.zipf = syn.get_double("zipf");
-  o.min_length = syn.get_int("min_length");
-  o.max_length = syn.get_int("max_length");
-  o.stickiness = syn.get_double("stickiness");
-  o.successor = syn.get_double("successor");
-  o.cold_fraction = syn.get_double("cold_fraction");
-  o.cold_target_rate = syn.get_double("cold_target_rate");
-  o.feature_dim = syn.get_int("feature_dim");
-  o.feature_noise = syn.get_double("feature_noise");
-  o.text_tokens = syn.get_int("text_tokens");
-  o.image_tokens = syn.get_int("image_tokens");
-  return o;
 }
 
 // [data] and [data.synthetic]
@@ -98,13 +78,13 @@ void read_data(const Parser& p, const toml::table& root, Experiment& ex) {
   if (data)
     for (auto& s : p.read_table(*data, data_section(), "[data]", 0, false, {"synthetic"})) given[s.key] = s.values[0];
   ex.data = ParamSet::resolve(data_section(), given);
-  ex.synthetic = synthetic_options(
+  ex.synthetic = synthetic_params().read(
       p.read_fixed(data ? p.sub_table(*data, "synthetic", "data") : nullptr, synthetic_section(), "[data.synthetic]"));
   const SyntheticOptions& o = ex.synthetic;
   if (o.max_length < o.min_length) p.fail(data, "[data.synthetic]: max_length must be >= min_length");
   if (o.clusters > o.items) p.fail(data, "[data.synthetic]: clusters must be <= items");
-  if (ex.data.get_string("format") != "synthetic" && ex.data.get_string("path").empty())
-    p.fail(data, "[data].path is required for format = \"" + ex.data.get_string("format") + "\"");
+  const DataOptions d = data_options(ex.data);
+  if (d.format != "synthetic" && d.path.empty()) p.fail(data, "[data].path is required for format = \"" + d.format + "\"");
 }
 
 std::string relative_to(const std::string& base_dir, const std::string& file) {
@@ -117,20 +97,13 @@ std::string relative_to(const std::string& base_dir, const std::string& file) {
 // One [[modality]] table.
 ModalitySpec read_modality(const Parser& p, const toml::node& node, const std::string& where,
                            const std::string& base_dir, std::set<std::string>& names) {
-  ParamSet m = p.read_fixed(node.as_table(), modality_section(), where);
-  ModalitySpec spec;
-  spec.name = m.get_string("name");
+  ModalitySpec spec = modality_params().read(p.read_fixed(node.as_table(), modality_section(), where));
   if (spec.name.empty()) p.fail(&node, where + ": missing name (e.g. name = \"text\")");
   if (!names.insert(spec.name).second) p.fail(&node, where + ": modality '" + spec.name + "' is declared twice");
-  spec.path = relative_to(base_dir, m.get_string("path"));
+  spec.path = relative_to(base_dir, spec.path);
   if (spec.path.empty()) p.fail(&node, where + " ('" + spec.name + "'): missing path (the feature file)");
-  spec.format = m.get_string("format");
-  spec.shape = m.get_string("shape");
-  spec.dim = m.get_int("dim");
-  spec.tokens = m.get_int("tokens");
-  spec.mask_path = relative_to(base_dir, m.get_string("mask"));
-  spec.id_map = m.get_string("id_map") == "token" ? "token" : relative_to(base_dir, m.get_string("id_map"));
-  spec.missing = m.get_string("missing");
+  spec.mask_path = relative_to(base_dir, spec.mask_path);
+  if (spec.id_map != "token") spec.id_map = relative_to(base_dir, spec.id_map);
   if (spec.format == "raw" && spec.dim == 0) p.fail(&node, where + " ('" + spec.name + "'): format = \"raw\" needs dim");
   if (spec.format == "raw" && spec.shape == "tokens" && spec.tokens == 0)
     p.fail(&node, where + " ('" + spec.name + "'): shape = \"tokens\" needs tokens");
@@ -150,16 +123,15 @@ void read_modalities(const Parser& p, const toml::table& root, Experiment& ex) {
 }
 
 // Whether [protocol].select names a metric and a K that are computed.
-bool selection_is_computed(const ParamSet& protocol) {
-  const std::string& sel = protocol.get_string("select");
+bool selection_is_computed(const ProtocolOptions& protocol) {
+  const std::string& sel = protocol.select;
   auto at = sel.find('@');
   if (at == std::string::npos) return false;
-  const auto& ms = protocol.get_string_list("metrics");
+  const auto& ms = protocol.metrics;
   if (std::find(ms.begin(), ms.end(), sel.substr(0, at)) == ms.end()) return false;
   try {
     int64_t k = std::stoll(sel.substr(at + 1));
-    const auto& ks = protocol.get_int_list("ks");
-    return std::find(ks.begin(), ks.end(), k) != ks.end();
+    return std::find(protocol.ks.begin(), protocol.ks.end(), k) != protocol.ks.end();
   } catch (...) {
     return false;
   }
@@ -169,11 +141,12 @@ bool selection_is_computed(const ParamSet& protocol) {
 void read_protocol(const Parser& p, const toml::table& root, Experiment& ex) {
   const toml::table* t = p.sub_table(root, "protocol", "");
   ex.protocol = p.read_fixed(t, protocol_section(), "[protocol]");
-  if (!selection_is_computed(ex.protocol))
+  const ProtocolOptions protocol = protocol_options(ex.protocol);
+  if (!selection_is_computed(protocol))
     p.fail(t ? t->get("select") : nullptr,
-           "[protocol].select = \"" + ex.protocol.get_string("select") +
+           "[protocol].select = \"" + protocol.select +
                "\": must be METRIC@K with a metric from [protocol].metrics and K from [protocol].ks");
-  if (ex.protocol.get_string_list("metrics").empty() || ex.protocol.get_int_list("ks").empty())
+  if (protocol.metrics.empty() || protocol.ks.empty())
     p.fail(t, "[protocol]: metrics and ks must not be empty");
   ex.protocol_json = ex.protocol.to_json();
   ex.protocol_hash = hash_hex(ex.protocol_json);

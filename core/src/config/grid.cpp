@@ -35,10 +35,11 @@ nlohmann::json plugin_params_json(const ParamSet& p, const ParamDecl* decl) {
 // without them keep the identity they had before these keys existed.
 nlohmann::json train_identity(const ParamSet& train) {
   nlohmann::json j = params_json(train, kNotIdentity);
-  if (!train.get_bool("fast_dropout")) j.erase("fast_dropout");
-  if (train.get_string("precision") == "fp32") j.erase("precision");
-  if (train.get_int("processes") == 1) j.erase("processes");
-  if (train.get_string_list("adapt").empty())
+  const TrainOptions t = train_options(train);
+  if (!t.fast_dropout) j.erase("fast_dropout");
+  if (t.precision == "fp32") j.erase("precision");
+  if (t.processes == 1) j.erase("processes");
+  if (t.adapt.empty())
     for (const char* k : {"adapt", "adapt_lr_scale", "adapt_milestones", "adapt_gamma"}) j.erase(k);
   return j;
 }

@@ -42,12 +42,12 @@ std::string relative_to_experiment(const Experiment& ex, const std::string& file
   return p.lexically_normal().string();
 }
 
-PreprocessOptions preprocess_options(const Experiment& ex) {
+PreprocessOptions preprocess_options(const DataOptions& data) {
   PreprocessOptions opt;
-  opt.drop_consecutive_repeats = ex.data.get_bool("drop_consecutive_repeats");
-  opt.k_core = ex.data.get_int("k_core");
-  opt.min_length = ex.data.get_int("min_length");
-  opt.keep_last = ex.data.get_int("keep_last");
+  opt.drop_consecutive_repeats = data.drop_consecutive_repeats;
+  opt.k_core = data.k_core;
+  opt.min_length = data.min_length;
+  opt.keep_last = data.keep_last;
   return opt;
 }
 
@@ -55,8 +55,9 @@ PreprocessOptions preprocess_options(const Experiment& ex) {
 Dataset read_and_prepare(const Experiment& ex, const DataFormat& format, const DatasetCache& cache,
                          bool* from_cache) {
   const std::string path = ex.data_path();
-  const PreprocessOptions opt = preprocess_options(ex);
-  std::string name = ex.data.get_string("name");
+  const DataOptions options = data_options(ex.data);
+  const PreprocessOptions opt = preprocess_options(options);
+  std::string name = options.name;
   if (name.empty()) name = std::filesystem::path(path).stem().string();
   const std::vector<std::string> inputs = format.inputs(path);
   // Checked before the cache hashes them: a folder or a FIFO is named, never read or waited on.
@@ -95,17 +96,17 @@ std::vector<std::string> data_format_names() {
 
 Dataset load_interactions(const Experiment& ex, const DatasetCache& cache, bool* from_cache) {
   if (from_cache) *from_cache = false;
-  const std::string format = ex.data.get_string("format");
-  if (format == "synthetic") {
+  const DataOptions options = data_options(ex.data);
+  if (options.format == "synthetic") {
     Dataset d = generate_synthetic(ex.synthetic);
-    if (!ex.data.get_string("name").empty()) d.name = ex.data.get_string("name");
+    if (!options.name.empty()) d.name = options.name;
     return d;
   }
-  Dataset data = read_and_prepare(ex, data_format(ex, format), cache, from_cache);
-  if (const std::string& file = ex.data.get_string("item_file"); !file.empty())
-    attach_item_fields(data, read_recbole_items(relative_to_experiment(ex, file)));
-  if (const std::string& file = ex.data.get_string("attribute_file"); !file.empty())
-    attach_item_attributes_json(data, relative_to_experiment(ex, file), "attributes");
+  Dataset data = read_and_prepare(ex, data_format(ex, options.format), cache, from_cache);
+  if (!options.item_file.empty())
+    attach_item_fields(data, read_recbole_items(relative_to_experiment(ex, options.item_file)));
+  if (!options.attribute_file.empty())
+    attach_item_attributes_json(data, relative_to_experiment(ex, options.attribute_file), "attributes");
   return data;
 }
 

@@ -114,7 +114,7 @@ class SyntheticGenerator {
     f.values.assign(size_t((n_ + 1) * dim), 0.f);
     std::vector<double> mix(size_t(dim * dim));
     for (auto& x : mix) x = rng_.normal() / std::sqrt(double(dim));
-    std::vector<double> raw(size_t(dim));
+    std::vector<double> raw(static_cast<size_t>(dim));
     for (int64_t id = 1; id <= n_; ++id) {
       for (int64_t j = 0; j < dim; ++j)
         raw[j] = centres_[size_t(cluster_of_[id] * dim + j)] + o_.feature_noise * rng_.normal();

@@ -14,7 +14,8 @@ namespace mmsr {
 Evaluator::Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
                      int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
     : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(std::move(negatives)),
-      mask_history_(protocol.get_bool("mask_history")), tie_rule_(parse_tie_rule(protocol.get_string("ties"))) {
+      mask_history_(protocol_options(protocol).mask_history),
+      tie_rule_(parse_tie_rule(protocol_options(protocol).ties)) {
   // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are written
   // back by user index, so the order changes no number.
   for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
@@ -103,11 +104,12 @@ int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Dev
 }
 
 std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks) {
-  return compute_metrics(ranks, ex.protocol.get_string_list("metrics"), ex.protocol.get_int_list("ks"));
+  const ProtocolOptions protocol = protocol_options(ex.protocol);
+  return compute_metrics(ranks, protocol.metrics, protocol.ks);
 }
 
 double selection_value(const Experiment& ex, const SplitEvaluation& e) {
-  return metric_value(branch_metrics(ex, e.ranks.back()), ex.protocol.get_string("select"));
+  return metric_value(branch_metrics(ex, e.ranks.back()), protocol_options(ex.protocol).select);
 }
 
 std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups) {
@@ -184,13 +186,12 @@ std::pair<torch::Tensor, torch::Tensor> higher_and_tied(torch::Tensor& scores, c
 
 std::vector<std::vector<int32_t>> sampled_negatives(const ParamSet& protocol, const std::string& base_dir,
                                                     const Dataset& data) {
-  if (protocol.get_string("candidates") != "sampled") return {};
-  const int64_t count = protocol.get_int("negatives");
-  const std::string& file = protocol.get_string("negatives_file");
-  if (file.empty()) return draw_negatives(data, count, uint64_t(protocol.get_int("negatives_seed")));
-  std::filesystem::path p(file);
+  const ProtocolOptions o = protocol_options(protocol);
+  if (o.candidates != "sampled") return {};
+  if (o.negatives_file.empty()) return draw_negatives(data, o.negatives, uint64_t(o.negatives_seed));
+  std::filesystem::path p(o.negatives_file);
   if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
-  return read_negatives(p.lexically_normal().string(), data, count);
+  return read_negatives(p.lexically_normal().string(), data, o.negatives);
 }
 
 }  // namespace mmsr

@@ -68,9 +68,9 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
 }
 
 void AssembledModel::adapt_modalities(const ParamSet& train, const std::string& tower_name) {
-  if (!train.has("adapt")) return;  // a run assembled in code, without a [train] section
-  const auto& names = train.get_string_list("adapt");
-  for (const auto& name : names) {
+  // A run assembled in code without a [train] section has the defaults: nothing adapted.
+  const TrainOptions options = train_options(train);
+  for (const auto& name : options.adapt) {
     const ModalityInfo* info = nullptr;
     for (const auto& m : modality_infos_)
       if (m.name == name) info = &m;
@@ -94,9 +94,9 @@ void AssembledModel::adapt_modalities(const ParamSet& train, const std::string& 
   if (adapted_.empty()) return;
   adapted_group_.name = "adapted modality embeddings";
   for (auto& [name, table] : adapted_) adapted_group_.parameters.push_back(table);
-  adapted_group_.lr_scale = train.get_double("adapt_lr_scale");
-  const std::vector<int64_t> milestones = train.get_int_list("adapt_milestones");
-  const double gamma = train.get_double("adapt_gamma");
+  adapted_group_.lr_scale = options.adapt_lr_scale;
+  const std::vector<int64_t> milestones = options.adapt_milestones;
+  const double gamma = options.adapt_gamma;
   // KDSR's asynchronous step: the rate is multiplied by gamma at each milestone reached (1-based epochs).
   adapted_group_.schedule = [milestones, gamma](int64_t epoch) {
     double factor = 1.0;
@@ -260,8 +260,8 @@ BuildContext build_context(const Experiment& ex, const RunSpec& run, const Datas
                            const LeaveOneOutSplit& split) {
   BuildContext context;
   context.num_items = data.num_items();
-  context.max_len = ex.protocol.get_int("max_len");
-  context.seed = run.seed;
+  context.max_len = protocol_options(ex.protocol).max_len;
+  context.fast_dropout = train_options(run.train).fast_dropout;
   context.item_counts = &split.item_counts();
   context.valid_target_counts = &split.valid_target_counts();
   context.item_attributes = &data.attributes;

@@ -72,9 +72,9 @@ std::string checkpoint_path(const std::string& store_path, const std::string& ru
 void remove_checkpoint(const std::string& path);
 void remove_file(const std::string& path);
 
-// A run's "to_first_step" timing counts from MMSR_COMMAND_START: the command's start for the first run it launches
-// (what a user waits for), the run's own launch for every later one.
-void mark_run_launch();
+// When a run is launched, for its "to_first_step" timing: the command's start for the first run the command launches
+// (what a user waits for), now for every later one (steady-clock ticks).
+int64_t run_launch_ticks(const RunOptions& options);
 
 // The first line of an exception's message, for the store's runs.error: LibTorch's errors carry a backtrace of
 // a dozen frames after it, which goes to the run's output (printed by the caller) rather than into the store.

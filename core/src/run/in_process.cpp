@@ -31,7 +31,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 class DataParallelProcesses {
  public:
   DataParallelProcesses(const RunOptions& options, const RunSpec& run, const std::string& run_key) {
-    const int64_t processes = run.train.get_int("processes");
+    const int64_t processes = train_options(run.train).processes;
     if (processes <= 1) return;
     if (options.worker_command.empty())
       throw InputError("[train].processes = " + std::to_string(processes) +
@@ -143,7 +143,7 @@ void record_results(GridContext& grid, const ClaimedRun& run, RunOutcome& out) {
 
 // "test ndcg@10=0.1234, also_evaluate #1 0.2345": the selection metric of each protocol.
 std::string result_line(const Experiment& ex, const RunOutcome& out) {
-  const std::string& select = ex.protocol.get_string("select");
+  const std::string select = protocol_options(ex.protocol).select;
   auto selected = [&](const std::vector<MetricRecord>& metrics) {
     for (const auto& m : metrics)
       if (m.split == "test" && m.branch == "fused" && m.name + "@" + std::to_string(m.k) == select) return m.value;
@@ -158,7 +158,7 @@ std::string result_line(const Experiment& ex, const RunOutcome& out) {
 // Trains the claimed run; false when a signal stopped it (the grid stops too).
 bool train_and_record(GridContext& grid, ClaimedRun& run, const std::string& run_key) {
   RunCallbacks cb = progress_callbacks(grid, run);
-  mark_run_launch();
+  cb.launched_at_ticks = run_launch_ticks(grid.options);
   DataParallelProcesses others(grid.options, run.spec, run_key);
   cb.rendezvous_file = others.rendezvous_file();
   RunOutcome out = train_and_evaluate(grid.ex, run.spec, grid.data, grid.split, grid.registry, cb);

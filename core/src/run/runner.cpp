@@ -65,11 +65,12 @@ void remove_checkpoint(const std::string& path) {
   for (const auto& file : checkpoint_files(path)) remove_file(file);
 }
 
-void mark_run_launch() {
+int64_t run_launch_ticks(const RunOptions& options) {
   static bool first = true;
-  if (!first)
-    setenv("MMSR_COMMAND_START", std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()).c_str(), 1);
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const int64_t ticks = first && options.command_start_ticks > 0 ? options.command_start_ticks : now;
   first = false;
+  return ticks;
 }
 
 std::string short_error(const std::string& what) { return one_line(what.substr(0, what.find('\n'))); }
@@ -141,8 +142,8 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   }
   std::vector<std::string> argv = options.child_command;
   argv.insert(argv.end(), {"--supervised-run", records[0].run_key, "--experiment-id",
-                           std::to_string(records[0].experiment_id)});
-  mark_run_launch();
+                           std::to_string(records[0].experiment_id), "--launched-at",
+                           std::to_string(run_launch_ticks(options))});
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
   if (exit.timed_out && finished_before_the_limit(store, records)) {
     ++summary.finished;
@@ -192,7 +193,7 @@ void check_grid(const Experiment& ex, const Dataset& data, const LeaveOneOutSpli
   refuse_duplicate_runs(ex, data, registry);
   std::set<std::string> checked;
   for (const auto& r : ex.runs) {
-    resolve_device(r.train.get_string("device"));
+    resolve_device(train_options(r.train).device);
     if (checked.insert(r.config_key).second) check_buildable(ex, r, data, split, registry);
   }
 }
@@ -230,8 +231,9 @@ std::vector<RunRecord> run_records(const Experiment& ex, const RunSpec& run, con
   rec.dataset_checksum = data.checksum;
   rec.seed = run.seed;
   rec.fingerprint = host_fingerprint();
-  rec.device = resolve_device(run.train.get_string("device"));
-  if (const int64_t processes = run.train.get_int("processes"); processes > 1)
+  const TrainOptions train = train_options(run.train);
+  rec.device = resolve_device(train.device);
+  if (const int64_t processes = train.processes; processes > 1)
     rec.device += fmt::format(" x{} processes", processes);
   std::vector<RunRecord> records = {rec};
   for (const auto& v : ex.also_evaluate) {
@@ -258,7 +260,7 @@ int64_t record_experiment(Store& store, const Experiment& ex, const std::string&
                           const DatasetStats& stats, const RunOptions& options) {
   if (options.experiment_id > 0) return options.experiment_id;
   const int64_t id = store.add_experiment(ex.name, ex.file, ex.description, config_text);
-  store.put_dataset(data.checksum, data.name, ex.data.get_string("format") == "synthetic" ? "synthetic" : ex.data_path(),
+  store.put_dataset(data.checksum, data.name, data_options(ex.data).format == "synthetic" ? "synthetic" : ex.data_path(),
                     dataset_description(ex, stats));
   return id;
 }

@@ -10,7 +10,6 @@
 namespace mmsr {
 namespace {
 
-std::atomic<bool> g_fast{false};
 
 // SplitMix64's output function: a bijective mix of a 64-bit counter into 64 well-distributed bits.
 inline uint64_t mix(uint64_t z) {
@@ -54,12 +53,9 @@ torch::Tensor fast_mask(const torch::Tensor& like, double p) {
 
 }  // namespace
 
-void set_fast_dropout(bool enabled) { g_fast = enabled; }
-bool fast_dropout() { return g_fast; }
-
-torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training, bool fast) {
   if (!training || p <= 0.0) return x;
-  if (!g_fast || !x.device().is_cpu() || p >= 1.0) return torch::dropout(x, p, training);
+  if (!fast || !x.device().is_cpu() || p >= 1.0) return torch::dropout(x, p, training);
   return x * fast_mask(x, p);
 }
 

@@ -34,9 +34,11 @@ ParamBinding<TransformerOptions> transformer_params() {
   return p;
 }
 
-TransformerOptions transformer_options(TransformerOptions o, int64_t dim, int64_t max_len, const std::string& who) {
+TransformerOptions transformer_options(TransformerOptions o, int64_t dim, int64_t max_len, bool fast_dropout,
+                                       const std::string& who) {
   o.dim = dim;
   o.max_len = max_len;
+  o.fast_dropout = fast_dropout;
   if (o.inner <= 0) o.inner = 4 * dim;
   if (dim % o.heads != 0)
     throw std::invalid_argument(who + ": heads = " + std::to_string(o.heads) +
@@ -44,7 +46,8 @@ TransformerOptions transformer_options(TransformerOptions o, int64_t dim, int64_
   return o;
 }
 
-SelfAttention::SelfAttention(const TransformerOptions& o) : heads_(o.heads), dim_(o.dim) {
+SelfAttention::SelfAttention(const TransformerOptions& o)
+    : heads_(o.heads), dim_(o.dim), fast_dropout_(o.fast_dropout) {
   qkv_ = register_module("qkv", torch::nn::Linear(o.dim, 3 * o.dim));
   out_ = register_module("out", torch::nn::Linear(o.dim, o.dim));
   drop_ = register_module("drop", torch::nn::Dropout(o.attn_dropout));
@@ -57,13 +60,13 @@ torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)) + additive_mask;
   auto probabilities = torch::softmax(scores, -1);
   if (keep_) last_weights_ = probabilities.detach();
-  auto weights = dropout(drop_, probabilities);
+  auto weights = dropout(drop_, probabilities, fast_dropout_);
   auto context = torch::matmul(weights, v).transpose(1, 2).reshape({B, L, dim_});
   return out_->forward(context);
 }
 
 TransformerBlock::TransformerBlock(const TransformerOptions& o)
-    : pre_norm_(o.pre_norm), gelu_(o.gelu), ff_dropout_(o.ff_dropout) {
+    : pre_norm_(o.pre_norm), gelu_(o.gelu), ff_dropout_(o.ff_dropout), fast_dropout_(o.fast_dropout) {
   attn_ = register_module("attn", std::make_shared<SelfAttention>(o));
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
   norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
@@ -78,16 +81,16 @@ TransformerBlock::TransformerBlock(const TransformerOptions& o)
 torch::Tensor TransformerBlock::feed_forward(const torch::Tensor& x) {
   auto h = ff1_->forward(x);
   h = gelu_ ? torch::gelu(h) : torch::relu(h);
-  return ff2_->forward(ff_dropout_ ? dropout(drop_ff_, h) : h);
+  return ff2_->forward(ff_dropout_ ? dropout(drop_ff_, h, fast_dropout_) : h);
 }
 
 torch::Tensor TransformerBlock::forward(torch::Tensor x, const torch::Tensor& mask) {
   if (pre_norm_) {
-    x = x + dropout(drop1_, attn_->forward(norm1_->forward(x), mask));
-    return x + dropout(drop2_, feed_forward(norm2_->forward(x)));
+    x = x + dropout(drop1_, attn_->forward(norm1_->forward(x), mask), fast_dropout_);
+    return x + dropout(drop2_, feed_forward(norm2_->forward(x)), fast_dropout_);
   }
-  x = norm1_->forward(x + dropout(drop1_, attn_->forward(x, mask)));
-  return norm2_->forward(x + dropout(drop2_, feed_forward(x)));
+  x = norm1_->forward(x + dropout(drop1_, attn_->forward(x, mask), fast_dropout_));
+  return norm2_->forward(x + dropout(drop2_, feed_forward(x), fast_dropout_));
 }
 
 torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype) {
@@ -127,7 +130,7 @@ torch::Tensor CausalTransformer::forward(const torch::Tensor& vectors, const tor
     x = x + positions_->forward(pos).unsqueeze(0);
   }
   if (!o_.pre_norm) x = input_norm_->forward(x);
-  x = dropout(drop_, x);
+  x = dropout(drop_, x, o_.fast_dropout);
   auto keep = valid.unsqueeze(-1).to(x.dtype());
   x = x * keep;
   auto mask = causal_attention_mask(valid, x.scalar_type());

@@ -7,7 +7,8 @@ namespace mmsr {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(AssembledModel& model, const ParamSet& train,
                                                         std::vector<OptimizerGroupRequest>& groups) {
-  const double lr = train.get_double("lr"), wd = train.get_double("weight_decay");
+  const TrainOptions options = train_options(train);
+  const double lr = options.lr, wd = options.weight_decay;
   groups = model.optimizer_groups();
   // Parameters no component claimed form the default group.
   std::vector<torch::Tensor> rest;
@@ -25,7 +26,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(AssembledModel& model, c
                        std::make_unique<decltype(make_options(lr))>(make_options(lr * g.lr_scale)));
     return pgs;
   };
-  if (train.get_string("optimizer") == "adamw") {
+  if (options.optimizer == "adamw") {
     auto pgs = build([&](double l) { return torch::optim::AdamWOptions(l).weight_decay(wd); });
     return std::make_unique<torch::optim::AdamW>(pgs, torch::optim::AdamWOptions(lr).weight_decay(wd));
   }

@@ -20,7 +20,6 @@
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/rng.h"
-#include "mmsr/sdk/dropout.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
@@ -76,12 +75,13 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
   } catch (const std::exception& e) {
     throw InputError(model_label + " cannot be built: " + e.what());
   }
-  if (const int64_t processes = run.train.get_int("processes"); processes > 1) {
+  const TrainOptions train = train_options(run.train);
+  if (const int64_t processes = train.processes; processes > 1) {
     if (!data_parallel_available())
       throw InputError(model_label + ": [train].processes = " + std::to_string(processes) +
                        " needs data-parallel training, which this build lacks (Gloo's headers: Debian's libgloo-dev, "
                        "which scripts/setup.sh installs; then rebuild)");
-    process_device(resolve_device(run.train.get_string("device")), int(processes - 1), processes);
+    process_device(resolve_device(train.device), int(processes - 1), processes);
   }
   if (model->trainable() && model->num_objectives() == 0)
     throw InputError(model_label + " has parameters to train but no loss: add loss = \"softmax\" (or another "
@@ -90,13 +90,11 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
 
 namespace {
 
-// Seconds from the start of the mmsr command (MMSR_COMMAND_START, set by the command and inherited by a run's own
-// process; steady clock, comparable across processes of one machine) to this run's first training step.
-void record_time_to_first_step(RunOutcome& outcome) {
-  const char* start = std::getenv("MMSR_COMMAND_START");
-  if (!start) return;
+// Seconds from the run's launch (RunCallbacks::launched_at_ticks) to its first training step.
+void record_time_to_first_step(int64_t launched_at_ticks, RunOutcome& outcome) {
+  if (launched_at_ticks <= 0) return;
   const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-  const double seconds = double(now - std::strtoll(start, nullptr, 10)) *
+  const double seconds = double(now - launched_at_ticks) *
                          double(std::chrono::steady_clock::period::num) / double(std::chrono::steady_clock::period::den);
   outcome.timings.push_back({"to_first_step", seconds, peak_rss_mb()});
 }
@@ -110,9 +108,9 @@ class Training {
  public:
   Training(const Experiment& ex, const RunSpec& run, const Dataset& data, const LeaveOneOutSplit& split,
            const PluginRegistry& registry, const RunCallbacks& callbacks)
-      : ex_(ex), run_(run), data_(data), split_(split), callbacks_(callbacks), train_(run.train),
-        processes_(train_.get_int("processes")), rank_(callbacks.data_parallel_rank),
-        builder_(split, ex.protocol.get_int("max_len")) {
+      : ex_(ex), run_(run), data_(data), split_(split), callbacks_(callbacks), train_(train_options(run.train)),
+        protocol_(protocol_options(ex.protocol)), processes_(train_.processes), rank_(callbacks.data_parallel_rank),
+        builder_(split, protocol_.max_len) {
     set_up_process();
     build(registry);
   }
@@ -133,14 +131,13 @@ class Training {
   using Ending = std::optional<std::pair<std::string, std::string>>;  // status and error of a run that ends early
 
   void set_up_process() {
-    int64_t threads = train_.get_int("threads");
+    int64_t threads = train_.threads;
     if (threads == 0) threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / processes_);
     at::set_num_threads(int(threads));  // LibTorch starts with one intra-op thread here otherwise
-    set_fast_dropout(train_.has("fast_dropout") && train_.get_bool("fast_dropout"));
-    outcome_.device = resolve_device(train_.get_string("device"));
+    outcome_.device = resolve_device(train_.device);
     device_ = process_device(outcome_.device, rank_, processes_);
     // bf16 autocast is a CUDA feature here; on the CPU the run stays fp32 (its record names the device).
-    bf16_ = device_.is_cuda() && train_.has("precision") && train_.get_string("precision") == "bf16";
+    bf16_ = device_.is_cuda() && train_.precision == "bf16";
   }
 
   void build(const PluginRegistry& registry) {
@@ -152,16 +149,16 @@ class Training {
     model_->to(device_);
     // A model with nothing to learn (a popularity baseline) is evaluated as built: no epochs, best epoch 0.
     trainable_ = model_->trainable();
-    if (trainable_) optimizer_ = make_optimizer(*model_, train_, groups_);
+    if (trainable_) optimizer_ = make_optimizer(*model_, run_.train, groups_);
     outcome_.timings.push_back({"build", since(t0), peak_rss_mb()});
     log_popularity_ = log_popularity(split_.item_counts()).to(device_);
     builder_.set_features(model_->modalities(), context.gather);
-    prefix_ = ex_.protocol.get_string("train_samples") == "prefix";
+    prefix_ = protocol_.train_samples == "prefix";
     samples_ = builder_.training_samples(prefix_);
-    batch_size_ = train_.get_int("batch_size");
+    batch_size_ = train_.batch_size;
     steps_per_epoch_ = (int64_t(samples_.size()) + batch_size_ - 1) / batch_size_;
-    max_epochs_ = trainable_ ? train_.get_int("epochs") : 0;
-    eval_batch_ = evaluation_batch_size(train_.get_int("eval_batch_size"), split_.num_items(), device_);
+    max_epochs_ = trainable_ ? train_.epochs : 0;
+    eval_batch_ = evaluation_batch_size(train_.eval_batch_size, split_.num_items(), device_);
     evaluator_.emplace(ex_.protocol, split_, builder_, eval_batch_, device_,
                        sampled_negatives(ex_.protocol, ex_.base_dir, data_));
   }
@@ -189,7 +186,7 @@ class Training {
   }
 
   std::vector<std::pair<size_t, size_t>> epoch_batches(int64_t epoch) {
-    return mmsr::epoch_batches(samples_, size_t(batch_size_), train_.get_bool("length_buckets"),
+    return mmsr::epoch_batches(samples_, size_t(batch_size_), train_.length_buckets,
                                data_order_seed(run_.seed, epoch));
   }
 
@@ -218,7 +215,7 @@ class Training {
 
   Ending train_epoch(int64_t epoch) {
     auto epoch_start = Clock::now();
-    apply_schedules(*optimizer_, groups_, train_.get_double("lr"), epoch);
+    apply_schedules(*optimizer_, groups_, train_.lr, epoch);
     // Each process draws its own dropout masks and sampled negatives: a stream per (seed, epoch, rank), so that a
     // resumed run continues exactly without storing every process's generator.
     if (group_) torch::manual_seed(run_.seed * 1000003ull + uint64_t(epoch) * 7919ull + uint64_t(rank_));
@@ -231,7 +228,7 @@ class Training {
     report.epoch = epoch;
     report.loss = sums.loss / double(std::max<int64_t>(1, steps_per_epoch_));
     for (auto& [n, v] : sums.terms) report.terms.emplace_back(n, v / double(steps_per_epoch_));
-    if (rank_ == 0 && (epoch % train_.get_int("eval_every") == 0 || epoch == max_epochs_)) validate(epoch, report);
+    if (rank_ == 0 && (epoch % train_.eval_every == 0 || epoch == max_epochs_)) validate(epoch, report);
     st_.epoch = epoch;
     report.seconds = since(epoch_start);
     // The epoch is recorded before its checkpoint is written: a kill in between redoes the epoch on resume
@@ -248,7 +245,7 @@ class Training {
                                                  std::to_string(s + 1)}};
     // With several processes, an interrupt travels with the step's sums so that all of them stop together.
     if (!group_ && interrupt_requested()) return interrupted;
-    if (s == 0 && epoch == st_.epoch + 1) record_time_to_first_step(outcome_);
+    if (s == 0 && epoch == st_.epoch + 1) record_time_to_first_step(callbacks_.launched_at_ticks, outcome_);
     auto [begin, end] = range;
     double weight = 1;
     if (group_) {
@@ -274,7 +271,7 @@ class Training {
       value = step.loss;
       term_values = step.terms;
     }
-    if (const double clip = train_.get_double("clip_norm"); clip > 0) torch::nn::utils::clip_grad_norm_(params_, clip);
+    if (train_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(params_, train_.clip_norm);
     optimizer_->step();
     if (!std::isfinite(value))
       return Ending{{"diverged", "loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch) +
@@ -294,7 +291,7 @@ class Training {
     st_.valid_seconds += since(started);
     report.valid = branch_metrics(ex_, valid.ranks.back());
     const double value = selection_value(ex_, valid);
-    const int64_t patience = train_.get_int("patience");
+    const int64_t patience = train_.patience;
     if (value > st_.best) {
       st_.best = value;
       st_.best_epoch = epoch;
@@ -350,7 +347,8 @@ class Training {
   const Dataset& data_;
   const LeaveOneOutSplit& split_;
   const RunCallbacks& callbacks_;
-  const ParamSet& train_;
+  const TrainOptions train_;
+  const ProtocolOptions protocol_;
   const int64_t processes_;
   const int rank_;
   const Clock::time_point run_start_ = Clock::now();

@@ -17,6 +17,7 @@
 
 #include "mmsr/sdk/dropout.h"
 #include "mmsr/sdk/plugin.h"
+#include "mmsr/sdk/pooling.h"
 #include "mmsr/sdk/transformer.h"
 
 namespace {
@@ -34,7 +35,7 @@ class Fdsa : public SequenceEncoder {
  public:
   Fdsa(const FdsaOptions& o, const std::vector<const ItemAttributes*>& fields,
        const std::vector<torch::Tensor>& features, int64_t num_items)
-      : dim_(o.transformer.dim), field_mean_(o.field_mean), num_fields_(std::max<int64_t>(1, int64_t(fields.size()))) {
+      : dim_(o.transformer.dim), fast_dropout_(o.transformer.fast_dropout), field_mean_(o.field_mean), num_fields_(std::max<int64_t>(1, int64_t(fields.size()))) {
     const int64_t d = dim_;
     item_stream_ = register_module("item_stream", std::make_shared<CausalTransformer>(o.transformer));
     feature_stream_ = register_module("feature_stream", std::make_shared<CausalTransformer>(o.transformer));
@@ -83,7 +84,7 @@ class Fdsa : public SequenceEncoder {
     auto pooled = pool_items(unique).index_select(0, inverse).reshape({vectors.size(0), vectors.size(1), dim_});
     auto h_feature = feature_stream_->forward(pooled * valid.unsqueeze(-1).to(pooled.dtype()), valid);
     auto h = concat_->forward(torch::cat({h_item, h_feature}, -1));
-    return dropout(output_drop_, output_norm_->forward(h)) * valid.unsqueeze(-1).to(h.dtype());
+    return dropout(output_drop_, output_norm_->forward(h), fast_dropout_) * valid.unsqueeze(-1).to(h.dtype());
   }
   int64_t output_dim() const override { return dim_; }
 
@@ -118,21 +119,14 @@ class Fdsa : public SequenceEncoder {
       candidates.push_back(feature_projections_[m]->forward(feature_tables_[m].index_select(0, items)));
       owners.push_back(torch::arange(U, long_opts));
     }
-    auto f = torch::cat(candidates, 0);
-    auto owner = torch::cat(owners, 0);
-    // Softmax over each item's candidates, as segments of the flat list.
-    auto energy = attention_score_->forward(torch::relu(attention_hidden_->forward(f))).squeeze(1);
-    auto peak = torch::full({U}, -std::numeric_limits<float>::infinity(), energy.options())
-                    .scatter_reduce(0, owner, energy.detach(), "amax", true);
-    auto weight = torch::exp(energy - peak.index_select(0, owner));
-    auto total = torch::zeros({U}, weight.options()).index_add(0, owner, weight);
-    weight = weight / total.index_select(0, owner);
-    auto pooled = torch::zeros({U, dim_}, f.options()).index_add(0, owner, weight.unsqueeze(1) * f);
+    auto pooled = attention_pool(torch::cat(candidates, 0), torch::cat(owners, 0), U, attention_hidden_,
+                                 attention_score_);
     // The padding item (and an item with nothing) pools to zero.
     return pooled * items.ne(0).unsqueeze(1).to(pooled.dtype());
   }
 
   int64_t dim_;
+  bool fast_dropout_;
   bool field_mean_;
   int64_t num_fields_;
   std::shared_ptr<CausalTransformer> item_stream_, feature_stream_;
@@ -202,7 +196,7 @@ MMSR_PLUGIN(fdsa, "1.1.0") {
       "fdsa", "FDSA: an item self-attention stream plus a feature stream over attention-pooled item attributes",
       fdsa_params(),
       [](FdsaOptions o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
-        o.transformer = transformer_options(o.transformer, ctx.input_dim, ctx.max_len, "fdsa");
+        o.transformer = transformer_options(o.transformer, ctx.input_dim, ctx.max_len, ctx.fast_dropout, "fdsa");
         const std::vector<const ItemAttributes*> fields = attribute_fields(o, ctx);
         const std::vector<torch::Tensor> vectors = feature_vectors(o, ctx);
         if (fields.empty() && vectors.empty())

@@ -17,8 +17,8 @@ using namespace mmsr;
 
 class Gru4Rec : public SequenceEncoder {
  public:
-  Gru4Rec(int64_t dim, int64_t hidden, int64_t layers, double dropout, bool dense)
-      : dim_(dim), dense_(dense || hidden != dim) {
+  Gru4Rec(int64_t dim, int64_t hidden, int64_t layers, double dropout, bool dense, bool fast_dropout)
+      : dim_(dim), dense_(dense || hidden != dim), fast_dropout_(fast_dropout) {
     drop_ = register_module("drop", torch::nn::Dropout(dropout));
     gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(dim, hidden).num_layers(layers).batch_first(true)));
     if (dense_) out_ = register_module("dense", torch::nn::Linear(hidden, dim));
@@ -30,7 +30,7 @@ class Gru4Rec : public SequenceEncoder {
     auto cols = torch::arange(L, pad.options()).unsqueeze(0);
     auto to_front = (cols + pad.unsqueeze(1)).remainder(L);  // row-wise rotation left by `pad`
     auto back = (cols - pad.unsqueeze(1)).remainder(L);
-    auto x = dropout(drop_, vectors * valid.unsqueeze(-1).to(vectors.dtype()));
+    auto x = dropout(drop_, vectors * valid.unsqueeze(-1).to(vectors.dtype()), fast_dropout_);
     x = x.gather(1, to_front.unsqueeze(-1).expand_as(x));
     auto h = std::get<0>(gru_->forward(x));
     if (dense_) h = out_->forward(h);
@@ -43,6 +43,7 @@ class Gru4Rec : public SequenceEncoder {
   int64_t dim_;
   bool dense_;
   torch::nn::Dropout drop_{nullptr};
+  bool fast_dropout_;
   torch::nn::GRU gru_{nullptr};
   torch::nn::Linear out_{nullptr};
 };
@@ -71,6 +72,6 @@ MMSR_PLUGIN(gru4rec, "1.0.0") {
       "gru4rec", "GRU4Rec: a GRU over item vectors, a state per position", gru4rec_params(),
       [](const Gru4RecOptions& o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
         const int64_t hidden = o.hidden_size > 0 ? o.hidden_size : ctx.input_dim;
-        return std::make_shared<Gru4Rec>(ctx.input_dim, hidden, o.layers, o.dropout, o.dense);
+        return std::make_shared<Gru4Rec>(ctx.input_dim, hidden, o.layers, o.dropout, o.dense, ctx.fast_dropout);
       });
 }

@@ -40,6 +40,6 @@ MMSR_PLUGIN(sasrec, "1.1.0") {
   registrar.add_backbone(
       "sasrec", "SASRec: causal self-attention over item vectors with learned positions", sasrec_params(),
       [](const SasrecOptions& o, const BuildContext& ctx) -> std::shared_ptr<SequenceEncoder> {
-        return std::make_shared<Sasrec>(transformer_options(o.transformer, ctx.input_dim, ctx.max_len, "sasrec"));
+        return std::make_shared<Sasrec>(transformer_options(o.transformer, ctx.input_dim, ctx.max_len, ctx.fast_dropout, "sasrec"));
       });
 }

@@ -24,8 +24,8 @@ using namespace mmsr;
 // Frozen modality features -> a learned d-vector.
 class Projection : public torch::nn::Module {
  public:
-  Projection(const ModalityInfo& info, int64_t dim, bool mean_tokens, double dropout)
-      : name_(info.name), pooled_(info.pooled), mean_tokens_(mean_tokens) {
+  Projection(const ModalityInfo& info, int64_t dim, bool mean_tokens, double dropout, bool fast_dropout)
+      : name_(info.name), pooled_(info.pooled), mean_tokens_(mean_tokens), fast_dropout_(fast_dropout) {
     linear_ = register_module("linear", torch::nn::Linear(info.dim, dim));
     drop_ = register_module("drop", torch::nn::Dropout(dropout));
   }
@@ -40,13 +40,13 @@ class Projection : public torch::nn::Module {
         x = x.select(1, 0);
       }
     }
-    return linear_->forward(dropout(drop_, x));
+    return linear_->forward(dropout(drop_, x, fast_dropout_));
   }
   const std::string& name() const { return name_; }
 
  private:
   std::string name_;
-  bool pooled_, mean_tokens_;
+  bool pooled_, mean_tokens_, fast_dropout_;
   torch::nn::Linear linear_{nullptr};
   torch::nn::Dropout drop_{nullptr};
 };
@@ -85,7 +85,7 @@ class PartsTower : public ItemTower {
     for (const auto& m : o.modalities)
       projections_.push_back(register_module(
           "project_" + m,
-          std::make_shared<Projection>(find_modality(ctx, m, who), o.dim, o.mean_tokens, o.dropout)));
+          std::make_shared<Projection>(find_modality(ctx, m, who), o.dim, o.mean_tokens, o.dropout, ctx.fast_dropout)));
   }
   std::vector<std::string> modalities() const override { return o_.modalities; }
 

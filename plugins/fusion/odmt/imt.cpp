@@ -110,8 +110,8 @@ class ImtTower : public ItemTower {
     const int64_t U = ids.size(0), Tt = T.size(1), Tv = V.size(1);
     torch::Tensor text_out, image_out, id_out;
     if (o_.separate) {
-      text_out = encode(text_blocks_, dropout(drop_, T), key_mask(tm, false)).select(1, 0);
-      image_out = encode(image_blocks_, dropout(drop_, V), key_mask(im, false)).select(1, 0);
+      text_out = encode(text_blocks_, dropout(drop_, T, o_.transformer.fast_dropout), key_mask(tm, false)).select(1, 0);
+      image_out = encode(image_blocks_, dropout(drop_, V, o_.transformer.fast_dropout), key_mask(im, false)).select(1, 0);
       if (ids_) id_out = project_id_->forward(ids_->forward(ids));
     } else {
       std::vector<torch::Tensor> parts = {T, V};
@@ -120,7 +120,7 @@ class ImtTower : public ItemTower {
         parts.push_back(project_id_->forward(ids_->forward(ids)).unsqueeze(1));
         valid.push_back(torch::ones({U, 1}, tm.options()));
       }
-      auto X = encode(blocks_, dropout(drop_, torch::cat(parts, 1)), key_mask(torch::cat(valid, 1), bool(ids_)));
+      auto X = encode(blocks_, dropout(drop_, torch::cat(parts, 1), o_.transformer.fast_dropout), key_mask(torch::cat(valid, 1), bool(ids_)));
       text_out = X.select(1, 0);
       image_out = X.select(1, Tt);
       if (ids_) id_out = X.select(1, Tt + Tv);
@@ -211,7 +211,7 @@ MMSR_PLUGIN(odmt, "1.0.0") {
       "imt", "ODMT's ID-aware multimodal transformer: text, image and ID tokens under the IMT mask; branches id, "
              "text, image",
       imt_params(), [](ImtOptions o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {
-        o.transformer = transformer_options(o.transformer, o.dim, 1, "imt");
+        o.transformer = transformer_options(o.transformer, o.dim, 1, ctx.fast_dropout, "imt");
         return std::make_shared<ImtTower>(o, ctx);
       });
 }

@@ -20,7 +20,7 @@ using namespace mmsr;
 
 class MoeAdaptor : public torch::nn::Module {
  public:
-  MoeAdaptor(int64_t in, int64_t out, int64_t experts, double dropout) {
+  MoeAdaptor(int64_t in, int64_t out, int64_t experts, double dropout, bool fast_dropout) : fast_dropout_(fast_dropout) {
     biases_ = register_parameter("biases", torch::zeros({experts, in}));
     weights_ = register_parameter("weights", torch::randn({experts, in, out}) * 0.02);
     gate_ = register_parameter("gate", torch::zeros({in, experts}));
@@ -32,12 +32,13 @@ class MoeAdaptor : public torch::nn::Module {
     if (is_training())
       logits = logits + torch::randn_like(logits) * (torch::softplus(torch::matmul(x, noise_)) + 0.01);
     auto gates = torch::softmax(logits, -1);                                     // [U, K]
-    auto shifted = dropout(drop_, x).unsqueeze(1) - biases_.unsqueeze(0);        // [U, K, in]
+    auto shifted = dropout(drop_, x, fast_dropout_).unsqueeze(1) - biases_.unsqueeze(0);        // [U, K, in]
     auto experts = torch::einsum("uki,kio->uko", {shifted, weights_});           // [U, K, out]
     return (gates.unsqueeze(-1) * experts).sum(1);
   }
 
  private:
+  bool fast_dropout_;
   torch::Tensor biases_, weights_, gate_, noise_;
   torch::nn::Dropout drop_{nullptr};
 };
@@ -73,7 +74,7 @@ class UnisrecTower : public ItemTower {
     for (const auto& m : ctx.modalities)
       if (m.name == text) in = m.dim;
     if (in < 0) throw std::invalid_argument("unisrec: the experiment has no modality '" + text + "'");
-    adaptor_ = register_module("adaptor", std::make_shared<MoeAdaptor>(in, dim, o.experts, o.dropout));
+    adaptor_ = register_module("adaptor", std::make_shared<MoeAdaptor>(in, dim, o.experts, o.dropout, ctx.fast_dropout));
     if (o.with_id) {
       ids_ = register_module("ids", torch::nn::Embedding(torch::nn::EmbeddingOptions(ctx.num_items + 1, dim).padding_idx(0)));
       torch::NoGradGuard g;

@@ -26,7 +26,9 @@ struct BuildContext {
   int64_t input_dim = 0;  // for sequence encoders: the dimension of the branch's item vectors
   size_t branch_index = 0;
   std::string branch_name;
-  uint64_t seed = 0;                       // the run's seed (torch's generator is already seeded)
+  // Whether dropout uses the SDK's fast CPU kernel ([train] fast_dropout): pass it to mmsr::dropout. Random draws
+  // come from torch's generator, which the host seeds for the run before building the model.
+  bool fast_dropout = false;
   const std::vector<int64_t>* item_counts = nullptr;  // training-split frequency per item id (size N+1)
   // How often each item id is a validation target (size N+1): with item_counts, the frequency over the
   // test inputs (training part + validation item), which some papers' popularity baselines count.

@@ -1,4 +1,5 @@
-// Dropout for plugins: call mmsr::dropout(drop_, x) where torch would call drop_->forward(x).
+// Dropout for plugins: call mmsr::dropout(drop_, x, fast) where torch would call drop_->forward(x), with `fast` the
+// run's choice (BuildContext::fast_dropout, kept by the plugin when it is built).
 //
 // On the CPU, LibTorch draws a dropout mask one element at a time from its Mersenne-Twister generator under a lock
 // (MKL's vectorised Bernoulli is only used on Intel processors): profiled on SASRec training, 38% of the CPU time
@@ -14,14 +15,11 @@
 
 namespace mmsr {
 
-// Set by the host for each run; plugins never set it.
-void set_fast_dropout(bool enabled);
-bool fast_dropout();
+// fast: the counter-based CPU kernel below instead of torch's own (which it always is on a GPU).
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training, bool fast);
 
-torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
-
-inline torch::Tensor dropout(const torch::nn::Dropout& module, const torch::Tensor& x) {
-  return mmsr::dropout(x, module->options.p(), module->is_training());
+inline torch::Tensor dropout(const torch::nn::Dropout& module, const torch::Tensor& x, bool fast) {
+  return mmsr::dropout(x, module->options.p(), module->is_training(), fast);
 }
 
 }  // namespace mmsr

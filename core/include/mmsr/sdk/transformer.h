@@ -29,14 +29,16 @@ struct TransformerOptions {
   bool pre_norm = false, gelu = false, scale_input = false;
   bool ff_dropout = true;  // dropout after the feed-forward's activation as well as after the feed-forward
   bool positions_from_start = false;  // RecBole's positions (0 = oldest item of the window) instead of from the newest
+  bool fast_dropout = false;          // from the run (BuildContext::fast_dropout), not a parameter
 };
 
 // The transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon, scale_input,
 // init_std, ff_dropout, positions), for a plugin to include in its own: p.include(&MyOptions::transformer, ...).
 ParamBinding<TransformerOptions> transformer_params();
-// The bound options completed with the model's dimension and window: inner resolved, and heads checked to divide
-// dim (`who` names the plugin in the error).
-TransformerOptions transformer_options(TransformerOptions bound, int64_t dim, int64_t max_len, const std::string& who);
+// The bound options completed with the model's dimension and window and the run's dropout kernel: inner resolved,
+// and heads checked to divide dim (`who` names the plugin in the error).
+TransformerOptions transformer_options(TransformerOptions bound, int64_t dim, int64_t max_len, bool fast_dropout,
+                                       const std::string& who);
 
 // Multi-head self-attention written out, so the additive mask is ours: a finite large negative instead of
 // -inf, and callers let every query attend to itself, so no row is ever fully masked (which would give NaN).
@@ -53,6 +55,7 @@ class SelfAttention : public torch::nn::Module {
   bool keep_ = false;
   torch::Tensor last_weights_;
   int64_t heads_, dim_;
+  bool fast_dropout_;
   torch::nn::Linear qkv_{nullptr}, out_{nullptr};
   torch::nn::Dropout drop_{nullptr};
 };
@@ -65,7 +68,7 @@ class TransformerBlock : public torch::nn::Module {
 
  private:
   torch::Tensor feed_forward(const torch::Tensor& x);
-  bool pre_norm_, gelu_, ff_dropout_;
+  bool pre_norm_, gelu_, ff_dropout_, fast_dropout_;
   std::shared_ptr<SelfAttention> attn_;
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::Linear ff1_{nullptr}, ff2_{nullptr};
