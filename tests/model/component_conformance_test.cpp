@@ -3,15 +3,14 @@
 // registered (and an out-of-tree one through MMSR_CONFORMANCE_PLUGINS). Each check is stated from the contracts of
 // core/include/mmsr/sdk/modules.h.
 #include <gtest/gtest.h>
-#include <torch/serialize/archive.h>
 #include <torch/torch.h>
 
 #include <set>
-#include <sstream>
 
 #include "mmsr/registry.h"
 #include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
+#include "model/module_copy.h"
 #include "model/static_plugins.h"
 
 namespace mmsr {
@@ -152,14 +151,8 @@ TEST_P(TowerConformance, ScoresAreFiniteAndOnePerCandidate) {
 
 TEST_P(TowerConformance, SaveAndLoadReproduceTheVectors) {
   auto a = build_tower(GetParam(), 6);
-  torch::serialize::OutputArchive out;
-  a->save(out);
-  std::stringstream buffer;
-  out.save_to(buffer);
   auto b = build_tower(GetParam(), 7);  // different initial weights
-  torch::serialize::InputArchive in;
-  in.load_from(buffer);
-  b->load(in);
+  test::copy_through_archive(*a, *b);
   b->eval();
   auto ids = torch::tensor({2, 13, 30}, torch::kLong);
   auto va = vectors(*a, ids), vb = vectors(*b, ids);
@@ -206,13 +199,11 @@ struct LossInputs {
 
   explicit LossInputs(uint64_t seed) {
     torch::manual_seed(seed);
-    const int64_t U = batch.unique_items.size(0);
     for (int b = 0; b < 3; ++b) {
       states.push_back(torch::randn({3, 6, kDim}).requires_grad_(true));
       catalogue.push_back(torch::randn({kItems + 1, kDim}).requires_grad_(true));
       unique_vectors.push_back(catalogue.back().index_select(0, batch.unique_items));
     }
-    (void)U;
     log_popularity = torch::log(torch::arange(1, kItems + 2, torch::kFloat) / 100.0);
   }
 
@@ -298,14 +289,8 @@ TEST_P(LossConformance, DeterministicForASeed) {
 
 TEST_P(LossConformance, SaveAndLoadReproduceTheLoss) {
   auto a = build_loss(GetParam(), 5);
-  torch::serialize::OutputArchive out;
-  a->save(out);
-  std::stringstream buffer;
-  out.save_to(buffer);
   auto b = build_loss(GetParam(), 6);
-  torch::serialize::InputArchive in_archive;
-  in_archive.load_from(buffer);
-  b->load(in_archive);
+  test::copy_through_archive(*a, *b);
   LossInputs in(5);
   EXPECT_TRUE(torch::equal(compute(*a, in, in.states, 3).total, compute(*b, in, in.states, 3).total));
 }

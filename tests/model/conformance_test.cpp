@@ -1,14 +1,13 @@
 // The conformance suite every backbone passes: it runs over every registered backbone, so a new one is covered
 // by being registered. Each check is stated from the SequenceEncoder contract (core/include/mmsr/sdk/modules.h).
 #include <gtest/gtest.h>
-#include <torch/serialize/archive.h>
 #include <torch/torch.h>
 
-#include <sstream>
 
 #include "mmsr/registry.h"
 #include "mmsr/sdk/context.h"
 #include "mmsr/sdk/modules.h"
+#include "model/module_copy.h"
 #include "model/static_plugins.h"
 
 namespace mmsr {
@@ -164,14 +163,8 @@ TEST_P(BackboneConformance, FiniteGradientsForEveryParameter) {
 
 TEST_P(BackboneConformance, SaveAndLoadReproduceTheOutputs) {
   auto a = build(GetParam(), 5);
-  torch::serialize::OutputArchive out;
-  a->save(out);
-  std::stringstream buffer;
-  out.save_to(buffer);
   auto b = build(GetParam(), 6);  // different initial weights
-  torch::serialize::InputArchive in;
-  in.load_from(buffer);
-  b->load(in);
+  test::copy_through_archive(*a, *b);
   b->eval();
   auto x = torch::randn({2, kLen, kDim});
   auto valid = valid_for({7, 3}, kLen);

@@ -13,9 +13,12 @@ namespace mmsr {
 
 Evaluator::Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
                      int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
+    : Evaluator(protocol_options(protocol), split, builder, batch_size, device, std::move(negatives)) {}
+
+Evaluator::Evaluator(const ProtocolOptions& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+                     int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
     : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(std::move(negatives)),
-      mask_history_(protocol_options(protocol).mask_history),
-      tie_rule_(parse_tie_rule(protocol_options(protocol).ties)) {
+      mask_history_(protocol.mask_history), tie_rule_(parse_tie_rule(protocol.ties)) {
   // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are written
   // back by user index, so the order changes no number.
   for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));

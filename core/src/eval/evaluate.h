@@ -39,6 +39,8 @@ class Evaluator {
   // `negatives`: each user's sampled negatives under candidates = "sampled"; empty for full ranking.
   Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder, int64_t batch_size,
             torch::Device device, std::vector<std::vector<int32_t>> negatives);
+  Evaluator(const ProtocolOptions& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+            int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives);
   // Ranks every user's validation (test = false) or test target.
   SplitEvaluation run(AssembledModel& model, bool test);
 
