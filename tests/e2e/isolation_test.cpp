@@ -201,6 +201,12 @@ TEST(Isolation, ADeadRunnersClaimIsTakenOverALiveOnesIsNot) {
   set_holder("elsewhere:42", "strftime('%s','now') - 1000");  // silent for longer than stale_seconds
   EXPECT_TRUE(store.claim_run({r}, 300).claimed);
   EXPECT_EQ(count(path, "SELECT COUNT(*) FROM runs"), 1);
+  // Another runner finished it between this runner's look and its claim: the claim says so and takes nothing.
+  sqlite3_exec(store.handle(), "UPDATE runs SET status='finished', claimed_by='elsewhere:42'", nullptr, nullptr, nullptr);
+  auto done = store.claim_run({r}, 300);
+  EXPECT_FALSE(done.claimed);
+  EXPECT_TRUE(done.already_finished);
+  EXPECT_EQ(count(path, "SELECT COUNT(*) FROM runs WHERE status='finished'"), 1);
 }
 
 }  // namespace mmsr

@@ -140,8 +140,9 @@ class Store {
   // its id and epochs); finished ones get id 0.
   struct Claim {
     bool claimed = false;
+    bool already_finished = false;  // every record finished (another runner may have just ended it): not claimed
     std::vector<int64_t> ids;
-    std::string holder;  // when not claimed
+    std::string holder;  // when another live runner holds it
   };
   Claim claim_run(const std::vector<RunRecord>& records, double stale_seconds);
   // "host:pid" of this process: what claims record.

@@ -189,6 +189,11 @@ bool train_and_record(GridContext& grid, ClaimedRun& run, const std::string& run
 bool run_in_this_process(GridContext& grid, const RunSpec& spec, const std::vector<RunRecord>& records,
                          const std::string& title) {
   Store::Claim claim = grid.store.claim_run(records, grid.options.stale_seconds);
+  if (claim.already_finished) {
+    ++grid.summary.skipped;
+    std::cerr << title << ": already finished, skipped\n";
+    return true;
+  }
   if (!claim.claimed) {
     ++grid.summary.elsewhere;
     std::cerr << title << ": being run by " << claim.holder << ", left to it\n";

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -439,6 +440,11 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
       return claim;  // another runner is on it; the transaction rolls back having changed nothing
     }
   }
+  // Decided inside the transaction: a run another runner finished since this one last looked is not run again.
+  if (std::all_of(finished.begin(), finished.end(), [](bool f) { return f; })) {
+    claim.already_finished = true;
+    return claim;
+  }
   claim.ids.assign(records.size(), 0);
   for (size_t i = 0; i < records.size(); ++i) {
     if (finished[i]) continue;
@@ -499,6 +505,7 @@ void Store::truncate_epochs(int64_t run_id, int64_t after_epoch) {
 
 int64_t Store::begin_run(const RunRecord& r) {
   Claim c = claim_run({r}, 0.0);
+  if (c.already_finished) throw std::runtime_error("run " + r.run_key + " is already finished");
   if (!c.claimed) throw std::runtime_error("run " + r.run_key + " is being run by " + c.holder);
   return c.ids[0];
 }
