@@ -199,7 +199,8 @@ struct AdaptedModel {
     };
     RunSpec run;
     run.tower = resolve(PluginKind::ItemTower, "early_fusion",
-                        {{"dim", kDim}, {"modalities", std::vector<std::string>{"image"}}, {"combine", std::string("gate")}});
+                        {{"dim", kDim}, {"modalities", std::vector<std::string>{"image"}}, {"combine", std::string("gate")},
+                         {"layers", int64_t(0)}});
     run.backbone = resolve(PluginKind::Backbone, "sasrec", {{"layers", int64_t(1)}});
     run.losses = {resolve(PluginKind::Objective, "softmax", {})};
     run.train = ParamSet::resolve(train_section(), train);

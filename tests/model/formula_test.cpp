@@ -89,7 +89,7 @@ TEST(Formula, FdsaPoolingIsASoftmaxWithinEachItem) {
   EXPECT_TRUE(torch::equal(pooled[2], torch::zeros({2})));
 }
 
-// Early fusion's parts for item 1: ID [1, 0], text W_t [2, 4] = [2, 4], image W_i [1, 1] + [0, 1] = [2, 3].
+// Early fusion's parts for item 1 (layers = 0: each modality's projection alone): ID [1, 0], text W_t [2, 4] = [2, 4], image W_i [1, 1] + [0, 1] = [2, 3].
 void set_early_fusion_parts(ItemTower& t) {
   auto id = torch::zeros({4, 2});
   id[1] = torch::tensor({1.f, 0.f});
@@ -101,7 +101,7 @@ void set_early_fusion_parts(ItemTower& t) {
 }
 
 TEST(Formula, EarlyFusionMeanAveragesTheParts) {
-  auto t = tower("early_fusion", {{"dim", int64_t(2)}});
+  auto t = tower("early_fusion", {{"dim", int64_t(2)}, {"layers", int64_t(0)}});
   set_early_fusion_parts(*t);
   auto v = item_one(*t);
   EXPECT_NEAR(v[0].item<double>(), 5.0 / 3.0, 1e-6);
@@ -110,7 +110,7 @@ TEST(Formula, EarlyFusionMeanAveragesTheParts) {
 
 // The KDSR code's gate: w = softmax over the parts of w_o . ReLU(W_h p + b_h) + b_o; v = sum_p w_p p.
 TEST(Formula, EarlyFusionGateWeighsThePartsBySoftmax) {
-  auto t = tower("early_fusion", {{"dim", int64_t(2)}, {"combine", std::string("gate")}});
+  auto t = tower("early_fusion", {{"dim", int64_t(2)}, {"layers", int64_t(0)}, {"combine", std::string("gate")}});
   set_early_fusion_parts(*t);
   set(*t, "gate_hidden.weight", torch::eye(2));
   set(*t, "gate_hidden.bias", torch::zeros({2}));

@@ -1,5 +1,7 @@
-// Item towers over modality features (METHODS.md section 4): each modality's frozen vector becomes a d-vector by a
-// learned projection, next to (or instead of) a learnable ID embedding.
+// Item towers over modality features (METHODS.md section 4): each modality's frozen features become a d-vector by
+// the SDK's modality encoder (a projection of every token, then `layers` transformer blocks over the item's tokens,
+// read at the first token; layers = 0 is the projection alone), next to (or instead of) a learnable ID embedding.
+// The paper's SASRec+EF and SASRec+LF have two layers per modality (section 4.2), the default here.
 //
 //   modality      one modality only (text-only, image-only): one branch named after it
 //   early_fusion  one branch, "fused": the mean of the ID vector and the projected modalities (paper), an MLP
@@ -14,42 +16,12 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
-#include "mmsr/sdk/dropout.h"
+#include "mmsr/sdk/modality_encoder.h"
 #include "mmsr/sdk/plugin.h"
 
 namespace {
 
 using namespace mmsr;
-
-// Frozen modality features -> a learned d-vector.
-class Projection : public torch::nn::Module {
- public:
-  Projection(const ModalityInfo& info, int64_t dim, bool mean_tokens, double dropout, bool fast_dropout)
-      : name_(info.name), pooled_(info.pooled), mean_tokens_(mean_tokens), fast_dropout_(fast_dropout) {
-    linear_ = register_module("linear", torch::nn::Linear(info.dim, dim));
-    drop_ = register_module("drop", torch::nn::Dropout(dropout));
-  }
-  torch::Tensor forward(const ItemFeatures& features) {
-    const ModalityFeatures& f = features.at(name_);
-    torch::Tensor x = f.values;
-    if (!pooled_) {
-      if (mean_tokens_) {
-        auto m = f.mask.unsqueeze(-1).to(x.dtype());
-        x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);
-      } else {
-        x = x.select(1, 0);
-      }
-    }
-    return linear_->forward(dropout(drop_, x, fast_dropout_));
-  }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  bool pooled_, mean_tokens_, fast_dropout_;
-  torch::nn::Linear linear_{nullptr};
-  torch::nn::Dropout drop_{nullptr};
-};
 
 const ModalityInfo& find_modality(const BuildContext& ctx, const std::string& name, const std::string& who) {
   for (const auto& m : ctx.modalities)
@@ -75,7 +47,25 @@ struct TowerOptions {
   bool with_id = true, mean_tokens = false;
   std::string combine = "mean";
   double dropout = 0.0, init_std = 0.02;
+  int64_t layers = 2, heads = 2;  // each modality's encoder (paper: 2 layers per modality)
+  double encoder_dropout = 0.1;
 };
+
+// One modality's encoder as this tower's options describe it.
+std::shared_ptr<ModalityEncoder> modality_encoder(const ModalityInfo& info, const TowerOptions& o, bool fast_dropout,
+                                                  const std::string& who) {
+  ModalityEncoderOptions e;
+  e.in_dim = info.dim;
+  e.mean_tokens = o.mean_tokens;
+  e.feature_dropout = o.dropout;
+  TransformerOptions t;
+  t.layers = o.layers;
+  t.heads = o.layers > 0 ? o.heads : 1;  // no blocks, no heads to divide dim
+  t.dropout = t.attn_dropout = o.encoder_dropout;
+  t.init_std = o.init_std;
+  e.transformer = transformer_options(t, o.dim, 1, fast_dropout, who);
+  return std::make_shared<ModalityEncoder>(e);
+}
 
 // The parts every tower here shares: an optional ID table and one projection per modality.
 class PartsTower : public ItemTower {
@@ -83,18 +73,20 @@ class PartsTower : public ItemTower {
   PartsTower(const TowerOptions& o, const BuildContext& ctx, const std::string& who) : o_(o) {
     if (o.with_id) id_ = register_module("id", id_table(ctx.num_items, o.dim, o.init_std));
     for (const auto& m : o.modalities)
-      projections_.push_back(register_module(
-          "project_" + m,
-          std::make_shared<Projection>(find_modality(ctx, m, who), o.dim, o.mean_tokens, o.dropout, ctx.fast_dropout)));
+      encoders_.push_back(
+          register_module("project_" + m, modality_encoder(find_modality(ctx, m, who), o, ctx.fast_dropout, who)));
   }
   std::vector<std::string> modalities() const override { return o_.modalities; }
 
  protected:
-  // The ID vector (when present), then each modality's projection, in order.
+  // The ID vector (when present), then each modality's encoded vector, in order.
   std::vector<torch::Tensor> parts(const torch::Tensor& ids, const ItemFeatures& features) {
     std::vector<torch::Tensor> out;
     if (id_) out.push_back(id_->forward(ids));
-    for (auto& p : projections_) out.push_back(p->forward(features));
+    for (size_t m = 0; m < encoders_.size(); ++m) {
+      const ModalityFeatures& f = features.at(o_.modalities[m]);
+      out.push_back(encoders_[m]->forward(f.values, f.mask));
+    }
     return out;
   }
   std::vector<std::string> part_names() const {
@@ -105,7 +97,7 @@ class PartsTower : public ItemTower {
   }
   TowerOptions o_;
   torch::nn::Embedding id_{nullptr};
-  std::vector<std::shared_ptr<Projection>> projections_;
+  std::vector<std::shared_ptr<ModalityEncoder>> encoders_;
 };
 
 class SingleModalityTower : public PartsTower {
@@ -173,8 +165,15 @@ ParamBinding<O>& bind_common(ParamBinding<O>& p) {
   p.field("with_id", &O::with_id, "include a learnable ID embedding");
   p.choice("tokens", &O::mean_tokens, {{"first", false}, {"mean", true}},
            "token-level modalities: read the first token ([CLS] / class token) or the mean of real tokens");
-  p.field("dropout", &O::dropout, "dropout on the frozen features before their projection").range(0.0, 0.99);
-  p.field("init_std", &O::init_std, "std of the ID table's normal initialisation").range(1e-6, 10.0);
+  p.field("dropout", &O::dropout, "layers = 0: dropout on the frozen features before their projection").range(0.0, 0.99);
+  p.field("init_std", &O::init_std, "std of the normal initialisation of the ID table and the encoders' blocks")
+      .range(1e-6, 10.0);
+  p.field("layers", &O::layers,
+          "transformer blocks over each modality's tokens after the projection (paper 2; 0 = the projection alone)")
+      .range(0, 48);
+  p.field("heads", &O::heads, "attention heads of those blocks (must divide dim)").range(1, 64);
+  p.field("encoder_dropout", &O::encoder_dropout,
+          "dropout of those blocks and on the projected tokens (the ODMT code's 0.1)").range(0.0, 0.99);
   return p;
 }
 
@@ -201,7 +200,7 @@ ParamBinding<LateFusionOptions> late_fusion_params() {
 
 }  // namespace
 
-MMSR_PLUGIN(multimodal_towers, "1.0.0") {
+MMSR_PLUGIN(multimodal_towers, "2.0.0") {
   registrar.add_item_tower(
       "modality", "one modality's frozen features, projected to d (text-only, image-only): one branch",
       modality_params(), [](ModalityTowerOptions o, const BuildContext& ctx) -> std::shared_ptr<ItemTower> {

@@ -16,7 +16,10 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
+#include <tuple>
+
 #include "mmsr/sdk/dropout.h"
+#include "mmsr/sdk/modality_encoder.h"
 #include "mmsr/sdk/plugin.h"
 #include "mmsr/sdk/transformer.h"
 
@@ -60,20 +63,22 @@ class ImtTower : public ItemTower {
     text_tokens_ = t.tokens;
     image_tokens_ = v.tokens;
     const int64_t d = o.transformer.dim;
-    project_text_ = register_module("project_text", torch::nn::Linear(t.dim, d));
-    project_image_ = register_module("project_image", torch::nn::Linear(v.dim, d));
-    drop_ = register_module("drop", torch::nn::Dropout(o.transformer.dropout));
-    auto stack = [&](const std::string& name) {
-      std::vector<std::shared_ptr<TransformerBlock>> blocks;
-      for (int64_t i = 0; i < o.transformer.layers; ++i)
-        blocks.push_back(register_module(name + std::to_string(i), std::make_shared<TransformerBlock>(o.transformer)));
-      return blocks;
-    };
     if (o.separate) {
-      text_blocks_ = stack("text_block");
-      image_blocks_ = stack("image_block");
+      // The ablation's per-modality transformers are the SDK's modality encoder, the one the fusion towers use.
+      auto encoder = [&](const ModalityInfo& m) {
+        ModalityEncoderOptions e;
+        e.in_dim = m.dim;
+        e.transformer = o.transformer;
+        return std::make_shared<ModalityEncoder>(e);
+      };
+      text_encoder_ = register_module("text_encoder", encoder(t));
+      image_encoder_ = register_module("image_encoder", encoder(v));
     } else {
-      blocks_ = stack("block");
+      project_text_ = register_module("project_text", torch::nn::Linear(t.dim, d));
+      project_image_ = register_module("project_image", torch::nn::Linear(v.dim, d));
+      drop_ = register_module("drop", torch::nn::Dropout(o.transformer.dropout));
+      for (int64_t i = 0; i < o.transformer.layers; ++i)
+        blocks_.push_back(register_module("block" + std::to_string(i), std::make_shared<TransformerBlock>(o.transformer)));
     }
     init_normal_weights(*this, o.transformer.init_std);  // before the ID table, which starts from features
     if (o.with_id) {
@@ -100,30 +105,13 @@ class ImtTower : public ItemTower {
   std::vector<torch::Tensor> forward(const torch::Tensor& ids, const ItemFeatures& features) override {
     const auto& text = features.at(o_.text);
     const auto& image = features.at(o_.image);
-    auto as_tokens = [](const ModalityFeatures& f) {
-      return f.values.dim() == 2 ? std::make_pair(f.values.unsqueeze(1), f.mask.unsqueeze(1))
-                                 : std::make_pair(f.values, f.mask);
-    };
-    auto [tv, tm] = as_tokens(text);
-    auto [iv, im] = as_tokens(image);
-    auto T = project_text_->forward(tv), V = project_image_->forward(iv);
-    const int64_t U = ids.size(0), Tt = T.size(1), Tv = V.size(1);
     torch::Tensor text_out, image_out, id_out;
     if (o_.separate) {
-      text_out = encode(text_blocks_, dropout(drop_, T, o_.transformer.fast_dropout), key_mask(tm, false)).select(1, 0);
-      image_out = encode(image_blocks_, dropout(drop_, V, o_.transformer.fast_dropout), key_mask(im, false)).select(1, 0);
+      text_out = text_encoder_->forward(text.values, text.mask);
+      image_out = image_encoder_->forward(image.values, image.mask);
       if (ids_) id_out = project_id_->forward(ids_->forward(ids));
     } else {
-      std::vector<torch::Tensor> parts = {T, V};
-      std::vector<torch::Tensor> valid = {tm, im};
-      if (ids_) {
-        parts.push_back(project_id_->forward(ids_->forward(ids)).unsqueeze(1));
-        valid.push_back(torch::ones({U, 1}, tm.options()));
-      }
-      auto X = encode(blocks_, dropout(drop_, torch::cat(parts, 1), o_.transformer.fast_dropout), key_mask(torch::cat(valid, 1), bool(ids_)));
-      text_out = X.select(1, 0);
-      image_out = X.select(1, Tt);
-      if (ids_) id_out = X.select(1, Tt + Tv);
+      std::tie(id_out, text_out, image_out) = joint(ids, text, image);
     }
     std::vector<torch::Tensor> out;
     size_t h = 0;
@@ -134,6 +122,30 @@ class ImtTower : public ItemTower {
   }
 
  private:
+  // The IMT proper: [T ; V ; e_id] through one transformer under the IMT mask; the ID, [CLS] and class-token
+  // positions.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> joint(const torch::Tensor& ids, const ModalityFeatures& text,
+                                                                const ModalityFeatures& image) {
+    auto as_tokens = [](const ModalityFeatures& f) {
+      return f.values.dim() == 2 ? std::make_pair(f.values.unsqueeze(1), f.mask.unsqueeze(1))
+                                 : std::make_pair(f.values, f.mask);
+    };
+    auto [tv, tm] = as_tokens(text);
+    auto [iv, im] = as_tokens(image);
+    auto T = project_text_->forward(tv), V = project_image_->forward(iv);
+    const int64_t U = ids.size(0), Tt = T.size(1), Tv = V.size(1);
+    std::vector<torch::Tensor> parts = {T, V};
+    std::vector<torch::Tensor> valid = {tm, im};
+    if (ids_) {
+      parts.push_back(project_id_->forward(ids_->forward(ids)).unsqueeze(1));
+      valid.push_back(torch::ones({U, 1}, tm.options()));
+    }
+    auto X = dropout(drop_, torch::cat(parts, 1), o_.transformer.fast_dropout);
+    const auto mask = key_mask(torch::cat(valid, 1), bool(ids_));
+    for (auto& b : blocks_) X = b->forward(X, mask);
+    return {ids_ ? X.select(1, Tt + Tv) : torch::Tensor(), X.select(1, 0), X.select(1, Tt)};
+  }
+
   // [U, 1, K, K] additive mask: key k is visible to query q when it is a real token and, under the ID mask, when
   // it is not the ID token (the last one) or q is the ID token itself. Every query sees itself, so no row is empty.
   torch::Tensor key_mask(const torch::Tensor& valid, bool has_id) const {
@@ -144,12 +156,6 @@ class ImtTower : public ItemTower {
     return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(valid.device()))
         .masked_fill(allowed.logical_not(), -1e9)
         .unsqueeze(1);
-  }
-
-  torch::Tensor encode(std::vector<std::shared_ptr<TransformerBlock>>& blocks, torch::Tensor x,
-                       const torch::Tensor& mask) {
-    for (auto& b : blocks) x = b->forward(x, mask);
-    return x;
   }
 
   // The ID table from the frozen features: the mean of each item's image class token and text [CLS] (or one of
@@ -180,7 +186,8 @@ class ImtTower : public ItemTower {
   torch::nn::Linear project_text_{nullptr}, project_image_{nullptr}, project_id_{nullptr};
   torch::nn::Embedding ids_{nullptr};
   torch::nn::Dropout drop_{nullptr};
-  std::vector<std::shared_ptr<TransformerBlock>> blocks_, text_blocks_, image_blocks_;
+  std::vector<std::shared_ptr<TransformerBlock>> blocks_;
+  std::shared_ptr<ModalityEncoder> text_encoder_, image_encoder_;
   std::vector<std::shared_ptr<Head>> heads_;
   std::vector<std::string> branches_;
 };
@@ -206,7 +213,7 @@ ParamBinding<ImtOptions> imt_params() {
 
 }  // namespace
 
-MMSR_PLUGIN(odmt, "1.0.0") {
+MMSR_PLUGIN(odmt, "1.1.0") {
   registrar.add_item_tower(
       "imt", "ODMT's ID-aware multimodal transformer: text, image and ID tokens under the IMT mask; branches id, "
              "text, image",
