@@ -32,6 +32,7 @@ struct ImtOptions {
   int64_t dim = 64;
   std::string text = "text", image = "image";
   std::string id_init = "mean";
+  std::string id_init_text;  // "" = the text modality
   bool id_mask = true, separate = false, with_id = true;
   double slope = 0.01;
 };
@@ -82,10 +83,12 @@ class ImtTower : public ItemTower {
     }
     init_normal_weights(*this, o.transformer.init_std);  // before the ID table, which starts from features
     if (o.with_id) {
-      if (o.id_init == "mean" && t.dim != v.dim)
+      const ModalityInfo& init_text = o.id_init_text.empty() ? t : modality(ctx, o.id_init_text);
+      if (o.id_init == "mean" && init_text.dim != v.dim)
         throw std::invalid_argument("imt: id_init = \"mean\" needs text and image features of one dimension (" +
-                                    std::to_string(t.dim) + " vs " + std::to_string(v.dim) + ")");
-      const int64_t id_dim = o.id_init == "image" ? v.dim : t.dim;
+                                    std::to_string(init_text.dim) + " vs " + std::to_string(v.dim) +
+                                    "); set id_init_text to a text modality of the image's dimension");
+      const int64_t id_dim = o.id_init == "image" ? v.dim : init_text.dim;
       ids_ = register_module("ids", torch::nn::Embedding(ctx.num_items + 1, id_dim));
       project_id_ = register_module("project_id", torch::nn::Linear(id_dim, d));
       initialise_ids(ctx);
@@ -174,9 +177,10 @@ class ImtTower : public ItemTower {
         return f.dim() == 3 ? f.select(1, 0) : f;
       };
       torch::Tensor rows;
-      if (o_.id_init == "text") rows = first(o_.text);
+      const std::string& text = o_.id_init_text.empty() ? o_.text : o_.id_init_text;
+      if (o_.id_init == "text") rows = first(text);
       else if (o_.id_init == "image") rows = first(o_.image);
-      else rows = (first(o_.text) + first(o_.image)) / 2;
+      else rows = (first(text) + first(o_.image)) / 2;
       ids_->weight.slice(0, begin, begin + ids.size(0)).copy_(rows);
     }
   }
@@ -203,6 +207,10 @@ ParamBinding<ImtOptions> imt_params() {
   p.field("id_init", &O::id_init,
           "ID table start: mean of image class token and text [CLS] (paper), one of them, or xavier-normal")
       .one_of({"mean", "text", "image", "random"});
+  p.field("id_init_text", &O::id_init_text,
+          "the text modality the ID table starts from (e.g. pooled [CLS] vectors of the image's dimension when the "
+          "tokens the IMT reads come from another encoder; empty = the text modality)")
+      .added_after_release();
   p.field("id_mask", &O::id_mask, "text and image tokens cannot attend to the ID token (paper); false = no ID mask");
   p.choice("encoder", &O::separate, {{"joint", false}, {"separate", true}},
            "joint: one transformer over all tokens (IMT); separate: one per modality, the ID vector untouched");
