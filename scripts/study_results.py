@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""A study's committed results and the doc tables made from them (docs/multimodal.md, ...).
+
+    study_results.py export STORE OUT_DIR [--baseline LABEL] [--mmsr BIN]
+        writes OUT_DIR/runs.csv (every finished run's test metrics per seed and branch, and its training time),
+        OUT_DIR/popularity.csv (per seed, branch and popularity group) and OUT_DIR/report.json (mmsr's JSON report,
+        Holm-corrected Wilcoxon tests against the baseline, without the per-epoch curves)
+    study_results.py tables STUDY [--check]
+        rebuilds the generated blocks of docs/STUDY.md from results/STUDY/; with --check, changes nothing and exits 1
+        when a block differs from what the committed results give (the doc-drift test)
+
+A generated block sits between "<!-- generated: NAME -->" and "<!-- end: NAME -->" lines. Standard library only.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def label_of(model, grid):
+    return f"{model} ({grid})" if grid else model
+
+
+def export(args):
+    os.makedirs(args.out, exist_ok=True)
+    db = sqlite3.connect(f"file:{args.store}?mode=ro", uri=True)
+    runs = db.execute("SELECT id, model_name, grid_label, seed FROM runs WHERE status = 'finished' "
+                      "AND protocol NOT LIKE '%selected_under%' ORDER BY model_name, grid_label, seed").fetchall()
+    with open(os.path.join(args.out, "runs.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["model", "seed", "branch", "metric", "value"])
+        for run_id, model, grid, seed in runs:
+            rows = db.execute("SELECT branch, name || '@' || k, value FROM metrics WHERE run_id = ? AND split = 'test' "
+                              "ORDER BY branch, name, k", (run_id,)).fetchall()
+            for branch, metric, value in rows:
+                w.writerow([label_of(model, grid), seed, branch, metric, f"{value:.6f}"])
+            train = db.execute("SELECT seconds FROM timings WHERE run_id = ? AND phase = 'train'", (run_id,)).fetchone()
+            if train:
+                w.writerow([label_of(model, grid), seed, "fused", "train_seconds", f"{train[0]:.1f}"])
+    with open(os.path.join(args.out, "popularity.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["model", "seed", "branch", "group", "metric", "value", "users"])
+        for run_id, model, grid, seed in runs:
+            rows = db.execute("SELECT branch, grp, name || '@' || k, value, users FROM popularity_metrics "
+                              "WHERE run_id = ? AND split = 'test' ORDER BY branch, grp, name, k", (run_id,)).fetchall()
+            for branch, group, metric, value, users in rows:
+                w.writerow([label_of(model, grid), seed, branch, group, metric, f"{value:.6f}", users])
+    command = [args.mmsr, "report", "--store", args.store, "--format", "json"]
+    done = subprocess.run(command + ["--baseline", args.baseline], capture_output=True, text=True)
+    if done.returncode != 0:  # the baseline has not finished yet: tests against it come with a later export
+        print(f"[study_results] {done.stderr.strip()}; the report compares with its own reference", file=sys.stderr)
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+    report = done.stdout
+    boards = json.loads(report)
+    for board in boards:
+        for row in board["rows"]:
+            row.pop("curve", None)
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(boards, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"[study_results] {len(runs)} finished runs -> {args.out}", file=sys.stderr)
+
+
+# ---- reading the committed results ----
+
+class Results:
+    def __init__(self, folder):
+        self.values = {}  # (model, branch, metric) -> {seed: value}
+        self.groups = {}  # (model, branch, group, metric) -> ({seed: value}, users)
+        with open(os.path.join(folder, "runs.csv")) as f:
+            for r in csv.DictReader(f):
+                self.values.setdefault((r["model"], r["branch"], r["metric"]), {})[int(r["seed"])] = float(r["value"])
+        with open(os.path.join(folder, "popularity.csv")) as f:
+            for r in csv.DictReader(f):
+                key = (r["model"], r["branch"], int(r["group"]), r["metric"])
+                seeds, _ = self.groups.get(key, ({}, 0))
+                seeds[int(r["seed"])] = float(r["value"])
+                self.groups[key] = (seeds, int(r["users"]))
+        with open(os.path.join(folder, "report.json")) as f:
+            self.boards = json.load(f)
+        self.rows = {row["label"]: row for row in self.boards[0]["rows"]} if self.boards else {}
+        self.reference = self.boards[0]["reference"] if self.boards else None
+
+    def has(self, model):
+        return (model, "fused", "recall@10") in self.values
+
+    def seeds(self, model, metric, branch="fused"):
+        return self.values.get((model, branch, metric), {})
+
+    def mean_sd(self, model, metric, branch="fused"):
+        v = list(self.seeds(model, metric, branch).values())
+        if not v:
+            return None
+        return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0), len(v)
+
+    def holm_p(self, model, metric, baseline="SASRec+LF"):
+        if self.reference != baseline:
+            return None
+        m = self.rows.get(model, {}).get("metrics", {}).get(metric, {}).get("vs_reference")
+        return m["wilcoxon"]["p_holm"] if m and "wilcoxon" in m else None
+
+
+def cell(stat, digits=4):
+    if stat is None:
+        return "—"
+    mean, sd, n = stat
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}" + ("" if n == 3 else f" (n={n})")
+
+
+def p_cell(p):
+    if p is None:
+        return "—"
+    return "< .001" if p < 0.001 else f"{p:.3f}".lstrip("0")
+
+
+METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
+
+
+def metric_table(res, models, baseline):
+    lines = ["| model | " + " | ".join(m.replace("recall", "Recall").replace("ndcg", "NDCG") for m in METRICS) +
+             f" | p vs {baseline} (NDCG@10) | train time |", "|---" * (len(METRICS) + 3) + "|"]
+    for label, model in models:
+        if not res.has(model):
+            lines.append(f"| {label} | " + " | ".join("not run yet" if i == 0 else "" for i in range(len(METRICS) + 2)) + " |")
+            continue
+        p = "baseline" if model == baseline else p_cell(res.holm_p(model, "ndcg@10"))
+        t = res.mean_sd(model, "train_seconds")
+        lines.append(f"| {label} | " + " | ".join(cell(res.mean_sd(model, m)) for m in METRICS) +
+                     f" | {p} | {t[0]:.0f} s |" if t else " | — |")
+    return "\n".join(lines)
+
+
+TABLE2 = [("GRU4Rec", "GRU4Rec"), ("NextItNet", "NextItNet"), ("SASRec", "SASRec"), ("FDSA (text, image)", "FDSA"),
+          ("UniSRec (text, ID)", "UniSRec"), ("SASRec+EF", "SASRec+EF"), ("SASRec+LF", "SASRec+LF"), ("ODMT", "ODMT")]
+TABLE3 = [("ODMT", "ODMT"), ("ID init: text [CLS] only", "ODMT init text"), ("ID init: image only", "ODMT init image"),
+          ("ID init: random", "ODMT no init"), ("no ID mask", "ODMT no ID mask"),
+          ("separate encoders, 1 layer each", "ODMT separate (tower.layers=1)"),
+          ("separate encoders, 2 layers each", "ODMT separate (tower.layers=2)"),
+          ("no online distillation (late-fusion loss)", "ODMT no distillation"), ("no ID branch", "ODMT no ID")]
+FIGURE5 = [("GRU4Rec (ID)", "GRU4Rec"), ("ODMT on GRU4Rec", "ODMT GRU4Rec"), ("NextItNet (ID)", "NextItNet"),
+           ("ODMT on NextItNet", "ODMT NextItNet"), ("SASRec (ID)", "SASRec"), ("ODMT on SASRec", "ODMT")]
+FIGURE7 = [("1", "ODMT depth (tower.layers=1)"), ("2 (ODMT)", "ODMT"), ("3", "ODMT depth (tower.layers=3)"),
+           ("4", "ODMT depth (tower.layers=4)")]
+
+
+def table4_model(t, a):
+    if t == 0.5 and a == 20:
+        return "ODMT"
+    if a == 20:
+        return f"ODMT T (loss2.temperature={t})"
+    return f"ODMT T/alpha (loss2.alpha={a:.1f}, loss2.temperature={t})"
+
+
+def table4(res):
+    temps, alphas = [0.3, 0.5, 0.7], [10, 20, 40]
+    lines = ["| T \\ alpha | " + " | ".join(str(a) for a in alphas) + " |", "|---" * (len(alphas) + 1) + "|"]
+    for t in temps:
+        lines.append(f"| {t} | " + " | ".join(cell(res.mean_sd(table4_model(t, a), "ndcg@10")) for a in alphas) + " |")
+    return "\n".join(lines)
+
+
+def popularity_table(res, models, metric="ndcg@10", branch="fused"):
+    groups = sorted({g for (m, b, g, k) in res.groups if b == branch and k == metric})
+    users = {g: u for (m, b, g, k), (_, u) in res.groups.items() if b == branch and k == metric}
+    head = " | ".join(f"group {g} ({users[g]:,} users)" for g in groups)
+    lines = [f"| model | {head} |", "|---" * (len(groups) + 1) + "|"]
+    for label, model in models:
+        cells = []
+        for g in groups:
+            seeds, _ = res.groups.get((model, branch, g, metric), ({}, 0))
+            v = list(seeds.values())
+            cells.append(cell((statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))) if v else "—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def branch_table(res, models, metric="ndcg@10"):
+    branches = ["fused", "id", "text", "image"]
+    lines = ["| model | " + " | ".join(branches) + " |", "|---" * (len(branches) + 1) + "|"]
+    for label, model in models:
+        lines.append(f"| {label} | " + " | ".join(cell(res.mean_sd(model, metric, b)) for b in branches) + " |")
+    return "\n".join(lines)
+
+
+def unseen_hits(res, models, branch="fused"):
+    lines = ["| model | unseen targets in the top 10, per seed | NDCG@10 on them |", "|---|---|---|"]
+    for label, model in models:
+        seeds, users = res.groups.get((model, branch, 0, "hr@10"), res.groups.get((model, branch, 0, "recall@10"), ({}, 0)))
+        if not seeds:
+            lines.append(f"| {label} | — | — |")
+            continue
+        hits = ", ".join(f"{round(v * users)} of {users}" for _, v in sorted(seeds.items()))
+        nd, _ = res.groups.get((model, branch, 0, "ndcg@10"), ({}, 0))
+        lines.append(f"| {label} | {hits} | {cell((statistics.mean(nd.values()), statistics.stdev(nd.values()) if len(nd) > 1 else 0, len(nd))) if nd else '—'} |")
+    return "\n".join(lines)
+
+
+def claim(res, better, worse, metric="ndcg@10", alpha=0.05):
+    """One plain sentence: does `better` beat `worse` here?"""
+    a, b = res.mean_sd(better, metric), res.mean_sd(worse, metric)
+    if a is None or b is None:
+        return f"{better} > {worse}: not measured yet."
+    pb, pw = res.holm_p(better, metric), res.holm_p(worse, metric)
+    rel = (a[0] - b[0]) / b[0] * 100 if b[0] else float("nan")
+    # Against SASRec+LF the report's test is the paired one; otherwise compare seed spreads.
+    p = pb if worse == "SASRec+LF" else (pw if better == "SASRec+LF" else None)
+    if p is not None:
+        verdict = ("holds" if a[0] > b[0] else "does not hold") if p < alpha else "not significant here"
+        return f"{better} > {worse} ({metric} {a[0]:.4f} against {b[0]:.4f}, {rel:+.1f}%, Holm-corrected Wilcoxon p {p_cell(p)}): {verdict}."
+    spread = max(a[1], b[1])
+    verdict = ("holds" if a[0] > b[0] else "does not hold") if abs(a[0] - b[0]) > 2 * spread else "within the seeds' spread here"
+    return f"{better} > {worse} ({metric} {a[0]:.4f} against {b[0]:.4f}, {rel:+.1f}%; seed sd up to {spread:.4f}): {verdict}."
+
+
+def multimodal_blocks(res):
+    blocks = {
+        "table2": metric_table(res, TABLE2, "SASRec+LF"),
+        "table3": metric_table(res, TABLE3, "SASRec+LF"),
+        "table4": table4(res),
+        "figure5": metric_table(res, FIGURE5, "SASRec+LF"),
+        "figure7": metric_table(res, FIGURE7, "SASRec+LF"),
+        "branches": branch_table(res, [("SASRec+LF", "SASRec+LF"), ("ODMT", "ODMT")]),
+        "popularity": popularity_table(res, TABLE2),
+        "unseen": unseen_hits(res, TABLE2),
+    }
+    claims = [claim(res, "ODMT", "SASRec+LF"), claim(res, "SASRec+LF", "SASRec+EF"), claim(res, "SASRec+EF", "SASRec"),
+              claim(res, "ODMT", "ODMT no ID mask"), claim(res, "ODMT", "ODMT separate (tower.layers=2)"),
+              claim(res, "ODMT", "ODMT no distillation")]
+    blocks["claims"] = "\n".join("- " + c for c in claims)
+    return blocks
+
+
+STUDIES = {"multimodal": multimodal_blocks}
+
+
+def tables(args):
+    res = Results(args.results or os.path.join(ROOT, "results", args.study))
+    blocks = STUDIES[args.study](res)
+    doc_path = args.doc or os.path.join(ROOT, "docs", args.study + ".md")
+    with open(doc_path) as f:
+        doc = f.read()
+    new = doc
+    for name, text in blocks.items():
+        pattern = re.compile(r"(<!-- generated: %s -->\n).*?(<!-- end: %s -->)" % (re.escape(name), re.escape(name)), re.S)
+        if not pattern.search(new):
+            sys.exit(f"{doc_path}: no generated block '{name}' (add <!-- generated: {name} --> and <!-- end: {name} --> lines)")
+        new = pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), new)
+    if args.check:
+        if new != doc:
+            changed = [n for n, t in blocks.items() if ("<!-- generated: %s -->\n%s\n" % (n, t)) not in doc]
+            sys.exit(f"{doc_path}: the blocks {', '.join(changed)} differ from results/{args.study}/; "
+                     f"run scripts/study_results.py tables {args.study}")
+        return
+    with open(doc_path, "w") as f:
+        f.write(new)
+    print(f"[study_results] {doc_path}: {len(blocks)} blocks from results/{args.study}/", file=sys.stderr)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("store")
+    e.add_argument("out")
+    e.add_argument("--baseline", default="SASRec+LF")
+    e.add_argument("--mmsr", default=os.path.join(ROOT, "build", "bin", "mmsr"))
+    t = sub.add_parser("tables")
+    t.add_argument("study", choices=sorted(STUDIES))
+    t.add_argument("--check", action="store_true")
+    t.add_argument("--doc", help="the doc to rebuild or check (default docs/STUDY.md)")
+    t.add_argument("--results", help="the results folder (default results/STUDY)")
+    args = p.parse_args()
+    export(args) if args.command == "export" else tables(args)
+
+
+if __name__ == "__main__":
+    main()
