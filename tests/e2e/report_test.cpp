@@ -84,6 +84,26 @@ TEST(Report, OneBoardPerProtocolAndARowPerConfiguration) {
   }
 }
 
+// A row chosen at the last epoch of its budget (2 here) in some seed is marked and explained under the table.
+TEST(Report, RowsChosenAtTheLastEpochOfTheirBudgetAreMarked) {
+  auto bs = boards();
+  const Leaderboard& b = full_board(bs);
+  const std::string markdown = render({b}, "md");
+  int marked = 0;
+  for (const auto& r : b.rows) {
+    const int64_t at_budget = count(shared_store(), "SELECT COUNT(*) FROM runs WHERE status = 'finished' AND model_name = '" +
+                                                        r.model + "' AND config_key = '" + r.config_key +
+                                                        "' AND best_epoch = 2 AND protocol NOT LIKE '%sampled%'");
+    EXPECT_EQ(r.capped_seeds, at_budget) << r.label();
+    const bool explained = markdown.find("‡ " + r.label() + ": chosen at its last epoch (2 of 2) in " +
+                                         std::to_string(at_budget) + " of " + std::to_string(r.seeds.size())) !=
+                           std::string::npos;
+    EXPECT_EQ(explained, at_budget > 0) << r.label();
+    marked += at_budget > 0;
+  }
+  EXPECT_GT(marked, 0);  // the tiny grid's 2 epochs leave some model still improving
+}
+
 TEST(Report, SelectionAndReferenceAreChosenOnValidation) {
   const auto bs = boards();
   const auto& b = full_board(bs);

@@ -62,6 +62,9 @@ struct SyntheticOptions {
   // some of the others carry the item's cluster, so only a model that attends over tokens finds the signal.
   int64_t text_tokens = 8;
   int64_t image_tokens = 5;
+  // The first token as a real encoder's [CLS] / class token: a summary that carries the cluster like the signal
+  // tokens do (default: noise, so only attention over the tokens finds the signal).
+  bool first_token_summary = false;
 };
 // A deterministic generator (same options -> same bytes on any platform) whose latent item clusters drive
 // both the sequences and the correlated text/image features. Already dense: ids 1..N.

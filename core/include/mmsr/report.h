@@ -54,6 +54,10 @@ struct LeaderboardRow {
   stats::Summary valid_select;                 // validation score of the selection metric
   bool selected = false;                       // best validation score among the rows of its model name
   double mean_train_seconds = 0, mean_peak_rss_mb = 0, mean_best_epoch = 0;
+  // Seeds whose model was chosen at the last epoch its budget allowed ([train].epochs): still improving when
+  // training ended, so the row reports a budget, not a converged model.
+  int capped_seeds = 0;
+  int64_t epoch_budget = 0;
   stats::Summary tied_share;                   // share of test targets tied with at least one candidate
   // The selection metric on the test split per branch of multi-branch models (id, text, image, fused) and per
   // popularity group of the target (0 = never seen in training).

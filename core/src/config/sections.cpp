@@ -94,6 +94,10 @@ const ParamBinding<SyntheticOptions>& synthetic_params() {
             "token-level 'image_tokens' per item (0 = none): a noise class token, then patches, some carrying the "
             "cluster")
         .range(0, 512);
+    b.choice("first_token", &O::first_token_summary, {{"noise", false}, {"summary", true}},
+             "the first token of text_tokens and image_tokens: noise, or a summary carrying the cluster as a real "
+             "encoder's [CLS] / class token does")
+        .added_after_release();
     return b;
   }();
   return p;

@@ -128,7 +128,8 @@ class SyntheticGenerator {
   }
 
   // Token-level features: a real length per item (text) and, among the real tokens after the first, a few that
-  // carry the cluster centre (through a per-modality map); the rest, and the first token, are noise.
+  // carry the cluster centre (through a per-modality map); the rest are noise, and so is the first token unless
+  // first_token = "summary".
   TokenFeatureMatrix token_features(int64_t tokens, bool text) {
     const int64_t dim = o_.feature_dim;
     TokenFeatureMatrix f;
@@ -142,7 +143,8 @@ class SyntheticGenerator {
       const int64_t length = text && tokens > 2 ? 2 + rng_.below(tokens - 1) : tokens;  // 2..tokens real tokens
       for (int64_t t = 0; t < length; ++t) {
         f.mask[size_t(id * tokens + t)] = 1;
-        const bool signal = t > 0 && (t == 1 || rng_.uniform() < 0.3);
+        // (The draw is only made for t > 1, so the summary option leaves every other value as it was.)
+        const bool signal = t == 0 ? o_.first_token_summary : (t == 1 || rng_.uniform() < 0.3);
         float* row = f.values.data() + (id * tokens + t) * dim;
         for (int64_t i = 0; i < dim; ++i) {
           double acc = 0;

@@ -42,6 +42,15 @@ std::pair<std::string, int64_t> split_label(const std::string& label) {
 
 namespace {
 
+// A run's epoch budget ([train].epochs in its configuration), 0 when it does not say.
+int64_t epoch_budget(const std::string& config_json) {
+  if (config_json.empty()) return 0;
+  auto config = nlohmann::json::parse(config_json, nullptr, false);
+  if (config.is_discarded() || !config.contains("train") || !config["train"].contains("epochs")) return 0;
+  const auto& epochs = config["train"]["epochs"];
+  return epochs.is_number_integer() ? epochs.get<int64_t>() : 0;
+}
+
 using report_detail::flatten;
 using report_detail::split_label;
 
@@ -387,6 +396,10 @@ class BoardCollector {
     acc.row.seeds.push_back(run.seed);
     acc.train_seconds.push_back(run.train_seconds);
     acc.best_epochs.push_back(double(run.best_epoch));
+    if (const int64_t budget = epoch_budget(run.config_json); budget > 0 && run.best_epoch >= budget) {
+      ++acc.row.capped_seeds;
+      acc.row.epoch_budget = budget;
+    }
     double peak = 0;
     for (const auto& t : store.run_timings(run.id)) peak = std::max(peak, t.peak_rss_mb);
     acc.peak_rss.push_back(peak);

@@ -208,8 +208,8 @@ void leaderboard_table(const Leaderboard& b, size_t bi, std::ostringstream& out)
         out << "<td class=\"" << (imp >= 0 ? "up" : "down") << "\">" << signed_percent(imp) << "</td>";
       }
     }
-    out << fmt::format("<td>{:.1f}</td><td>{}</td><td>{:.0f} MB</td></tr>", r.mean_best_epoch,
-                       human_seconds(r.mean_train_seconds), r.mean_peak_rss_mb);
+    out << fmt::format("<td>{:.1f}{}</td><td>{}</td><td>{:.0f} MB</td></tr>", r.mean_best_epoch,
+                       r.capped_seeds > 0 ? " ‡" : "", human_seconds(r.mean_train_seconds), r.mean_peak_rss_mb);
   }
   out << "</tbody></table></div>";
   out << "<p class=\"legend\">Cells: " << esc(b.split) << " mean <span class=\"sd\">± standard deviation</span> over "
@@ -220,6 +220,11 @@ void leaderboard_table(const Leaderboard& b, size_t bi, std::ostringstream& out)
                        esc(b.select), esc(b.rows[size_t(b.reference)].label()), esc(b.reference_rule), b.alpha,
                        b.alpha / 5);
   if (several_configs) out << " †: the configuration of its model chosen on validation " << esc(b.select) << ".";
+  for (const auto& r : b.rows)
+    if (r.capped_seeds > 0)
+      out << fmt::format(" ‡ {}: chosen at its last epoch ({}) in {} of {} seeds, still improving when its budget "
+                         "ended: a budget's numbers, not a converged model's.",
+                         esc(r.label()), r.epoch_budget, r.capped_seeds, r.seeds.size());
   out << "</p>";
 }
 

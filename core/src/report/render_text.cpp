@@ -187,8 +187,24 @@ void markdown_row(const Leaderboard& b, size_t ri, bool several_of_model, std::o
   if (b.reference >= 0)
     out << " " << (int(ri) == b.reference || r.vs_reference.empty() ? "" : signed_percent(r.vs_reference[col].improvement))
         << " |";
-  out << fmt::format(" {:.1f} | {} | {:.0f} MB |\n", r.mean_best_epoch, human_seconds(r.mean_train_seconds),
-                     r.mean_peak_rss_mb);
+  out << fmt::format(" {:.1f}{} | {} | {:.0f} MB |\n", r.mean_best_epoch, r.capped_seeds > 0 ? " ‡" : "",
+                     human_seconds(r.mean_train_seconds), r.mean_peak_rss_mb);
+}
+
+// Rows chosen at the last epoch of their budget: said under the table, so a model that was still learning does
+// not read as a worse model.
+void markdown_budget_notes(const Leaderboard& b, std::ostringstream& out) {
+  for (const auto& r : b.rows)
+    if (r.capped_seeds > 0)
+      out << fmt::format("‡ {}: chosen at its last epoch ({} of {}) in {} of {} seeds, so still improving when its "
+                         "budget ended; its numbers are those of a {}-epoch budget, not of a converged model "
+                         "(raise [train].epochs to compare converged models).\n",
+                         r.label(), r.epoch_budget, r.epoch_budget, r.capped_seeds, r.seeds.size(), r.epoch_budget);
+  for (const auto& r : b.rows)
+    if (r.capped_seeds > 0) {
+      out << "\n";
+      return;
+    }
 }
 
 }  // namespace
@@ -205,6 +221,7 @@ std::string render_markdown(const std::vector<Leaderboard>& boards) {
     markdown_table_head(b, several_configs, out);
     for (size_t ri = 0; ri < b.rows.size(); ++ri) markdown_row(b, ri, configs[b.rows[ri].model] > 1, out);
     out << "\n";
+    markdown_budget_notes(b, out);
     markdown_significance(b, out);
     markdown_breakdowns(b, out);
   }
@@ -243,6 +260,7 @@ nlohmann::json boards_json(const std::vector<Leaderboard>& boards) {
                            {"train_seconds", r.mean_train_seconds},
                            {"peak_rss_mb", r.mean_peak_rss_mb},
                            {"best_epoch", r.mean_best_epoch},
+                           {"seeds_at_epoch_budget", r.capped_seeds},
                            {"metrics", nlohmann::json::object()}};
       for (size_t i = 0; i < r.metric_labels.size(); ++i) {
         auto m = summary_json(r.summary[i]);
