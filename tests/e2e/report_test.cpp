@@ -95,9 +95,11 @@ TEST(Report, RowsChosenAtTheLastEpochOfTheirBudgetAreMarked) {
                                                         r.model + "' AND config_key = '" + r.config_key +
                                                         "' AND best_epoch = 2 AND protocol NOT LIKE '%sampled%'");
     EXPECT_EQ(r.capped_seeds, at_budget) << r.label();
-    const bool explained = markdown.find("‡ " + r.label() + ": chosen at its last epoch (2 of 2) in " +
-                                         std::to_string(at_budget) + " of " + std::to_string(r.seeds.size())) !=
-                           std::string::npos;
+    const auto note = markdown.find("‡ Chosen at the last epoch of a 2-epoch budget");
+    const bool explained = note != std::string::npos &&
+                           markdown.find(r.label() + " (" + std::to_string(at_budget) + " of " +
+                                             std::to_string(r.seeds.size()) + " seeds)",
+                                         note) != std::string::npos;
     EXPECT_EQ(explained, at_budget > 0) << r.label();
     marked += at_budget > 0;
   }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -191,20 +192,19 @@ void markdown_row(const Leaderboard& b, size_t ri, bool several_of_model, std::o
                      human_seconds(r.mean_train_seconds), r.mean_peak_rss_mb);
 }
 
-// Rows chosen at the last epoch of their budget: said under the table, so a model that was still learning does
-// not read as a worse model.
+// Rows chosen at the last epoch of their budget: said under the table, once per budget, so a model that was still
+// learning does not read as a worse model.
 void markdown_budget_notes(const Leaderboard& b, std::ostringstream& out) {
+  std::map<int64_t, std::string> rows_by_budget;
   for (const auto& r : b.rows)
     if (r.capped_seeds > 0)
-      out << fmt::format("‡ {}: chosen at its last epoch ({} of {}) in {} of {} seeds, so still improving when its "
-                         "budget ended; its numbers are those of a {}-epoch budget, not of a converged model "
-                         "(raise [train].epochs to compare converged models).\n",
-                         r.label(), r.epoch_budget, r.epoch_budget, r.capped_seeds, r.seeds.size(), r.epoch_budget);
-  for (const auto& r : b.rows)
-    if (r.capped_seeds > 0) {
-      out << "\n";
-      return;
-    }
+      rows_by_budget[r.epoch_budget] += fmt::format("{}{} ({} of {} seeds)", rows_by_budget[r.epoch_budget].empty() ? "" : ", ",
+                                                    r.label(), r.capped_seeds, r.seeds.size());
+  for (const auto& [budget, rows] : rows_by_budget)
+    out << fmt::format("‡ Chosen at the last epoch of a {}-epoch budget, so still improving when training ended: a "
+                       "budget's numbers, not a converged model's (raise [train].epochs to compare converged models): "
+                       "{}.\n\n",
+                       budget, rows);
 }
 
 }  // namespace
