@@ -1,8 +1,8 @@
 // The report as Markdown, CSV and JSON.
 #include <algorithm>
 #include <cmath>
-#include <set>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
