@@ -141,6 +141,43 @@ TEST(Correlation, HolisticLossIsZeroWhenStudentAndTeacherAgree) {
   EXPECT_GT(term(loss->compute(other.out), "image_holistic"), 0.1);
 }
 
+// KDSR code's teacher: the frozen vectors reduced by an autoencoder fitted once, from the loss's fixed seed; the
+// holistic loss then compares the student with the codes' cosines.
+TEST(Correlation, TheAutoencoderTeacherIsFixedKeepsTheStructureAndIsWhatTheLossCompares) {
+  Pooled f;
+  auto make = [&] {
+    return correlation(f, {{"dim", kDim}, {"dissected", 0.0}, {"teacher", std::string("autoencoder")},
+                           {"teacher_dim", int64_t(4)}, {"teacher_epochs", int64_t(400)}});
+  };
+  auto loss = make();
+  auto teacher = loss->named_buffers()["teacher"].clone();
+  ASSERT_EQ(teacher.sizes(), torch::IntArrayRef({kItems + 1, 4}));
+  EXPECT_TRUE(torch::equal(teacher[0], torch::zeros({4})));       // padding
+  EXPECT_TRUE(torch::equal(teacher[kItems], torch::zeros({4})));  // the item without features
+  torch::manual_seed(999);                                        // the run's seed does not enter
+  EXPECT_TRUE(torch::equal(make()->named_buffers()["teacher"], teacher));
+  // The codes keep the features' structure: the 11 items' pairwise cosines correlate with the features' own.
+  auto cos = [](const torch::Tensor& x) {
+    auto n = x / x.norm(2, 1, true);
+    auto c = torch::mm(n, n.t());
+    return c.masked_select(torch::ones_like(c, torch::kBool).triu(1));
+  };
+  auto a = cos(f.values.slice(0, 1, kItems)), b = cos(teacher.slice(0, 1, kItems));
+  const double r = ((a - a.mean()) * (b - b.mean())).sum().item<double>() /
+                   std::sqrt(((a - a.mean()).pow(2).sum() * (b - b.mean()).pow(2).sum()).item<double>());
+  EXPECT_GT(r, 0.5);
+  // The loss's teacher side is the codes: its holistic term equals the dense definition with them.
+  torch::manual_seed(3);
+  auto rows = torch::randn({kItems + 1, kDim});
+  Case c(f, rows);
+  auto params = loss->named_parameters();
+  auto z = torch::nn::functional::linear(torch::nn::functional::linear(rows, params["project1.weight"], params["project1.bias"]),
+                                         params["project2.weight"], params["project2.bias"]);
+  Pooled codes = f;
+  codes.values = teacher;
+  EXPECT_NEAR(term(loss->compute(c.out), "image_holistic"), dense_holistic(c, codes, z.detach(), 1.5), 1e-5);
+}
+
 TEST(Correlation, CodesAreFixedByTheirSeed) {
   Pooled f;
   auto centroids = [&](int64_t seed) {

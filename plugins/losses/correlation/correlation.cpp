@@ -20,6 +20,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "mmsr/sdk/plugin.h"
+#include "teacher.h"
 
 namespace {
 
@@ -30,6 +31,8 @@ struct CorrelationOptions {
   double holistic = 1.0, dissected = 1.0, temperature = 1.5;
   int64_t parts = 8, codes = 50, dim = 64;
   int64_t kmeans_pairs = 100000, kmeans_iterations = 30, kmeans_seed = 1;
+  std::string teacher = "features";  // or "autoencoder": the KDSR code's reduced vectors
+  int64_t teacher_dim = 128, teacher_epochs = 300;
 };
 
 // The first token of a token-level modality, or the pooled vector.
@@ -55,10 +58,12 @@ class CorrelationSupervision : public Objective {
     if (!info)
       throw std::invalid_argument("correlation: the experiment has no modality '" + o.modality +
                                   "'; declare it with [[modality]] and adapt it with [train] adapt");
-    if (info->dim % o.parts != 0)
+    const int64_t teacher_dim = o.teacher == "autoencoder" ? o.teacher_dim : info->dim;
+    if (teacher_dim % o.parts != 0)
       throw std::invalid_argument("correlation: parts = " + std::to_string(o.parts) +
-                                  " must divide the feature dimension of '" + o.modality + "' (" +
-                                  std::to_string(info->dim) + ")");
+                                  " must divide the teacher vectors' dimension for '" + o.modality + "' (" +
+                                  std::to_string(teacher_dim) + ")");
+    if (o.teacher == "autoencoder") teacher_ = register_buffer("teacher", fit_teacher(ctx));
     project1_ = register_module("project1", torch::nn::Linear(info->dim, o.dim));
     project2_ = register_module("project2", torch::nn::Linear(o.dim, o.dim));
     if (o.dissected > 0) {
@@ -82,7 +87,9 @@ class CorrelationSupervision : public Objective {
       throw std::invalid_argument("correlation: the modality '" + o_.modality +
                                   "' is not adapted: add it to [train] adapt (the embeddings it supervises)");
     const torch::Tensor h = adapted->second.values;                                   // [U, D_f] trainable
-    const torch::Tensor f = first_vector(batch.features.at(o_.modality).values).detach();  // [U, D_f] frozen
+    // [U, D_t]: the frozen vectors, or their autoencoder codes
+    const torch::Tensor f = teacher_.defined() ? teacher_.index_select(0, batch.unique_items)
+                                               : first_vector(batch.features.at(o_.modality).values).detach();
     const torch::Tensor has = adapted->second.mask;                                   // [U] item has features
 
     // The ordered pairs (t < s) of each sequence's positions holding two different items that both have features.
@@ -164,8 +171,10 @@ class CorrelationSupervision : public Objective {
       auto j = second.slice(0, begin, std::min(n, begin + chunk));
       auto fi = ctx.gather(o_.modality, i), fj = ctx.gather(o_.modality, j);
       auto keep = (first_mask(fi.mask) & first_mask(fj.mask)).nonzero().squeeze(1);
-      auto gi = part_normalised(first_vector(fi.values).index_select(0, keep), o_.parts);
-      auto gj = part_normalised(first_vector(fj.values).index_select(0, keep), o_.parts);
+      auto vi = teacher_.defined() ? teacher_.index_select(0, i) : first_vector(fi.values);
+      auto vj = teacher_.defined() ? teacher_.index_select(0, j) : first_vector(fj.values);
+      auto gi = part_normalised(vi.index_select(0, keep), o_.parts);
+      auto gj = part_normalised(vj.index_select(0, keep), o_.parts);
       rows.push_back(part_cosines(gi, gj, o_.parts));
     }
     auto r = torch::cat(rows, 0);
@@ -184,9 +193,34 @@ class CorrelationSupervision : public Objective {
   }
   static torch::Tensor first_mask(const torch::Tensor& m) { return m.dim() == 2 ? m.select(1, 0) : m; }
 
+  // The autoencoder's codes of every item's frozen vector, [num_items + 1, teacher_dim] (padding and items without
+  // features: zeros).
+  torch::Tensor fit_teacher(const BuildContext& ctx) {
+    if (!ctx.gather) throw std::invalid_argument("correlation: teacher = \"autoencoder\" needs the items' features");
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> rows, has;
+    const int64_t n = ctx.num_items + 1, chunk = 4096;
+    for (int64_t begin = 0; begin < n; begin += chunk) {
+      auto ids = torch::arange(begin, std::min(n, begin + chunk), torch::kLong);
+      auto f = ctx.gather(o_.modality, ids);
+      rows.push_back(first_vector(f.values).to(torch::kFloat));
+      has.push_back(first_mask(f.mask).to(torch::kBool) & ids.ne(0));
+    }
+    TeacherAutoencoderOptions a;
+    a.dim = o_.teacher_dim;
+    a.epochs = o_.teacher_epochs;
+    a.seed = uint64_t(o_.kmeans_seed);
+    FittedTeacher fitted = fit_teacher_autoencoder(torch::cat(rows, 0), torch::cat(has, 0), a);
+    if (ctx.log)
+      ctx.log("correlation: teacher autoencoder for '" + o_.modality + "' to " + std::to_string(a.dim) +
+              "-d, reconstruction error " + std::to_string(fitted.first_loss) + " -> " +
+              std::to_string(fitted.last_loss));
+    return fitted.codes;
+  }
+
   CorrelationOptions o_;
   torch::nn::Linear project1_{nullptr}, project2_{nullptr}, reduce_{nullptr}, hidden_{nullptr}, classify_{nullptr};
-  torch::Tensor centroids_;
+  torch::Tensor centroids_, teacher_;
 };
 
 ParamBinding<CorrelationOptions> correlation_params() {
@@ -205,8 +239,18 @@ ParamBinding<CorrelationOptions> correlation_params() {
   p.field("kmeans_pairs", &O::kmeans_pairs, "item pairs sampled to fit the k-means").range(100, 100000000);
   p.field("kmeans_iterations", &O::kmeans_iterations, "Lloyd iterations of the k-means").range(1, 10000);
   p.field("kmeans_seed", &O::kmeans_seed,
-          "seed of the pair sample and the k-means start (fixed: the same codes for every run)")
+          "seed of the pair sample, the k-means start and the teacher autoencoder (fixed: the same for every run)")
       .range(0, 1000000000);
+  p.field("teacher", &O::teacher,
+          "the teacher vectors: the frozen features as they are, or reduced by an autoencoder fitted once per "
+          "build (the KDSR code's 128-d teacher)")
+      .one_of({"features", "autoencoder"})
+      .added_after_release();
+  p.field("teacher_dim", &O::teacher_dim, "teacher = \"autoencoder\": the code length").range(1, 65536)
+      .added_after_release();
+  p.field("teacher_epochs", &O::teacher_epochs, "teacher = \"autoencoder\": full-batch Adam steps of its fit")
+      .range(1, 100000)
+      .added_after_release();
   return p;
 }
 
