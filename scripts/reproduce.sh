@@ -6,16 +6,19 @@
 #
 #   multimodal  the ODMT paper's Tables 2-4 and Figures 5 and 7 on Scientific (examples/multimodal/odmt_study.toml;
 #               needs ../shared/data/scientific-mm beside the project). 87 runs; about 6 hours on 2 cores.
+#   kdsr        KDSR's correlation supervision and its ablations on Scientific, beside SASRec and ODMT
+#               (examples/kdsr/scientific.toml). 27 runs.
 #
 # The store is build/studies/STUDY.sqlite (MMSR_STUDY_STORE overrides it); MMSR_RUNNERS runners (default 2, one
-# thread each) share the grid. The KDSR and parity studies are not yet scripted here (docs/kdsr.md, docs/parity.md
-# say how their figures were made).
+# thread each) share the grid. The parity study is not yet scripted here (docs/parity.md says how its figures were
+# made).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 study="${1:-}"
 case "$study" in
   multimodal) experiment="$root/examples/multimodal/odmt_study.toml"; baseline="SASRec+LF" ;;
-  *) echo "usage: scripts/reproduce.sh multimodal [mmsr run options]" >&2; exit 2 ;;
+  kdsr) experiment="$root/examples/kdsr/scientific.toml"; baseline="SASRec+gate" ;;
+  *) echo "usage: scripts/reproduce.sh multimodal|kdsr [mmsr run options]" >&2; exit 2 ;;
 esac
 shift
 mmsr="$root/build/bin/mmsr"
@@ -25,7 +28,7 @@ runners="${MMSR_RUNNERS:-2}"
 mkdir -p "$(dirname "$store")"
 start=$(date +%s)
 
-"$root/scripts/scientific_features.sh"
+if [ "$study" = multimodal ]; then "$root/scripts/scientific_features.sh"; fi
 
 pids=()
 for i in $(seq 1 "$runners"); do
@@ -42,5 +45,8 @@ if [ "$status" -ne 0 ]; then
 fi
 
 python3 "$root/scripts/study_results.py" export "$store" "$root/results/$study" --baseline "$baseline" --mmsr "$mmsr"
+if [ "$study" = kdsr ]; then  # the loss's memory at 10k and 100k items, each size in a fresh process
+  "$root/build/bin/mmsr_correlation_memory" 10000 100000 > "$root/results/kdsr/memory.txt"
+fi
 python3 "$root/scripts/study_results.py" tables "$study"
 echo "reproduce: $study done in $(( ($(date +%s) - start) / 60 )) minutes; results/$study/ and docs/$study.md updated" >&2

@@ -75,6 +75,9 @@ class Results:
     def __init__(self, folder):
         self.values = {}  # (model, branch, metric) -> {seed: value}
         self.groups = {}  # (model, branch, group, metric) -> ({seed: value}, users)
+        self.boards, self.rows, self.reference = [], {}, None
+        if not os.path.exists(os.path.join(folder, "runs.csv")):
+            return  # the study has not been run yet: every row says so
         with open(os.path.join(folder, "runs.csv")) as f:
             for r in csv.DictReader(f):
                 self.values.setdefault((r["model"], r["branch"], r["metric"]), {})[int(r["seed"])] = float(r["value"])
@@ -90,7 +93,7 @@ class Results:
         self.reference = self.boards[0]["reference"] if self.boards else None
 
     def has(self, model):
-        return (model, "fused", "recall@10") in self.values
+        return any(k[0] == model and k[1] == "fused" and k[2] == "ndcg@10" for k in self.values)
 
     def seeds(self, model, metric, branch="fused"):
         return self.values.get((model, branch, metric), {})
@@ -124,17 +127,19 @@ def p_cell(p):
 METRICS = ["recall@10", "ndcg@10", "recall@20", "ndcg@20"]
 
 
-def metric_table(res, models, baseline):
-    lines = ["| model | " + " | ".join(m.replace("recall", "Recall").replace("ndcg", "NDCG") for m in METRICS) +
-             f" | p vs {baseline} (NDCG@10) | train time |", "|---" * (len(METRICS) + 3) + "|"]
+def metric_table(res, models, baseline, metrics=METRICS):
+    lines = ["| model | " + " | ".join(m.replace("recall", "Recall").replace("ndcg", "NDCG").replace("hr", "HR")
+                                       for m in metrics) +
+             f" | p vs {baseline} (NDCG@10) | selected epoch | train time |", "|---" * (len(metrics) + 4) + "|"]
     for label, model in models:
         if not res.has(model):
-            lines.append(f"| {label} | " + " | ".join("not run yet" if i == 0 else "" for i in range(len(METRICS) + 2)) + " |")
+            lines.append(f"| {label} | not run yet |" + " |" * (len(metrics) + 2))
             continue
-        p = "baseline" if model == baseline else p_cell(res.holm_p(model, "ndcg@10"))
+        p = "baseline" if model == baseline else p_cell(res.holm_p(model, "ndcg@10", baseline))
         t = res.mean_sd(model, "train_seconds")
-        lines.append(f"| {label} | " + " | ".join(cell(res.mean_sd(model, m)) for m in METRICS) +
-                     f" | {p} | {t[0]:.0f} s |" if t else " | — |")
+        epoch = res.rows.get(model, {}).get("best_epoch")
+        lines.append(f"| {label} | " + " | ".join(cell(res.mean_sd(model, m)) for m in metrics) +
+                     f" | {p} | {epoch:.1f} | {t[0]:.0f} s |")
     return "\n".join(lines)
 
 
@@ -225,15 +230,15 @@ def unseen_hits(res, models, branches=("fused",)):
     return "\n".join(lines)
 
 
-def claim(res, better, worse, metric="ndcg@10", alpha=0.05):
+def claim(res, better, worse, metric="ndcg@10", alpha=0.05, baseline="SASRec+LF"):
     """One plain sentence: does `better` beat `worse` here?"""
     a, b = res.mean_sd(better, metric), res.mean_sd(worse, metric)
     if a is None or b is None:
         return f"{better} > {worse}: not measured yet."
-    pb, pw = res.holm_p(better, metric), res.holm_p(worse, metric)
+    pb, pw = res.holm_p(better, metric, baseline), res.holm_p(worse, metric, baseline)
     rel = (a[0] - b[0]) / b[0] * 100 if b[0] else float("nan")
-    # Against SASRec+LF the report's test is the paired one; otherwise compare seed spreads.
-    p = pb if worse == "SASRec+LF" else (pw if better == "SASRec+LF" else None)
+    # Against the board's baseline the report's test is the paired one; otherwise compare seed spreads.
+    p = pb if worse == baseline else (pw if better == baseline else None)
     if p is not None:
         verdict = ("holds" if a[0] > b[0] else "does not hold") if p < alpha else "not significant here"
         return f"{better} > {worse} ({metric} {a[0]:.4f} against {b[0]:.4f}, {rel:+.1f}%, Holm-corrected Wilcoxon p {p_cell(p)}): {verdict}."
@@ -262,12 +267,45 @@ def multimodal_blocks(res):
     return blocks
 
 
-STUDIES = {"multimodal": multimodal_blocks}
+KDSR_ROWS = [("SASRec (ID only)", "SASRec"), ("SASRec+gate frozen (two-stage: the frozen vectors)", "SASRec+gate frozen"),
+             ("SASRec+gate (trainable embeddings, no supervision)", "SASRec+gate"),
+             ("KDSR (+ holistic + dissected, asynchronous step)", "KDSR"),
+             ("KDSR with the autoencoder teacher (128-d, as its code)", "KDSR autoencoder teacher"),
+             ("KDSR w/o holistic", "KDSR w/o holistic"), ("KDSR w/o dissected", "KDSR w/o dissected"),
+             ("KDSR w/o asynchronous step", "KDSR w/o async"), ("ODMT (frozen vectors)", "ODMT"),
+             ("ODMT adapted (trainable embeddings, no supervision)", "ODMT adapted"), ("ODMT+KDSR", "ODMT+KDSR")]
+
+
+def memory_table(folder):
+    path = os.path.join(folder, "memory.txt")
+    if not os.path.exists(path):
+        return "not measured yet (scripts/reproduce.sh kdsr writes results/kdsr/memory.txt)"
+    lines = ["| catalogue | loss peak | the released code's two N x N matrices |", "|---|---|---|"]
+    for row in open(path):
+        parts = row.split()
+        if len(parts) == 3 and parts[0].isdigit():
+            lines.append(f"| {int(parts[0]):,} items | {float(parts[1]):,.0f} MB | {int(parts[2]):,} MB |")
+    return "\n".join(lines)
+
+
+def kdsr_blocks(res, folder):
+    g = "SASRec+gate"
+    claims = [claim(res, "KDSR", g, baseline=g), claim(res, "KDSR autoencoder teacher", g, baseline=g),
+              claim(res, "KDSR", "ODMT", baseline=g), claim(res, "KDSR", "KDSR w/o holistic", baseline=g),
+              claim(res, "KDSR", "KDSR w/o dissected", baseline=g), claim(res, "KDSR", "KDSR w/o async", baseline=g),
+              claim(res, "ODMT+KDSR", "ODMT", baseline=g)]
+    return {"kdsr_table": metric_table(res, KDSR_ROWS, g, ["hr@10", "ndcg@10", "ndcg@20"]),
+            "kdsr_claims": "\n".join("- " + c for c in claims),
+            "kdsr_memory": memory_table(folder)}
+
+
+STUDIES = {"multimodal": lambda res, folder: multimodal_blocks(res), "kdsr": kdsr_blocks}
 
 
 def tables(args):
-    res = Results(args.results or os.path.join(ROOT, "results", args.study))
-    blocks = STUDIES[args.study](res)
+    folder = args.results or os.path.join(ROOT, "results", args.study)
+    res = Results(folder)
+    blocks = STUDIES[args.study](res, folder)
     doc_path = args.doc or os.path.join(ROOT, "docs", args.study + ".md")
     with open(doc_path) as f:
         doc = f.read()
