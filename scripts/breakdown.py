@@ -3,7 +3,7 @@
 of one dataset under its main protocols (not [[also_evaluate]] variants). Until `mmsr report` shows these
 breakdowns itself, this is how docs/multimodal.md's tables are made.
 
-    scripts/breakdown.py results/scientific.sqlite Scientific [--metric ndcg --k 10]
+    scripts/breakdown.py build/studies/multimodal.sqlite Scientific [--metric ndcg --k 10]
 """
 import argparse
 import json
