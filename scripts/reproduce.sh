@@ -44,7 +44,12 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
-python3 "$root/scripts/study_results.py" export "$store" "$root/results/$study" --baseline "$baseline" --mmsr "$mmsr"
+extra=()
+if [ "$study" = multimodal ]; then  # where the never-seen targets land (the data file names them)
+  extra=(--unseen-from "$root/../shared/data/scientific-mm/Scientific.test.inter" --keep-last 15)
+fi
+python3 "$root/scripts/study_results.py" export "$store" "$root/results/$study" --baseline "$baseline" --mmsr "$mmsr" \
+  ${extra[@]+"${extra[@]}"}
 if [ "$study" = kdsr ]; then  # the loss's memory at 10k and 100k items, each size in a fresh process
   "$root/build/bin/mmsr_correlation_memory" 10000 100000 > "$root/results/kdsr/memory.txt"
 fi

@@ -59,6 +59,8 @@ def export(args):
         print(f"[study_results] {done.stderr.strip()}; the report compares with its own reference", file=sys.stderr)
         done = subprocess.run(command, check=True, capture_output=True, text=True)
     report = done.stdout
+    if args.unseen_from:
+        export_unseen_ranks(db, runs, args.unseen_from, args.keep_last, args.out)
     boards = json.loads(report)
     for board in boards:
         for row in board["rows"]:
@@ -67,6 +69,45 @@ def export(args):
         json.dump(boards, f, indent=1, sort_keys=True)
         f.write("\n")
     print(f"[study_results] {len(runs)} finished runs -> {args.out}", file=sys.stderr)
+
+
+def unseen_users(test_inter, keep_last):
+    """The users (indices in the data's order) whose test target never occurs in training, from a UniSRec test file
+    (history then target per user), the way mmsr splits it: each user's last keep_last items, the last one the test
+    target, the one before it the validation target, the rest training."""
+    seqs = []
+    with open(test_inter) as f:
+        next(f)
+        for line in f:
+            _, history, target = line.rstrip("\n").split("\t")
+            seq = (history.split() + [target])[-keep_last:] if keep_last else history.split() + [target]
+            if len(seq) >= 3:
+                seqs.append(seq)
+    trained = {item for seq in seqs for item in seq[:-2]}
+    return [u for u, seq in enumerate(seqs) if seq[-1] not in trained]
+
+
+def export_unseen_ranks(db, runs, test_inter, keep_last, out):
+    """unseen_ranks.csv: where each never-seen test target lands, per run and branch. The users are found from the
+    data file; the export stops if their hits in the top 10 differ from what mmsr stored for popularity group 0."""
+    users = unseen_users(test_inter, keep_last)
+    with open(os.path.join(out, "unseen_ranks.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["model", "seed", "branch", "user", "rank"])
+        for run_id, model, grid, seed in runs:
+            for branch, stored, group_users in db.execute(
+                    "SELECT branch, value, users FROM popularity_metrics WHERE run_id = ? AND split = 'test' AND grp = 0 "
+                    "AND name IN ('recall', 'hr') AND k = 10", (run_id,)).fetchall():
+                ranks = dict(db.execute("SELECT user, rank FROM user_ranks WHERE run_id = ? AND split = 'test' AND "
+                                        "branch = ?", (run_id, branch)).fetchall())
+                mine = [ranks[u] for u in users]
+                hits = sum(1 for r in mine if r <= 10)
+                if group_users != len(users) or abs(hits - stored * group_users) > 1e-6:
+                    sys.exit(f"[study_results] {label_of(model, grid)} seed {seed} {branch}: the unseen users found in "
+                             f"{test_inter} ({len(users)}, {hits} hits) are not mmsr's group 0 ({group_users}, "
+                             f"{stored * group_users:.0f} hits)")
+                for u, r in zip(users, mine):
+                    w.writerow([label_of(model, grid), seed, branch, u, f"{r:g}"])
 
 
 # ---- reading the committed results ----
@@ -89,6 +130,12 @@ class Results:
                 self.groups[key] = (seeds, int(r["users"]))
         with open(os.path.join(folder, "report.json")) as f:
             self.boards = json.load(f)
+        self.unseen = {}  # (model, branch) -> {seed: [ranks]}
+        path = os.path.join(folder, "unseen_ranks.csv")
+        if os.path.exists(path):
+            with open(path) as f:
+                for r in csv.DictReader(f):
+                    self.unseen.setdefault((r["model"], r["branch"]), {}).setdefault(int(r["seed"]), []).append(float(r["rank"]))
         self.rows = {row["label"]: row for row in self.boards[0]["rows"]} if self.boards else {}
         self.reference = self.boards[0]["reference"] if self.boards else None
 
@@ -230,6 +277,22 @@ def unseen_hits(res, models, branches=("fused",)):
     return "\n".join(lines)
 
 
+def unseen_rank_table(res, models, branches=("fused", "id", "text", "image")):
+    """Where the never-seen targets land: the mean and median rank over the group, per seed, averaged over seeds."""
+    lines = ["| model | branch | mean rank | median rank |", "|---|---|---|---|"]
+    for label, model in models:
+        for branch in branches:
+            per_seed = res.unseen.get((model, branch))
+            if not per_seed:
+                continue
+            means = [statistics.mean(v) for v in per_seed.values()]
+            medians = [statistics.median(v) for v in per_seed.values()]
+            sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
+            lines.append(f"| {label} | {branch} | {statistics.mean(means):.0f} ± {sd(means):.0f} | "
+                         f"{statistics.mean(medians):.0f} ± {sd(medians):.0f} |")
+    return "\n".join(lines)
+
+
 def claim(res, better, worse, metric="ndcg@10", alpha=0.05, baseline="SASRec+LF"):
     """One plain sentence: does `better` beat `worse` here?"""
     a, b = res.mean_sd(better, metric), res.mean_sd(worse, metric)
@@ -258,6 +321,8 @@ def multimodal_blocks(res):
         "popularity": popularity_table(res, TABLE2),
         "unseen": unseen_hits(res, TABLE2),
         "unseen_branches": unseen_hits(res, UNSEEN_BRANCHES, ("fused", "id", "text", "image")),
+        "unseen_ranks": unseen_rank_table(res, [("SASRec", "SASRec"), ("UniSRec", "UniSRec"),
+                                                ("SASRec+EF", "SASRec+EF")] + UNSEEN_BRANCHES),
     }
     claims = [claim(res, "ODMT", "SASRec+LF"), claim(res, "SASRec+LF", "SASRec+EF"), claim(res, "SASRec+EF", "SASRec"),
               claim(res, "ODMT", "ODMT no ID mask"), claim(res, "ODMT", "ODMT separate (tower.layers=2)"),
@@ -334,6 +399,8 @@ def main():
     e.add_argument("out")
     e.add_argument("--baseline", default="SASRec+LF")
     e.add_argument("--mmsr", default=os.path.join(ROOT, "build", "bin", "mmsr"))
+    e.add_argument("--unseen-from", help="UniSRec test file: also export the ranks of never-seen test targets")
+    e.add_argument("--keep-last", type=int, default=0, help="the study's [data] keep_last")
     t = sub.add_parser("tables")
     t.add_argument("study", choices=sorted(STUDIES))
     t.add_argument("--check", action="store_true")
