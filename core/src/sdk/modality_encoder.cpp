@@ -48,10 +48,8 @@ torch::Tensor ModalityEncoder::projection_only(const torch::Tensor& values, cons
   return linear_->forward(dropout(drop_, x, o_.transformer.fast_dropout));
 }
 
-torch::Tensor ModalityEncoder::encode_tokens(const torch::Tensor& values, const torch::Tensor& mask) {
-  auto [tokens, valid] = as_tokens(values, mask);
+torch::Tensor ModalityEncoder::encode_tokens(const torch::Tensor& tokens, const torch::Tensor& valid) {
   auto x = dropout(drop_, linear_->forward(tokens), o_.transformer.fast_dropout);
-  if (blocks_.empty()) return x;
   const auto additive = token_padding_mask(valid);
   for (auto& b : blocks_) x = b->forward(x, additive);
   return x;

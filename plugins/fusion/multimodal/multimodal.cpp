@@ -12,7 +12,6 @@
 //
 // A token-level modality is read through its first token ([CLS] / class token) or the mean of its real tokens.
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 

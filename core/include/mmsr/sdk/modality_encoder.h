@@ -32,12 +32,12 @@ class ModalityEncoder : public torch::nn::Module {
   explicit ModalityEncoder(const ModalityEncoderOptions& o);
   // values: [U, K, in_dim] tokens with mask [U, K] (1 = a real token), or [U, in_dim] pooled -> [U, d].
   torch::Tensor forward(const torch::Tensor& values, const torch::Tensor& mask);
-  // The encoded tokens [U, K, d] (a pooled input is one token); needs layers > 0 or is the projected tokens.
-  torch::Tensor encode_tokens(const torch::Tensor& values, const torch::Tensor& mask);
   int64_t layers() const { return int64_t(blocks_.size()); }
 
  private:
   torch::Tensor projection_only(const torch::Tensor& values, const torch::Tensor& mask);
+  // tokens [U, K, in_dim] with valid [U, K] -> the encoded tokens [U, K, d] (layers > 0).
+  torch::Tensor encode_tokens(const torch::Tensor& tokens, const torch::Tensor& valid);
   ModalityEncoderOptions o_;
   torch::nn::Linear linear_{nullptr};
   torch::nn::Dropout drop_{nullptr};
