@@ -115,6 +115,22 @@ TEST(EndToEnd, APluginRefusingItsParametersIsAnInputErrorBeforeAnyWrite) {
   EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
 }
 
+// Each plugin accepts its own parameters, but the loss names a branch the ID tower does not make: refused before
+// any run trains (found when a study's runs each failed after their model was built).
+TEST(EndToEnd, PluginsThatRefuseEachOtherAreAnInputErrorBeforeAnyWrite) {
+  TempDir t;
+  std::string text = tiny("loss = [\"inbatch\", { plugin = \"distill\", teacher = \"image\", students = [\"id\"] }]");
+  try {
+    run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("e2e.toml: model 'SASRec' cannot train: distill: the model has no branch 'image'"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(t.path("s.sqlite")));
+}
+
 TEST(EndToEnd, CudaRequestedWithoutAGpuIsAnInputError) {
   if (cuda_available()) GTEST_SKIP() << "a GPU is present: see GpuRunMatchesCpu";
   TempDir t;

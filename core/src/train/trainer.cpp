@@ -60,6 +60,35 @@ std::vector<std::pair<size_t, size_t>> epoch_batches(std::vector<BatchBuilder::S
   return batches;
 }
 
+// log pop(j) of the training split, for popularity-corrected losses.
+torch::Tensor log_popularity(const std::vector<int64_t>& item_counts) {
+  auto counts = torch::tensor(item_counts, torch::kLong).to(torch::kDouble);
+  double total = counts.sum().item<double>();
+  return torch::where(counts.gt(0), (counts / total).log(), torch::zeros_like(counts)).to(torch::kFloat);
+}
+
+// The loss of a few training samples, without gradients: plugins that accept their parameters one by one can
+// still refuse each other (a loss naming a branch the item tower does not make), and that must be refused before
+// the grid starts, not after a run's first epoch.
+void probe_loss(AssembledModel& model, const Experiment& ex, const LeaveOneOutSplit& split,
+                const BuildContext& context, const std::string& model_label) {
+  const ProtocolOptions protocol = protocol_options(ex.protocol);
+  BatchBuilder builder(split, protocol.max_len);
+  builder.set_features(model.modalities(), context.gather);
+  const bool prefix = protocol.train_samples == "prefix";
+  const std::vector<BatchBuilder::Sample> samples = builder.training_samples(prefix);
+  if (samples.empty()) return;
+  const Batch batch = builder.training_batch(samples, 0, std::min<size_t>(4, samples.size()), prefix);
+  torch::NoGradGuard no_grad;
+  try {
+    model.loss(batch, log_popularity(split.item_counts()), {1, 1, 0});
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(model_label + " cannot train: " + e.what());
+  }
+}
+
 }  // namespace
 
 void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& data,
@@ -86,6 +115,7 @@ void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& da
   if (model->trainable() && model->num_objectives() == 0)
     throw InputError(model_label + " has parameters to train but no loss: add loss = \"softmax\" (or another "
                      "loss plugin, see `mmsr plugins`)");
+  if (model->num_objectives() > 0) probe_loss(*model, ex, split, context, model_label);
 }
 
 namespace {
@@ -161,13 +191,6 @@ class Training {
     eval_batch_ = evaluation_batch_size(train_.eval_batch_size, split_.num_items(), device_);
     evaluator_.emplace(ex_.protocol, split_, builder_, eval_batch_, device_,
                        sampled_negatives(ex_.protocol, ex_.base_dir, data_));
-  }
-
-  // log pop(j) of the training split, for popularity-corrected losses.
-  static torch::Tensor log_popularity(const std::vector<int64_t>& item_counts) {
-    auto counts = torch::tensor(item_counts, torch::kLong).to(torch::kDouble);
-    double total = counts.sum().item<double>();
-    return torch::where(counts.gt(0), (counts / total).log(), torch::zeros_like(counts)).to(torch::kFloat);
   }
 
   void resume_from_checkpoint() {
