@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command per study: runs the study's grid (resumable: rerun to go on), writes its small result files under
+# One command per study: runs the study's grids (resumable: rerun to go on), writes their small result files under
 # results/STUDY/ and rebuilds the generated tables of docs/STUDY.md from them.
 #
 #   scripts/reproduce.sh multimodal [mmsr run options, e.g. --models ODMT SASRec+LF or --seeds 1]
@@ -8,48 +8,65 @@
 #               needs ../shared/data/scientific-mm beside the project). 87 runs; about 6 hours on 2 cores.
 #   kdsr        KDSR's correlation supervision and its ablations on Scientific, beside SASRec and ODMT
 #               (examples/kdsr/scientific.toml). 27 runs.
+#   parity      the S3-Rec paper's baselines on LastFM and Beauty under both its protocols (examples/parity/), and
+#               the investigations docs/parity.md quotes (examples/parity/investigate/). Beauty takes most of it:
+#               several hours on 2 cores.
 #
-# The store is build/studies/STUDY.sqlite (MMSR_STUDY_STORE overrides it); MMSR_RUNNERS runners (default 2, one
-# thread each) share the grid. The parity study is not yet scripted here (docs/parity.md says how its figures were
-# made).
+# Each grid's store is build/studies/STUDY[-GRID].sqlite (MMSR_STUDY_DIR overrides the folder); MMSR_RUNNERS runners
+# (default 2, one thread each) share a grid. Options after the study name go to every grid's `mmsr run`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 study="${1:-}"
+# Per study: "GRID EXPERIMENT BASELINE" lines (GRID "." = the study's one grid, results in results/STUDY/).
 case "$study" in
-  multimodal) experiment="$root/examples/multimodal/odmt_study.toml"; baseline="SASRec+LF" ;;
-  kdsr) experiment="$root/examples/kdsr/scientific.toml"; baseline="SASRec+gate" ;;
-  *) echo "usage: scripts/reproduce.sh multimodal|kdsr [mmsr run options]" >&2; exit 2 ;;
+  multimodal) grids=". examples/multimodal/odmt_study.toml SASRec+LF" ;;
+  kdsr) grids=". examples/kdsr/scientific.toml SASRec+gate" ;;
+  parity) grids="lastfm examples/parity/lastfm.toml SASRec
+lastfm-sasrec-variants examples/parity/investigate/lastfm_sasrec.toml SASRec
+lastfm-recbole-settings examples/parity/investigate/lastfm_recbole_settings.toml -
+beauty-poprec-ties examples/parity/investigate/beauty_poprec_ties.toml -
+beauty examples/parity/beauty.toml SASRec" ;;
+  *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity [mmsr run options]" >&2; exit 2 ;;
 esac
 shift
 mmsr="$root/build/bin/mmsr"
 [ -x "$mmsr" ] || { echo "reproduce: $mmsr is missing; build first (scripts/setup.sh)" >&2; exit 2; }
-store="${MMSR_STUDY_STORE:-$root/build/studies/$study.sqlite}"
+stores="${MMSR_STUDY_DIR:-$root/build/studies}"
 runners="${MMSR_RUNNERS:-2}"
-mkdir -p "$(dirname "$store")"
+mkdir -p "$stores"
 start=$(date +%s)
 
 if [ "$study" = multimodal ]; then "$root/scripts/scientific_features.sh"; fi
 
-pids=()
-for i in $(seq 1 "$runners"); do
-  "$mmsr" run "$experiment" --store "$store" --threads 1 --no-report -q "$@" > "${store%.sqlite}.runner$i.log" 2>&1 &
-  pids+=($!)
-  sleep 2  # the first runner claims its run before the next one looks
-done
-status=0
-for p in "${pids[@]}"; do wait "$p" || status=$?; done
-if [ "$status" -ne 0 ]; then
-  echo "reproduce: a runner stopped with exit code $status; its log: ${store%.sqlite}.runner*.log" >&2
-  tail -n 5 "${store%.sqlite}".runner*.log >&2
-  exit "$status"
-fi
+# The runners of one grid, side by side on one store; stops the script when one fails.
+run_grid() {
+  local experiment="$1" store="$2"; shift 2
+  local pids=() status=0
+  for i in $(seq 1 "$runners"); do
+    "$mmsr" run "$root/$experiment" --store "$store" --threads 1 --no-report -q "$@" > "${store%.sqlite}.runner$i.log" 2>&1 &
+    pids+=($!)
+    sleep 2  # the first runner claims its run before the next one looks
+  done
+  for p in "${pids[@]}"; do wait "$p" || status=$?; done
+  if [ "$status" -ne 0 ]; then
+    echo "reproduce: a runner of $experiment stopped with exit code $status; its log: ${store%.sqlite}.runner*.log" >&2
+    tail -n 5 "${store%.sqlite}".runner*.log >&2
+    exit "$status"
+  fi
+}
 
-extra=()
-if [ "$study" = multimodal ]; then  # where the never-seen targets land (the data file names them)
-  extra=(--unseen-from "$root/../shared/data/scientific-mm/Scientific.test.inter" --keep-last 15)
-fi
-python3 "$root/scripts/study_results.py" export "$store" "$root/results/$study" --baseline "$baseline" --mmsr "$mmsr" \
-  ${extra[@]+"${extra[@]}"}
+while read -r grid experiment baseline; do
+  if [ "$grid" = . ]; then store="$stores/$study.sqlite"; out="$root/results/$study"
+  else store="$stores/$study-$grid.sqlite"; out="$root/results/$study/$grid"; fi
+  run_grid "$experiment" "$store" "$@"
+  extra=()
+  [ "$baseline" = - ] || extra+=(--baseline "$baseline")
+  if [ "$study" = multimodal ]; then  # where the never-seen targets land (the data file names them)
+    extra+=(--unseen-from "$root/../shared/data/scientific-mm/Scientific.test.inter" --keep-last 15)
+  fi
+  python3 "$root/scripts/study_results.py" export "$store" "$out" --mmsr "$mmsr" ${extra[@]+"${extra[@]}"}
+done <<< "$grids"
+
 if [ "$study" = kdsr ]; then  # the loss's memory at 10k and 100k items, each size in a fresh process
   "$root/build/bin/mmsr_correlation_memory" 10000 100000 > "$root/results/kdsr/memory.txt"
 fi

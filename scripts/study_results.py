@@ -2,10 +2,11 @@
 """A study's committed results and the doc tables made from them (docs/multimodal.md, ...).
 
     study_results.py export STORE OUT_DIR [--baseline LABEL] [--mmsr BIN]
-        writes OUT_DIR/runs.csv (every finished run's test metrics per seed and branch, and its training time),
+        writes OUT_DIR/runs.csv (every finished run's test metrics per protocol, seed and branch, its selected epoch
+        and its training time; "main" is the grid's protocol, an [[also_evaluate]] one is named by what differs),
         OUT_DIR/popularity.csv (per seed, branch and popularity group) and OUT_DIR/report.json (mmsr's JSON report,
         Holm-corrected Wilcoxon tests against the baseline, without the per-epoch curves)
-    study_results.py tables STUDY [--check]
+    study_results.py tables STUDY [--check]     (STUDY: multimodal, kdsr, parity)
         rebuilds the generated blocks of docs/STUDY.md from results/STUDY/; with --check, changes nothing and exits 1
         when a block differs from what the committed results give (the doc-drift test)
 
@@ -22,6 +23,8 @@ import statistics
 import subprocess
 import sys
 
+import parity_tables  # noqa: E402 (beside this script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -29,22 +32,44 @@ def label_of(model, grid):
     return f"{model} ({grid})" if grid else model
 
 
+def protocol_names(db):
+    """A short name per protocol hash: "main" for the grid's own protocol, and for an [[also_evaluate]] one what
+    differs from the protocol its epoch was selected under (e.g. "candidates=sampled ties=optimistic")."""
+    protocols = {h: json.loads(p) for h, p in db.execute("SELECT DISTINCT protocol_hash, protocol FROM runs")}
+    names = {}
+    for h, p in protocols.items():
+        main = protocols.get(p.get("selected_under"))
+        if main is None:
+            names[h] = "main"
+            continue
+        ignored = {"selected_under", "negatives_file", "negatives_seed", "negatives"}
+        diff = [f"{k}={json.dumps(v).strip(chr(34)).lower()}" for k, v in sorted(p.items())
+                if k not in ignored and main.get(k) != v]
+        names[h] = " ".join(diff) or "main"
+    return names
+
+
 def export(args):
     os.makedirs(args.out, exist_ok=True)
     db = sqlite3.connect(f"file:{args.store}?mode=ro", uri=True)
-    runs = db.execute("SELECT id, model_name, grid_label, seed FROM runs WHERE status = 'finished' "
-                      "AND protocol NOT LIKE '%selected_under%' ORDER BY model_name, grid_label, seed").fetchall()
+    names = protocol_names(db)
+    runs = db.execute("SELECT id, model_name, grid_label, seed, protocol_hash, best_epoch FROM runs WHERE status = "
+                      "'finished' ORDER BY model_name, grid_label, protocol NOT LIKE '%selected_under%' DESC, "
+                      "protocol_hash, seed").fetchall()
     with open(os.path.join(args.out, "runs.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["model", "seed", "branch", "metric", "value"])
-        for run_id, model, grid, seed in runs:
+        w.writerow(["model", "protocol", "seed", "branch", "metric", "value"])
+        for run_id, model, grid, seed, protocol, best_epoch in runs:
+            label = [label_of(model, grid), names[protocol], seed]
             rows = db.execute("SELECT branch, name || '@' || k, value FROM metrics WHERE run_id = ? AND split = 'test' "
                               "ORDER BY branch, name, k", (run_id,)).fetchall()
             for branch, metric, value in rows:
-                w.writerow([label_of(model, grid), seed, branch, metric, f"{value:.6f}"])
+                w.writerow(label + [branch, metric, f"{value:.6f}"])
+            w.writerow(label + ["fused", "best_epoch", best_epoch])
             train = db.execute("SELECT seconds FROM timings WHERE run_id = ? AND phase = 'train'", (run_id,)).fetchone()
             if train:
-                w.writerow([label_of(model, grid), seed, "fused", "train_seconds", f"{train[0]:.1f}"])
+                w.writerow(label + ["fused", "train_seconds", f"{train[0]:.1f}"])
+    runs = [r[:4] for r in runs if names[r[4]] == "main"]  # breakdowns and ranks: the main protocol's
     with open(os.path.join(args.out, "popularity.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["model", "seed", "branch", "group", "metric", "value", "users"])
@@ -54,8 +79,9 @@ def export(args):
             for branch, group, metric, value, users in rows:
                 w.writerow([label_of(model, grid), seed, branch, group, metric, f"{value:.6f}", users])
     command = [args.mmsr, "report", "--store", args.store, "--format", "json"]
-    done = subprocess.run(command + ["--baseline", args.baseline], capture_output=True, text=True)
-    if done.returncode != 0:  # the baseline has not finished yet: tests against it come with a later export
+    done = subprocess.run(command + (["--baseline", args.baseline] if args.baseline else []), capture_output=True,
+                          text=True)
+    if done.returncode != 0 and args.baseline:  # the baseline has not finished yet: tests against it come with a later export
         print(f"[study_results] {done.stderr.strip()}; the report compares with its own reference", file=sys.stderr)
         done = subprocess.run(command, check=True, capture_output=True, text=True)
     report = done.stdout
@@ -114,14 +140,17 @@ def export_unseen_ranks(db, runs, test_inter, keep_last, out):
 
 class Results:
     def __init__(self, folder):
-        self.values = {}  # (model, branch, metric) -> {seed: value}
+        self.by_protocol = {}  # protocol -> (model, branch, metric) -> {seed: value}
+        self.values = {}  # the main protocol's
         self.groups = {}  # (model, branch, group, metric) -> ({seed: value}, users)
         self.boards, self.rows, self.reference = [], {}, None
         if not os.path.exists(os.path.join(folder, "runs.csv")):
             return  # the study has not been run yet: every row says so
         with open(os.path.join(folder, "runs.csv")) as f:
             for r in csv.DictReader(f):
-                self.values.setdefault((r["model"], r["branch"], r["metric"]), {})[int(r["seed"])] = float(r["value"])
+                values = self.by_protocol.setdefault(r.get("protocol", "main"), {})
+                values.setdefault((r["model"], r["branch"], r["metric"]), {})[int(r["seed"])] = float(r["value"])
+        self.values = self.by_protocol.get("main", {})
         with open(os.path.join(folder, "popularity.csv")) as f:
             for r in csv.DictReader(f):
                 key = (r["model"], r["branch"], int(r["group"]), r["metric"])
@@ -142,11 +171,11 @@ class Results:
     def has(self, model):
         return any(k[0] == model and k[1] == "fused" and k[2] == "ndcg@10" for k in self.values)
 
-    def seeds(self, model, metric, branch="fused"):
-        return self.values.get((model, branch, metric), {})
+    def seeds(self, model, metric, branch="fused", protocol="main"):
+        return self.by_protocol.get(protocol, {}).get((model, branch, metric), {})
 
-    def mean_sd(self, model, metric, branch="fused"):
-        v = list(self.seeds(model, metric, branch).values())
+    def mean_sd(self, model, metric, branch="fused", protocol="main"):
+        v = list(self.seeds(model, metric, branch, protocol).values())
         if not v:
             return None
         return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0), len(v)
@@ -364,7 +393,8 @@ def kdsr_blocks(res, folder):
             "kdsr_memory": memory_table(folder)}
 
 
-STUDIES = {"multimodal": lambda res, folder: multimodal_blocks(res), "kdsr": kdsr_blocks}
+STUDIES = {"multimodal": lambda res, folder: multimodal_blocks(res), "kdsr": kdsr_blocks,
+           "parity": lambda res, folder: parity_tables.parity_blocks(Results, folder)}
 
 
 def tables(args):
@@ -397,7 +427,7 @@ def main():
     e = sub.add_parser("export")
     e.add_argument("store")
     e.add_argument("out")
-    e.add_argument("--baseline", default="SASRec+LF")
+    e.add_argument("--baseline", help="the row every other is tested against (default: the report's own reference)")
     e.add_argument("--mmsr", default=os.path.join(ROOT, "build", "bin", "mmsr"))
     e.add_argument("--unseen-from", help="UniSRec test file: also export the ranks of never-seen test targets")
     e.add_argument("--keep-last", type=int, default=0, help="the study's [data] keep_last")

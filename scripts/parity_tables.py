@@ -1,0 +1,203 @@
+"""The generated blocks of docs/parity.md, from results/parity/<grid>/ (study_results.py tables parity).
+
+Each grid of the parity study has its own folder, written by study_results.py export from its store:
+lastfm and beauty (examples/parity/), and the investigations lastfm-sasrec-variants, lastfm-recbole-settings and
+beauty-poprec-ties (examples/parity/investigate/). The S3-Rec paper's numbers are ../shared/data/README.md's.
+"""
+import json
+import os
+
+PAPER = {  # (HR@10, NDCG@10): the S3-Rec paper, Table 2, as ../shared/data/README.md quotes it
+    ("LastFM", "full"): {"PopRec": (.0440, .0203), "GRU4Rec": (.0367, .0187), "SASRec": (.0688, .0390), "FDSA": (.0413, .0254)},
+    ("LastFM", "sampled"): {"PopRec": (.3037, .1687), "GRU4Rec": (.2817, .1550), "SASRec": (.4706, .2755), "FDSA": (.4055, .2225)},
+    ("Beauty", "full"): {"PopRec": (.0152, .0068), "GRU4Rec": (.0283, .0137), "SASRec": (.0605, .0318), "FDSA": (.0407, .0208)},
+    ("Beauty", "sampled"): {"PopRec": (.3386, .1803), "GRU4Rec": (.4106, .2584), "SASRec": (.4696, .3156), "FDSA": (.5096, .3324)},
+}
+SAMPLED = "candidates=sampled"
+POP_TRAIN, POP_VALID = "PopRec (tower.counts=\"train\")", "PopRec (tower.counts=\"train+valid\")"
+LASTFM_ROWS = [("PopRec (counts over train)", POP_TRAIN), ("PopRec (counts over train + validation)", POP_VALID),
+               ("GRU4Rec", "GRU4Rec"), ("SASRec", "SASRec"), ("FDSA", "FDSA"), ("NextItNet", "NextItNet")]
+BEAUTY_TRAINED = [("GRU4Rec (40-epoch budget)", "GRU4Rec"), ("SASRec", "SASRec"), ("FDSA", "FDSA"),
+                  ("NextItNet", "NextItNet")]
+
+
+def short(x):
+    return f"{x:.4f}".lstrip("0") if x >= 0 else f"-{-x:.4f}".lstrip("0")
+
+
+def stat_cell(stat):
+    return "—" if stat is None else f"{short(stat[0])} ± {short(stat[1])}"
+
+
+def paper_of(dataset, protocol, model):
+    return PAPER[(dataset, "sampled" if protocol == SAMPLED else "full")].get(model.split(" (")[0])
+
+
+def difference(res, model, protocol, paper):
+    if paper is None:
+        return None
+    hr, ndcg = res.mean_sd(model, "hr@10", protocol=protocol), res.mean_sd(model, "ndcg@10", protocol=protocol)
+    if hr is None or ndcg is None:
+        return None
+    return (hr[0] / paper[0] - 1) * 100, (ndcg[0] / paper[1] - 1) * 100
+
+
+def diff_cell(d):
+    return "" if d is None else f"{d[0]:+.0f}% / {d[1]:+.0f}%"
+
+
+def paper_cell(paper):
+    return "none published" if paper is None else f"{short(paper[0])} / {short(paper[1])}"
+
+
+def lastfm_table(res, protocol):
+    lines = ["| model | seeds | HR@10 | NDCG@10 | paper HR@10 / NDCG@10 | difference |", "|---|---|---|---|---|---|"]
+    for label, model in LASTFM_ROWS:
+        hr = res.mean_sd(model, "hr@10", protocol=protocol)
+        if hr is None:
+            lines.append(f"| {label} | not run yet | | | | |")
+            continue
+        paper = paper_of("LastFM", protocol, model)
+        lines.append(f"| {label} | {hr[2]} | {stat_cell(hr)} | {stat_cell(res.mean_sd(model, 'ndcg@10', protocol=protocol))}"
+                     f" | {paper_cell(paper)} | {diff_cell(difference(res, model, protocol, paper))} |")
+    return "\n".join(lines)
+
+
+def verdict(res, dataset, rows, protocols=("main", SAMPLED)):
+    """Which models are within 10% of the paper (or above it) under every protocol, and which are not."""
+    close, far, missing = [], [], []
+    for label, model in rows:
+        diffs = [difference(res, model, p, paper_of(dataset, p, model)) for p in protocols]
+        if any(paper_of(dataset, p, model) is None for p in protocols):
+            continue
+        if any(d is None for d in diffs):
+            missing.append(label)
+        elif all(min(d) >= -10 for d in diffs):
+            close.append(label)
+        else:
+            far.append(f"{label} ({', '.join(diff_cell(d) for d in diffs)})")
+    parts = [f"Within 10% of the paper or above it under both protocols: {', '.join(close) or 'none'}."] \
+        if close or far else []
+    if far:
+        parts.append(f"Not within 10% (full ranking, then 99 negatives): {'; '.join(far)}.")
+    if missing:
+        parts.append(f"Not run yet: {', '.join(missing)}.")
+    return " ".join(parts)
+
+
+def beauty_poprec(beauty, ties):
+    rows = [("PopRec (counts over train), full", beauty, POP_TRAIN, "main"),
+            ("PopRec (counts over train + validation), full", beauty, POP_VALID, "main"),
+            ("the same, optimistic ties", ties, POP_VALID, "ties=optimistic"),
+            ("PopRec (counts over train + validation), 99 negatives", beauty, POP_VALID, SAMPLED),
+            ("the same, optimistic ties", ties, POP_VALID, "candidates=sampled ties=optimistic")]
+    lines = ["| model | HR@10 | NDCG@10 | paper | difference |", "|---|---|---|---|---|"]
+    for label, res, model, protocol in rows:
+        hr, ndcg = res.mean_sd(model, "hr@10", protocol=protocol), res.mean_sd(model, "ndcg@10", protocol=protocol)
+        paper = PAPER[("Beauty", "sampled" if "sampled" in protocol else "full")]["PopRec"]
+        if hr is None or ndcg is None:
+            lines.append(f"| {label} | not run yet | | {paper_cell(paper)} | |")
+            continue
+        lines.append(f"| {label} | {short(hr[0])} | {short(ndcg[0])} | {paper_cell(paper)} | "
+                     f"{(hr[0] / paper[0] - 1) * 100:+.0f}% / {(ndcg[0] / paper[1] - 1) * 100:+.0f}% |")
+    return "\n".join(lines)
+
+
+def epochs_cell(res, model, protocol="main"):
+    epochs = sorted(int(v) for v in res.seeds(model, "best_epoch", protocol=protocol).values())
+    if not epochs:
+        return "—"
+    return str(epochs[0]) if epochs[0] == epochs[-1] else f"{epochs[0]} to {epochs[-1]}"
+
+
+def beauty_trained(res):
+    lines = ["| model | full HR@10 | full NDCG@10 | paper (full) | difference | 99-neg HR@10 | 99-neg NDCG@10 | "
+             "paper (99 neg.) | difference | selected epochs |", "|---" * 10 + "|"]
+    for label, model in BEAUTY_TRAINED:
+        cells = []
+        for protocol in ("main", SAMPLED):
+            paper = paper_of("Beauty", protocol, model)
+            cells += [stat_cell(res.mean_sd(model, "hr@10", protocol=protocol)),
+                      stat_cell(res.mean_sd(model, "ndcg@10", protocol=protocol)),
+                      paper_cell(paper) if paper else "(none)", diff_cell(difference(res, model, protocol, paper))]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {epochs_cell(res, model)} |")
+    return "\n".join(lines)
+
+
+def tied_share(res, model):
+    """The share of test targets tied with another candidate, from the report's row of the full-ranking board."""
+    for board in res.boards:
+        if board.get("protocol", {}).get("candidates") != "full":
+            continue
+        for row in board["rows"]:
+            if row["label"] == model and row.get("tied_share"):
+                return row["tied_share"]["mean"]
+    return None
+
+
+def variants_table(parity, variants):
+    rows = [("parity grid (softmax, dropout 0.5)", parity, "SASRec"), ("dropout 0.2", variants, "SASRec"),
+            ("the paper's BCE loss, one negative", variants, "SASRec-BCE"),
+            ("the S3-Rec code's block (`ff_dropout = false`: no dropout after the feed-forward's activation)", variants,
+             "SASRec, S3-Rec's block")]
+    lines = ["| SASRec variant | seeds | full HR@10 | full NDCG@10 | 99-neg HR@10 | 99-neg NDCG@10 | selected epochs |",
+             "|---|---|---|---|---|---|---|"]
+    for label, res, model in rows:
+        hr = res.mean_sd(model, "hr@10")
+        cells = [stat_cell(res.mean_sd(model, m, protocol=p)) for p in ("main", SAMPLED) for m in ("hr@10", "ndcg@10")]
+        lines.append(f"| {label} | {hr[2] if hr else 'not run yet'} | " + " | ".join(cells) +
+                     f" | {epochs_cell(res, model)} |")
+    full, sampled = PAPER[("LastFM", "full")]["SASRec"], PAPER[("LastFM", "sampled")]["SASRec"]
+    lines.append(f"| paper | | {short(full[0])} | {short(full[1])} | {short(sampled[0])} | {short(sampled[1])} | |")
+    return "\n".join(lines)
+
+
+def recbole_rows(path):
+    if not os.path.exists(path):
+        return []
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def recbole_table(res, recbole_path):
+    model = "SASRec (RecBole settings)"
+    lines = ["| SASRec on LastFM | selected epoch | HR@10 | NDCG@10 | same model, history removed HR@10 / NDCG@10 | "
+             "99-neg HR@10 / NDCG@10 |", "|---|---|---|---|---|---|"]
+    for r in recbole_rows(recbole_path):
+        lines.append(f"| {r['tool']}, seed {r['seed']} | {r['best_epoch']} | {short(r['hr@10'])} | "
+                     f"{short(r['ndcg@10'])} | | |")
+    seeds = sorted(res.seeds(model, "hr@10"))
+    for seed in seeds:
+        v = lambda metric, protocol="main": res.seeds(model, metric, protocol=protocol).get(seed)
+        pair = lambda p: (f"{short(v('hr@10', p))} / {short(v('ndcg@10', p))}" if v("hr@10", p) is not None else "—")
+        lines.append(f"| mmsr, seed {seed} | {int(v('best_epoch'))} | {short(v('hr@10'))} | {short(v('ndcg@10'))} | "
+                     f"{pair('mask_history=true')} | {pair('candidates=sampled mask_history=true')} |")
+    if not seeds:
+        lines.append("| mmsr | not run yet | | | | |")
+    full, sampled = PAPER[("LastFM", "full")]["SASRec"], PAPER[("LastFM", "sampled")]["SASRec"]
+    lines.append(f"| paper | | | | {short(full[0])} / {short(full[1])} | {short(sampled[0])} / {short(sampled[1])} |")
+    return "\n".join(lines)
+
+
+def beauty_ties_sentence(beauty):
+    share = tied_share(beauty, POP_VALID)
+    if share is None:
+        return "(the share of tied test targets: not run yet)"
+    return f"on Beauty {share * 100:.0f}% of PopRec's test targets are tied with at least one other candidate"
+
+
+def parity_blocks(results_class, folder):
+    grid = lambda name: results_class(os.path.join(folder, name))
+    lastfm, beauty = grid("lastfm"), grid("beauty")
+    return {
+        "parity_lastfm_full": lastfm_table(lastfm, "main"),
+        "parity_lastfm_sampled": lastfm_table(lastfm, SAMPLED),
+        "parity_lastfm_verdict": verdict(lastfm, "LastFM", LASTFM_ROWS),
+        "parity_beauty_poprec": beauty_poprec(beauty, grid("beauty-poprec-ties")),
+        "parity_beauty_trained": beauty_trained(beauty),
+        "parity_beauty_verdict": verdict(beauty, "Beauty", [("PopRec (counts over train + validation)", POP_VALID)] +
+                                         BEAUTY_TRAINED),
+        "parity_beauty_ties": beauty_ties_sentence(beauty),
+        "parity_lastfm_variants": variants_table(lastfm, grid("lastfm-sasrec-variants")),
+        "parity_lastfm_recbole": recbole_table(grid("lastfm-recbole-settings"),
+                                               os.path.join(os.path.dirname(folder), "recbole-lastfm-sasrec.jsonl")),
+    }
