@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "mmsr/dataset.h"
@@ -165,8 +166,105 @@ TEST(Readers, UniSRecRebuildsTheFullSequence) {
   ASSERT_EQ(r.sequences.size(), 1u);
   EXPECT_EQ(r.sequences[0].size(), 4u);
   t.file("S.valid.inter", header + "0\t1 9\t3\n");
-  EXPECT_NE(error_of([&] { read_unisrec(t.path("S")); }).find("is not the prefix of its test row"),
+  EXPECT_NE(error_of([&] { read_unisrec(t.path("S")); })
+                .find("S.valid.inter:2: the history of user '0' does not continue the user's earlier rows"),
             std::string::npos);
+}
+
+namespace {
+
+// A user's rebuilt sequence as its item tokens.
+std::vector<std::string> tokens_of(const RawSequences& r, size_t user) {
+  std::vector<std::string> out;
+  for (int32_t id : r.sequences[user]) out.push_back(r.item_tokens[size_t(id)]);
+  return out;
+}
+
+// Rows as UniSRec's processing writes them, with histories cut to the last `window` items: every training position,
+// then the validation and the test row; `reverse` lists a user's training rows last to first (as the released
+// Scientific files do).
+struct WindowedFiles {
+  std::string train, valid, test;
+  void add(const std::string& user, const std::vector<std::string>& seq, size_t window, bool reverse) {
+    auto row = [&](size_t target) {
+      std::string h;
+      for (size_t i = target > window ? target - window : 0; i < target; ++i) h += (h.empty() ? "" : " ") + seq[i];
+      return user + "\t" + h + "\t" + seq[target] + "\n";
+    };
+    std::vector<std::string> rows;
+    for (size_t p = 1; p + 2 < seq.size(); ++p) rows.push_back(row(p));
+    if (reverse) std::reverse(rows.begin(), rows.end());
+    for (const auto& r : rows) train += r;
+    valid += row(seq.size() - 2);
+    test += row(seq.size() - 1);
+  }
+};
+
+}  // namespace
+
+TEST(Readers, UniSRecWindowsOfLongHistoriesAreChainedIntoTheWholeSequence) {
+  TempDir t;
+  const std::string header = "user_id:token\titem_id_list:token_seq\titem_id:token\n";
+  const std::vector<std::string> longer = {"a", "b", "c", "d", "e", "f", "g", "h", "i"}, shorter = {"x", "y", "z"},
+                                 repeats = {"p", "q", "p", "q", "p", "r", "p"};  // shorter windows match too
+  WindowedFiles f;
+  f.add("u1", longer, 3, /*reverse=*/true);
+  f.add("u2", shorter, 3, /*reverse=*/false);
+  f.add("u3", repeats, 3, /*reverse=*/true);
+  t.file("S.train.inter", header + f.train);
+  t.file("S.valid.inter", header + f.valid);
+  t.file("S.test.inter", header + f.test);
+  RawSequences r = read_unisrec(t.path("S"));
+  ASSERT_EQ(r.user_tokens, (std::vector<std::string>{"u1", "u2", "u3"}));
+  EXPECT_EQ(tokens_of(r, 0), longer);
+  EXPECT_EQ(tokens_of(r, 1), shorter);
+  EXPECT_EQ(tokens_of(r, 2), repeats);
+  // Without the training file only the last windows are known: the validation row reaches one item further back.
+  std::filesystem::remove(t.path("S.train.inter"));
+  r = read_unisrec(t.path("S"));
+  EXPECT_EQ(tokens_of(r, 0), (std::vector<std::string>{"e", "f", "g", "h", "i"}));
+}
+
+TEST(Readers, UniSRecWindowsThatDisagreeOrMissARowAreRefusedWithTheirLine) {
+  TempDir t;
+  const std::string header = "user_id:token\titem_id_list:token_seq\titem_id:token\n";
+  WindowedFiles f;
+  f.add("u1", {"a", "b", "c", "d", "e", "f", "g", "h"}, 3, false);
+  t.file("S.valid.inter", header + f.valid);
+  t.file("S.test.inter", header + f.test);
+  std::string changed = f.train;  // the row of target 'e' (line 5) says its history ends with 'x'
+  changed.replace(changed.find("b c d\te"), 7, "b c x\te");
+  t.file("S.train.inter", header + changed);
+  EXPECT_NE(error_of([&] { read_unisrec(t.path("S")); })
+                .find("S.train.inter:5: the history of user 'u1' does not continue the user's earlier rows (they end "
+                      "with 'd', this history with 'x')"),
+            std::string::npos);
+  std::string missing = f.train;  // the row of target 'd' is gone: the next row's window skips an item
+  const std::string row_of_d = "u1\ta b c\td\n";
+  missing.erase(missing.find(row_of_d), row_of_d.size());
+  t.file("S.train.inter", header + missing);
+  EXPECT_NE(error_of([&] { read_unisrec(t.path("S")); }).find("does not continue the user's earlier rows"),
+            std::string::npos);
+  t.file("S.train.inter", header + f.train + "u9\ta\tb\n");
+  EXPECT_NE(error_of([&] { read_unisrec(t.path("S")); })
+                .find("S.train.inter:7: user 'u9' has a training row but no test row"),
+            std::string::npos);
+}
+
+// The released Scientific files keep whole histories (up to 35 items): chaining their training rows rebuilds exactly
+// the sequences their test rows hold, so the dataset (and every stored run's identity) is the one read before.
+TEST(Readers, UniSRecScientificTrainingRowsAgreeWithTheTestRows) {
+  if (!test::shared_data_available("scientific-mm/Scientific.train.inter"))
+    GTEST_SKIP() << "../shared/data/scientific-mm is absent: real-data check skipped";
+  const std::string prefix = std::string(MMSR_SHARED_DATA_DIR) + "/scientific-mm/Scientific";
+  TempDir t;
+  for (const char* split : {".valid.inter", ".test.inter"})
+    std::filesystem::create_symlink(prefix + split, t.path(std::string("S") + split));
+  const RawSequences all = read_unisrec(prefix), without_training = read_unisrec(t.path("S"));
+  EXPECT_EQ(all.user_tokens.size(), 2928u);
+  EXPECT_EQ(all.user_tokens, without_training.user_tokens);
+  EXPECT_EQ(all.item_tokens, without_training.item_tokens);
+  EXPECT_EQ(all.sequences, without_training.sequences);
 }
 
 TEST(Readers, MissingFileSaysWhatToCheck) {

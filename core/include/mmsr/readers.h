@@ -32,8 +32,11 @@ void attach_item_fields(Dataset& data, const ItemTable& table);
 // items the data does not hold (filtered away) are ignored.
 void attach_item_attributes_json(Dataset& data, const std::string& path, const std::string& field);
 
-// UniSRec pre-split files "<prefix>.{train,valid,test}.inter": the test rows hold each user's full history
-// then the target, which is the whole sequence; valid rows are checked to be its prefix.
+// UniSRec pre-split files "<prefix>.{train,valid,test}.inter" (the training file is optional): rows of user,
+// history, target, where a history may be a window of the most recent items only (the published files keep 50).
+// Each user's whole sequence is rebuilt by chaining the rows' windows (training rows in position order, then the
+// validation row, then the test row); windows that disagree, or a row missing between two, are refused with the
+// file and line. Users keep the test file's order.
 RawSequences read_unisrec(const std::string& prefix);
 // The files read_unisrec reads, in order (what the prepared-dataset cache hashes).
 std::vector<std::string> unisrec_files(const std::string& prefix);

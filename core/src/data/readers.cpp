@@ -15,115 +15,12 @@
 #include "mmsr/errors.h"
 #include "mmsr/input_files.h"
 #include "mmsr/rng.h"
+#include "reader_support.h"
 
 namespace mmsr {
 namespace {
 
-// Checked first: a folder, a FIFO or a device is named as such rather than read (or waited on).
-std::ifstream open_or_throw(const std::string& path, const std::string& what = "data file") {
-  require_readable_file(path, what);
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError(path + ": cannot open the " + what + " (check the path; relative paths are "
-                            "resolved from the experiment file's folder)");
-  return in;
-}
-
-std::vector<std::string_view> split_ws(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-    size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) out.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-std::vector<std::string_view> split_tabs(std::string_view line) {
-  std::vector<std::string_view> out;
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  size_t start = 0;
-  for (size_t i = 0; i <= line.size(); ++i) {
-    if (i == line.size() || line[i] == '\t') {
-      out.push_back(line.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return out;
-}
-
-// Token -> dense index, appending each new token to `tokens`. Looked up once per row of a data file (tens of
-// millions on large datasets, often in no particular order), so a lookup must not allocate and should touch as
-// little memory as it can: an open-addressing table of (hash, index) slots, whose key is compared in `tokens`
-// itself. std::unordered_map costs two more dependent cache misses per lookup (its bucket, then the node before
-// the one it wants): docs/performance.md has the measurement.
-class Interner {
- public:
-  explicit Interner(std::vector<std::string>& tokens) : tokens_(tokens), slots_(1024) {}
-  // The token's index, and whether it was new.
-  std::pair<size_t, bool> index(std::string_view token) {
-    const uint64_t hash = std::hash<std::string_view>()(token);
-    Slot* slot = probe(token, hash);
-    if (slot->index_plus_one != 0) return {slot->index_plus_one - 1, false};
-    const size_t index = tokens_.size();
-    tokens_.emplace_back(token);
-    *slot = {hash, index + 1};
-    if (++used_ * 2 > slots_.size()) grow();
-    return {index, true};
-  }
-  int32_t id(std::string_view token) { return int32_t(index(token).first); }
-  // The token's index, or -1 when it has not been seen.
-  int64_t find(std::string_view token) {
-    const Slot* slot = probe(token, std::hash<std::string_view>()(token));
-    return slot->index_plus_one == 0 ? -1 : int64_t(slot->index_plus_one - 1);
-  }
-
- private:
-  struct Slot {
-    uint64_t hash = 0;
-    size_t index_plus_one = 0;  // 0 = empty
-  };
-  // The token's slot, or the empty slot where it would go (linear probing; the table is at most half full).
-  Slot* probe(std::string_view token, uint64_t hash) {
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (slot.index_plus_one == 0) return &slot;
-      if (slot.hash == hash && tokens_[slot.index_plus_one - 1] == token) return &slot;
-    }
-  }
-  void grow() {
-    std::vector<Slot> old(slots_.size() * 2);
-    old.swap(slots_);
-    const size_t mask = slots_.size() - 1;
-    for (const Slot& slot : old) {
-      if (slot.index_plus_one == 0) continue;
-      size_t i = slot.hash & mask;
-      while (slots_[i].index_plus_one != 0) i = (i + 1) & mask;
-      slots_[i] = slot;
-    }
-  }
-
-  std::vector<std::string>& tokens_;
-  std::vector<Slot> slots_;  // a power of two
-  size_t used_ = 0;
-};
-
-// Groups (user, item) events by user, keeping users in first-seen order.
-struct UserGrouper {
-  RawSequences& raw;
-  Interner items;
-  Interner users;
-  explicit UserGrouper(RawSequences& r) : raw(r), items(r.item_tokens), users(r.user_tokens) {}
-  std::vector<int32_t>& user(std::string_view token) {
-    auto [index, inserted] = users.index(token);
-    if (inserted) raw.sequences.emplace_back();
-    return raw.sequences[index];
-  }
-};
+using namespace reader_support;
 
 // A RecBole atomic file: a typed header ("name:type" fields, tab-separated), then rows with as many fields.
 class AtomicFile {
@@ -191,11 +88,6 @@ class AttributeBuilder {
   ItemAttributes out_;
   std::unordered_map<std::string, int32_t> ids_;
 };
-
-void require_nonempty(const RawSequences& raw, const std::string& path) {
-  if (raw.sequences.empty())
-    throw InputError(path + ": the file holds no interactions (is it the right file?)");
-}
 
 // Reads whitespace-separated lines, skipping blank ones; on_fields(group, fields, line_no) adds each line.
 template <typename OnFields>
@@ -434,67 +326,6 @@ void attach_item_attributes_json(Dataset& data, const std::string& path, const s
   }
   data.attributes[field] = attrs.finish();
   data.compute_checksum();
-}
-
-std::vector<std::string> unisrec_files(const std::string& prefix) {
-  return {prefix + ".test.inter", prefix + ".valid.inter"};
-}
-
-RawSequences read_unisrec(const std::string& prefix) {
-  // Rows: user_id \t "i1 i2 ..." \t target. The test file's history + target is the full sequence.
-  auto read_rows = [](const std::string& path, auto&& on_row) {
-    auto in = open_or_throw(path);
-    std::string line;
-    long line_no = 0;
-    if (!std::getline(in, line)) throw InputError(path + ": empty file");
-    ++line_no;
-    if (line.rfind("user_id", 0) != 0)
-      throw InputError(located(path, 1, "expected the header 'user_id:token\\titem_id_list:"
-                                        "token_seq\\titem_id:token'"));
-    while (std::getline(in, line)) {
-      ++line_no;
-      if (line.empty() || line == "\r") continue;
-      auto fields = split_tabs(line);
-      if (fields.size() != 3)
-        throw InputError(located(path, line_no, "expected 3 tab-separated fields, found " +
-                                                    std::to_string(fields.size())));
-      on_row(fields[0], split_ws(fields[1]), fields[2], line_no, path);
-    }
-  };
-  RawSequences raw;
-  const std::vector<std::string> files = unisrec_files(prefix);
-  raw.source = files[0];
-  UserGrouper group(raw);
-  read_rows(files[0],
-            [&](std::string_view user, const std::vector<std::string_view>& hist,
-                std::string_view target, long line_no, const std::string& path) {
-              auto& seq = group.user(user);
-              if (!seq.empty())
-                throw InputError(located(path, line_no, "user '" + std::string(user) +
-                                                            "' has two test rows"));
-              for (auto t : hist) seq.push_back(group.items.id(t));
-              seq.push_back(group.items.id(target));
-            });
-  // The validation row must be the test history minus its last item, or the files do not describe one split.
-  read_rows(files[1],
-            [&](std::string_view user, const std::vector<std::string_view>& hist,
-                std::string_view target, long line_no, const std::string& path) {
-              const int64_t index = group.users.find(user);
-              if (index < 0)
-                throw InputError(located(path, line_no, "user '" + std::string(user) +
-                                                            "' has a validation row but no test row"));
-              const auto& seq = raw.sequences[size_t(index)];
-              bool ok = seq.size() == hist.size() + 2;
-              for (size_t i = 0; ok && i < hist.size(); ++i)
-                ok = raw.item_tokens[seq[i]] == hist[i];
-              ok = ok && raw.item_tokens[seq[hist.size()]] == target;
-              if (!ok)
-                throw InputError(located(path, line_no, "validation row of user '" +
-                                                            std::string(user) +
-                                                            "' is not the prefix of its test row"));
-            });
-  require_nonempty(raw, raw.source);
-  return raw;
 }
 
 std::vector<std::vector<int32_t>> read_negatives(const std::string& path, const Dataset& data,

@@ -1,0 +1,127 @@
+// What the data readers share: opening a file with a clear error, splitting a line, interning tokens, grouping
+// events by user. Internal to the readers (core/src/data/).
+#pragma once
+
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mmsr/errors.h"
+#include "mmsr/input_files.h"
+#include "mmsr/readers.h"
+
+namespace mmsr::reader_support {
+
+// Checked first: a folder, a FIFO or a device is named as such rather than read (or waited on).
+inline std::ifstream open_or_throw(const std::string& path, const std::string& what = "data file") {
+  require_readable_file(path, what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw InputError(path + ": cannot open the " + what + " (check the path; relative paths are "
+                            "resolved from the experiment file's folder)");
+  return in;
+}
+
+inline std::vector<std::string_view> split_ws(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+    if (j > i) out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+inline std::vector<std::string_view> split_tabs(std::string_view line) {
+  std::vector<std::string_view> out;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t start = 0;
+  for (size_t i = 0; i <= line.size(); ++i) {
+    if (i == line.size() || line[i] == '\t') {
+      out.push_back(line.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+// Token -> dense index, appending each new token to `tokens`. Looked up once per row of a data file (tens of
+// millions on large datasets, often in no particular order), so a lookup must not allocate and should touch as
+// little memory as it can: an open-addressing table of (hash, index) slots, whose key is compared in `tokens`
+// itself. std::unordered_map costs two more dependent cache misses per lookup (its bucket, then the node before
+// the one it wants): docs/performance.md has the measurement.
+class Interner {
+ public:
+  explicit Interner(std::vector<std::string>& tokens) : tokens_(tokens), slots_(1024) {}
+  // The token's index, and whether it was new.
+  std::pair<size_t, bool> index(std::string_view token) {
+    const uint64_t hash = std::hash<std::string_view>()(token);
+    Slot* slot = probe(token, hash);
+    if (slot->index_plus_one != 0) return {slot->index_plus_one - 1, false};
+    const size_t index = tokens_.size();
+    tokens_.emplace_back(token);
+    *slot = {hash, index + 1};
+    if (++used_ * 2 > slots_.size()) grow();
+    return {index, true};
+  }
+  int32_t id(std::string_view token) { return int32_t(index(token).first); }
+  // The token's index, or -1 when it has not been seen.
+  int64_t find(std::string_view token) {
+    const Slot* slot = probe(token, std::hash<std::string_view>()(token));
+    return slot->index_plus_one == 0 ? -1 : int64_t(slot->index_plus_one - 1);
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    size_t index_plus_one = 0;  // 0 = empty
+  };
+  // The token's slot, or the empty slot where it would go (linear probing; the table is at most half full).
+  Slot* probe(std::string_view token, uint64_t hash) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.index_plus_one == 0) return &slot;
+      if (slot.hash == hash && tokens_[slot.index_plus_one - 1] == token) return &slot;
+    }
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.index_plus_one == 0) continue;
+      size_t i = slot.hash & mask;
+      while (slots_[i].index_plus_one != 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
+
+  std::vector<std::string>& tokens_;
+  std::vector<Slot> slots_;  // a power of two
+  size_t used_ = 0;
+};
+
+// Groups (user, item) events by user, keeping users in first-seen order.
+struct UserGrouper {
+  RawSequences& raw;
+  Interner items;
+  Interner users;
+  explicit UserGrouper(RawSequences& r) : raw(r), items(r.item_tokens), users(r.user_tokens) {}
+  std::vector<int32_t>& user(std::string_view token) {
+    auto [index, inserted] = users.index(token);
+    if (inserted) raw.sequences.emplace_back();
+    return raw.sequences[index];
+  }
+};
+
+inline void require_nonempty(const RawSequences& raw, const std::string& path) {
+  if (raw.sequences.empty())
+    throw InputError(path + ": the file holds no interactions (is it the right file?)");
+}
+
+}  // namespace mmsr::reader_support
