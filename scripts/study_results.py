@@ -66,9 +66,10 @@ def export(args):
             for branch, metric, value in rows:
                 w.writerow(label + [branch, metric, f"{value:.6f}"])
             w.writerow(label + ["fused", "best_epoch", best_epoch])
-            train = db.execute("SELECT seconds FROM timings WHERE run_id = ? AND phase = 'train'", (run_id,)).fetchone()
-            if train:
-                w.writerow(label + ["fused", "train_seconds", f"{train[0]:.1f}"])
+            for phase in ("train", "total"):  # training alone; the run's whole time (with its evaluations)
+                t = db.execute("SELECT seconds FROM timings WHERE run_id = ? AND phase = ?", (run_id, phase)).fetchone()
+                if t:
+                    w.writerow(label + ["fused", phase + "_seconds", f"{t[0]:.1f}"])
     runs = [r[:4] for r in runs if names[r[4]] == "main"]  # breakdowns and ranks: the main protocol's
     with open(os.path.join(args.out, "popularity.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -357,8 +358,40 @@ def multimodal_blocks(res):
               claim(res, "ODMT", "ODMT no ID mask"), claim(res, "ODMT", "ODMT separate (tower.layers=2)"),
               claim(res, "ODMT", "ODMT no distillation")]
     claims.append(table4_claim(res))
+    claims += [claim(res, "ODMT GRU4Rec", "GRU4Rec"), claim(res, "ODMT NextItNet", "NextItNet"), depth_claim(res)]
     blocks["claims"] = "\n".join("- " + c for c in claims)
+    blocks["runtime"] = runtime(res)
     return blocks
+
+
+def depth_claim(res):
+    """Figure 7: the IMT depth with the best NDCG@10, against the paper's 2 layers."""
+    depths = {d: res.mean_sd(m, "ndcg@10") for d, m in [(1, FIGURE7[0][1]), (2, "ODMT"), (3, FIGURE7[2][1]), (4, FIGURE7[3][1])]}
+    measured = {d: v for d, v in depths.items() if v}
+    if len(measured) < len(depths):
+        return f"The IMT depth: {len(measured)} of {len(depths)} depths measured yet."
+    best = max(measured, key=lambda d: measured[d][0])
+    spread = max(v[1] for v in measured.values())
+    low, high = min(v[0] for v in measured.values()), max(v[0] for v in measured.values())
+    verdict = ("the depths differ by more than twice the seeds' spread" if high - low > 2 * spread
+               else "every depth is within twice the seeds' spread of the others")
+    return (f"The IMT depth: NDCG@10 is highest at {best} layer{'s' if best > 1 else ''} ({measured[best][0]:.4f}; "
+            f"from {low:.4f} to {high:.4f} over 1 to 4 layers) and {verdict} (the paper finds 2 best on most datasets).")
+
+
+def runtime(res):
+    """What the study cost on this machine: the runs measured and their training time, from runs.csv."""
+    def of(metric):
+        return [v for (m, b, k), seeds in res.values.items() if k == metric for v in seeds.values()]
+    seconds, what = of("total_seconds"), "training and evaluation"
+    if not seconds:
+        seconds, what = of("train_seconds"), "training (without the evaluations)"
+    if not seconds:
+        return "Not run yet."
+    total = sum(seconds) / 3600
+    return (f"{len(seconds)} runs measured; their {what} took {total:.1f} hours on one thread each "
+            f"(mean {statistics.mean(seconds) / 60:.1f} minutes a run), so about {total / 2:.1f} hours of wall time "
+            f"with the two runners `scripts/reproduce.sh` starts on this 2-core machine.")
 
 
 KDSR_ROWS = [("SASRec (ID only)", "SASRec"), ("SASRec+gate frozen (two-stage: the frozen vectors)", "SASRec+gate frozen"),

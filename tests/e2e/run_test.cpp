@@ -10,6 +10,7 @@
 #include "mmsr/config.h"
 #include "mmsr/engine.h"
 #include "mmsr/interrupt.h"
+#include "mmsr/load.h"
 #include "mmsr/errors.h"
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
@@ -77,6 +78,22 @@ TEST(EndToEnd, TinyGridWritesTheStoreAndResumes) {
   EXPECT_EQ(boards[0].rows[0].seeds.size(), 2u);
   std::string md = render(boards, "md");
   EXPECT_NE(md.find("| SASRec | 2 |"), std::string::npos) << md;
+}
+
+// "to_first_step" is the time from the run's launch to its first training step, recorded once: it was recorded
+// again at every epoch's first step, and the store kept the last (in a 40-epoch study it equalled the training time).
+TEST(EndToEnd, TheTimeToTheFirstStepIsRecordedOnce) {
+  const std::string text = one_run_grid(3);
+  const Experiment ex = parse(text);
+  const Dataset data = load_dataset(ex);
+  const LeaveOneOutSplit split(data);
+  RunCallbacks callbacks;
+  callbacks.launched_at_ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+  const RunOutcome out = train_and_evaluate(ex, ex.runs[0], data, split, plugins(), callbacks);
+  ASSERT_EQ(out.status, "finished");
+  int64_t recorded = 0;
+  for (const auto& t : out.timings) recorded += t.phase == "to_first_step";
+  EXPECT_EQ(recorded, 1);
 }
 
 // Runs an experiment text into its own store and returns the first row of its first leaderboard.

@@ -268,7 +268,9 @@ class Training {
                                                  std::to_string(s + 1)}};
     // With several processes, an interrupt travels with the step's sums so that all of them stop together.
     if (!group_ && interrupt_requested()) return interrupted;
-    if (s == 0 && epoch == st_.epoch + 1) record_time_to_first_step(callbacks_.launched_at_ticks, outcome_);
+    // Once per process: the first step it takes (after a resume, the first of the resumed epoch).
+    if (!first_step_taken_) record_time_to_first_step(callbacks_.launched_at_ticks, outcome_);
+    first_step_taken_ = true;
     auto [begin, end] = range;
     double weight = 1;
     if (group_) {
@@ -377,7 +379,7 @@ class Training {
   const Clock::time_point run_start_ = Clock::now();
   RunOutcome outcome_;
   torch::Device device_{torch::kCPU};
-  bool bf16_ = false, trainable_ = false, prefix_ = false;
+  bool bf16_ = false, trainable_ = false, prefix_ = false, first_step_taken_ = false;
   std::shared_ptr<AssembledModel> model_;
   std::vector<OptimizerGroupRequest> groups_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
