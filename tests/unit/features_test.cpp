@@ -47,6 +47,33 @@ ModalitySpec spec(const std::string& path) {
 
 std::string error_of(const std::function<void()>& f) { return test::input_error_of(f); }
 
+// An MMRec folder: the interactions (out of time order in the file) and image_feat.npy whose row is the 0-based
+// itemID; read as sequences, the features line up with id_map = "token".
+TEST(Features, AnMMRecFolderReadsAsSequencesWithItsFeaturesAligned) {
+  TempDir t;
+  t.file("baby.inter",
+         "userID\titemID\trating\ttimestamp\tx_label\n"
+         "0\t2\t5\t300\t0\n0\t0\t4\t100\t0\n1\t1\t5\t50\t0\n0\t1\t3\t200\t1\n1\t2\t5\t60\t2\n");
+  t.file("image_feat.npy", npy("<f4", {3, 2}, floats({0, 0, 10, 10, 20, 20})));
+  RawSequences raw = read_mmrec(t.path("baby.inter"));
+  ASSERT_EQ(raw.user_tokens, (std::vector<std::string>{"0", "1"}));
+  std::vector<std::string> first;
+  for (int32_t id : raw.sequences[0]) first.push_back(raw.item_tokens[size_t(id)]);
+  EXPECT_EQ(first, (std::vector<std::string>{"0", "1", "2"}));  // by timestamp, not by line
+  Dataset d = preprocess(std::move(raw), {}, "baby");
+  ModalitySpec s = spec(t.path("image_feat.npy"));
+  s.name = "image";
+  FeatureTable f = FeatureTable::open(s, d);
+  for (int64_t id = 1; id <= d.num_items(); ++id) {
+    std::vector<float> got(2);
+    f.gather(&id, 1, got.data(), nullptr);
+    EXPECT_EQ(got[0], 10.0f * std::stof(d.item_tokens[size_t(id)])) << d.item_tokens[size_t(id)];
+  }
+  t.file("bad.inter", "user\titemID\ttimestamp\n");
+  EXPECT_NE(error_of([&] { read_mmrec(t.path("bad.inter")); }).find("bad.inter:1: the header has no column 'userID'"),
+            std::string::npos);
+}
+
 TEST(Features, HalfPrecisionValues) {
   EXPECT_EQ(half_to_float(0x3C00), 1.0f);
   EXPECT_EQ(half_to_float(0xC000), -2.0f);

@@ -267,6 +267,43 @@ TEST(Readers, UniSRecScientificTrainingRowsAgreeWithTheTestRows) {
   EXPECT_EQ(all.sequences, without_training.sequences);
 }
 
+// The Amazon Reviews 2023 leave-last-out CSVs: training rows in any order within a user, then the published
+// validation and test rows, which are what leave-one-out holds out.
+TEST(Readers, Amazon2023LeaveLastOutKeepsThePublishedSplit) {
+  TempDir t;
+  const std::string header = "user_id,parent_asin,rating,timestamp,history\n";
+  t.file("B.train.csv", header + "A,i2,5,2000,i1\nA,i1,4,1000,\nC,i9,5,10,\nC,i8,5,20,i9\n");
+  t.file("B.valid.csv", header + "A,i3,5,3000,i1 i2\nC,i7,4,30,i9 i8\n");
+  t.file("B.test.csv", header + "C,i6,4,40,i8 i7\nA,i4,5,4000,i1 i2 i3\n");
+  RawSequences r = read_amazon2023(t.path("B"));
+  ASSERT_EQ(r.user_tokens, (std::vector<std::string>{"A", "C"}));
+  EXPECT_EQ(tokens_of(r, 0), (std::vector<std::string>{"i1", "i2", "i3", "i4"}));
+  EXPECT_EQ(tokens_of(r, 1), (std::vector<std::string>{"i9", "i8", "i7", "i6"}));  // a window of the history is fine
+  // Without the history column too.
+  t.file("P.train.csv", "user_id,parent_asin,rating,timestamp\nA,i1,4,1000\n");
+  t.file("P.valid.csv", "user_id,parent_asin,rating,timestamp\nA,i2,4,2000\n");
+  t.file("P.test.csv", "user_id,parent_asin,rating,timestamp\nA,i3,4,3000\n");
+  EXPECT_EQ(tokens_of(read_amazon2023(t.path("P")), 0), (std::vector<std::string>{"i1", "i2", "i3"}));
+}
+
+TEST(Readers, Amazon2023RefusesATimestampSplitAndHistoriesThatDisagree) {
+  TempDir t;
+  const std::string header = "user_id,parent_asin,rating,timestamp,history\n";
+  t.file("B.train.csv", header + "A,i1,4,1000,\nA,i2,5,2000,i1\n");
+  t.file("B.valid.csv", header + "A,i3,5,3000,i1 i2\n");
+  t.file("B.test.csv", header + "A,i4,5,4000,i1 i2 i3\nA,i5,5,5000,i1 i2 i3 i4\n");
+  EXPECT_NE(error_of([&] { read_amazon2023(t.path("B")); })
+                .find("B.test.csv:3: user 'A' has a second test row: this is a timestamp split"),
+            std::string::npos);
+  t.file("B.test.csv", header + "A,i4,5,4000,i1 i9 i3\n");
+  EXPECT_NE(error_of([&] { read_amazon2023(t.path("B")); })
+                .find("B.test.csv:2: the history of user 'A' is not the items before this row in time order"),
+            std::string::npos);
+  t.file("B.test.csv", header + "Z,i4,5,4000,\n");
+  EXPECT_NE(error_of([&] { read_amazon2023(t.path("B")); }).find("B.test.csv:2: user 'Z' has no training row"),
+            std::string::npos);
+}
+
 TEST(Readers, MissingFileSaysWhatToCheck) {
   EXPECT_NE(error_of([] { read_s3rec("/nonexistent/x.txt"); }).find("/nonexistent/x.txt: no such data file"),
             std::string::npos);

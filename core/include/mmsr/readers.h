@@ -41,6 +41,18 @@ RawSequences read_unisrec(const std::string& prefix);
 // The files read_unisrec reads, in order (what the prepared-dataset cache hashes).
 std::vector<std::string> unisrec_files(const std::string& prefix);
 
+// MMRec's interaction file "<name>.inter" (tab-separated, header userID itemID rating timestamp x_label): each user's
+// interactions in time order. x_label, MMRec's own split, is not read: mmsr splits the sequences itself.
+RawSequences read_mmrec(const std::string& path);
+
+// The Amazon Reviews 2023 benchmark's leave-last-out CSVs "<prefix>.{train,valid,test}.csv" (header
+// user_id,parent_asin,rating,timestamp, and history in the *_w_his variants): each user's training rows in time
+// order, then the validation row, then the test row, so mmsr's leave-one-out holds out exactly the published
+// validation and test items. A history column is checked to be the items before its row; a second validation or
+// test row of one user (the timestamp split) is refused.
+RawSequences read_amazon2023(const std::string& prefix);
+std::vector<std::string> amazon2023_files(const std::string& prefix);
+
 // Sampled evaluation (the SASRec and S3-Rec papers' second protocol): per user, in dataset order, the negatives
 // the target is ranked against. From a file of "user neg1 ... negN" lines (tokens as in the data file), or drawn
 // uniformly from the items the user never interacted with, from a seed (the same draw for every run).

@@ -27,9 +27,10 @@ const ParamBinding<DataOptions>& data_params() {
     ParamBinding<O> b;
     b.field("format", &O::format,
             "synthetic (built in), s3rec ('user i1 i2 ...' lines), sasrec ('user item' lines), "
-            "recbole (.inter atomic file), unisrec (pre-split <prefix>.{train,valid,test}.inter)")
+            "recbole (.inter atomic file), unisrec (pre-split <prefix>.{train,valid,test}.inter), mmrec (MMRec's "
+            "<name>.inter), amazon2023 (Amazon Reviews 2023 leave-last-out <prefix>.{train,valid,test}.csv)")
         .one_of(data_format_names());
-    b.field("path", &O::path, "data file (or UniSRec prefix), relative to the experiment file");
+    b.field("path", &O::path, "data file (or the UniSRec or Amazon 2023 prefix), relative to the experiment file");
     b.field("name", &O::name, "dataset name in reports (default: the file name)");
     b.field("item_file", &O::item_file,
             "RecBole .item file with item side information (relative to the experiment file)");

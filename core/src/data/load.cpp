@@ -16,7 +16,7 @@ namespace {
 std::vector<std::string> the_file_itself(const std::string& path) { return {path}; }
 
 // One row per data file format: its reader, and the files it reads for [data].path (what the prepared-dataset
-// cache's key hashes). A new format is a reader in readers.cpp and a row here.
+// cache's key hashes). A new format is a reader (readers.h) and a row here.
 struct DataFormat {
   const char* name;
   RawSequences (*read)(const std::string& path);
@@ -28,6 +28,8 @@ const DataFormat kFormats[] = {
     {"sasrec", read_user_item_pairs, the_file_itself},
     {"recbole", read_recbole_inter, the_file_itself},
     {"unisrec", read_unisrec, unisrec_files},
+    {"mmrec", read_mmrec, the_file_itself},
+    {"amazon2023", read_amazon2023, amazon2023_files},
 };
 
 const DataFormat& data_format(const Experiment& ex, const std::string& name) {

@@ -2,7 +2,11 @@
 // events by user. Internal to the readers (core/src/data/).
 #pragma once
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +126,46 @@ struct UserGrouper {
 inline void require_nonempty(const RawSequences& raw, const std::string& path) {
   if (raw.sequences.empty())
     throw InputError(path + ": the file holds no interactions (is it the right file?)");
+}
+
+
+// A number of a timestamp column, refused with its file and line when it is not a finite number (nan and inf would
+// order a user's history arbitrarily).
+inline double parse_timestamp(std::string_view field, const std::string& path, long line_no) {
+  double t = 0;
+  const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), t);
+  if (field.empty() || error != std::errc() || end != field.data() + field.size())
+    throw InputError(located(path, line_no, "timestamp '" + excerpt(field) + "' is not a number"));
+  if (!std::isfinite(t))
+    throw InputError(located(path, line_no, "timestamp '" + excerpt(field) + "' is not a finite number"));
+  return t;
+}
+
+// Interactions in file order, before they are grouped by user.
+struct Events {
+  std::vector<int32_t> user, item;
+  std::vector<double> time;
+  void add(int32_t u, int32_t i, double t) { user.push_back(u), item.push_back(i), time.push_back(t); }
+};
+
+// One sequence per user of raw.user_tokens, each user's events stably by time (equal times keep the file's order).
+// Events are kept in flat arrays and grouped afterwards (a counting sort): appending each row to its user's own
+// vector touches a random place in memory per row when the file is not grouped by user.
+inline void sequences_from_events(RawSequences& raw, const Events& events) {
+  std::vector<size_t> first_row(raw.user_tokens.size() + 1, 0);  // of each user in `by_user`
+  for (int32_t u : events.user) ++first_row[size_t(u) + 1];
+  std::partial_sum(first_row.begin(), first_row.end(), first_row.begin());
+  std::vector<size_t> by_user(events.user.size()), next = first_row;
+  for (size_t row = 0; row < events.user.size(); ++row) by_user[next[size_t(events.user[row])]++] = row;
+  raw.sequences.assign(raw.user_tokens.size(), {});
+  for (size_t u = 0; u < raw.user_tokens.size(); ++u) {
+    const auto begin = by_user.begin() + std::ptrdiff_t(first_row[u]);
+    const auto end = by_user.begin() + std::ptrdiff_t(first_row[u + 1]);
+    std::stable_sort(begin, end, [&](size_t a, size_t b) { return events.time[a] < events.time[b]; });
+    auto& seq = raw.sequences[u];
+    seq.reserve(size_t(end - begin));
+    for (auto row = begin; row != end; ++row) seq.push_back(events.item[*row]);
+  }
 }
 
 }  // namespace mmsr::reader_support

@@ -157,44 +157,16 @@ RawSequences read_recbole_inter(const std::string& path) {
   const int time_col = file.column("timestamp");
   if (user_col < 0 || item_col < 0)
     throw InputError(located(path, 1, "the header needs user_id and item_id columns"));
-  // Rows are kept in flat arrays in file order and grouped by user afterwards (a counting sort, then each user's
-  // rows stably by time): appending each row to its user's own vector touches a random place in memory per row
-  // when the file is not grouped by user.
   RawSequences raw;
   raw.source = path;
   Interner items(raw.item_tokens), users(raw.user_tokens);
-  std::vector<int32_t> row_user, row_item;
-  std::vector<double> row_time;
+  Events events;
   std::vector<std::string_view> fields;
   while (file.next(fields)) {
-    double t = 0;
-    if (time_col >= 0) {
-      const std::string_view field = fields[size_t(time_col)];
-      const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), t);
-      if (field.empty() || error != std::errc() || end != field.data() + field.size())
-        throw InputError(located(path, file.line_no(), "timestamp '" + excerpt(field) + "' is not a number"));
-      // nan and inf parse as numbers but order nothing: a user's history would be sorted arbitrarily.
-      if (!std::isfinite(t))
-        throw InputError(located(path, file.line_no(), "timestamp '" + excerpt(field) + "' is not a finite number"));
-    }
-    row_user.push_back(int32_t(users.index(fields[size_t(user_col)]).first));
-    row_item.push_back(items.id(fields[size_t(item_col)]));
-    row_time.push_back(t);
+    const double t = time_col >= 0 ? parse_timestamp(fields[size_t(time_col)], path, file.line_no()) : 0.0;
+    events.add(int32_t(users.index(fields[size_t(user_col)]).first), items.id(fields[size_t(item_col)]), t);
   }
-  std::vector<size_t> first_row(raw.user_tokens.size() + 1, 0);  // of each user in `by_user`
-  for (int32_t u : row_user) ++first_row[size_t(u) + 1];
-  std::partial_sum(first_row.begin(), first_row.end(), first_row.begin());
-  std::vector<size_t> by_user(row_user.size()), next = first_row;
-  for (size_t row = 0; row < row_user.size(); ++row) by_user[next[size_t(row_user[row])]++] = row;
-  raw.sequences.resize(raw.user_tokens.size());
-  for (size_t u = 0; u < raw.user_tokens.size(); ++u) {
-    const auto begin = by_user.begin() + std::ptrdiff_t(first_row[u]), end = by_user.begin() + std::ptrdiff_t(first_row[u + 1]);
-    // Equal timestamps keep the file's order.
-    std::stable_sort(begin, end, [&](size_t a, size_t b) { return row_time[a] < row_time[b]; });
-    auto& seq = raw.sequences[u];
-    seq.reserve(size_t(end - begin));
-    for (auto row = begin; row != end; ++row) seq.push_back(row_item[*row]);
-  }
+  sequences_from_events(raw, events);
   require_nonempty(raw, path);
   return raw;
 }
