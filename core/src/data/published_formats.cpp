@@ -26,15 +26,6 @@ std::vector<int> columns_of(const std::vector<std::string_view>& header, const s
   return out;
 }
 
-std::vector<std::string_view> split_on(std::string_view line, char separator) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  for (size_t i = 0; i <= line.size(); ++i)
-    if (i == line.size() || line[i] == separator) out.push_back(line.substr(start, i - start)), start = i + 1;
-  return out;
-}
-
 // A delimited file with a header naming its columns; next() gives each non-blank row with as many fields.
 class HeaderedFile {
  public:

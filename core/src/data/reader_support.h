@@ -40,18 +40,17 @@ inline std::vector<std::string_view> split_ws(std::string_view line) {
   return out;
 }
 
-inline std::vector<std::string_view> split_tabs(std::string_view line) {
-  std::vector<std::string_view> out;
+// Fields between separators (empty ones kept); a trailing \r is not part of the last field.
+inline std::vector<std::string_view> split_on(std::string_view line, char separator) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::vector<std::string_view> out;
   size_t start = 0;
-  for (size_t i = 0; i <= line.size(); ++i) {
-    if (i == line.size() || line[i] == '\t') {
-      out.push_back(line.substr(start, i - start));
-      start = i + 1;
-    }
-  }
+  for (size_t i = 0; i <= line.size(); ++i)
+    if (i == line.size() || line[i] == separator) out.push_back(line.substr(start, i - start)), start = i + 1;
   return out;
 }
+
+inline std::vector<std::string_view> split_tabs(std::string_view line) { return split_on(line, '\t'); }
 
 // Token -> dense index, appending each new token to `tokens`. Looked up once per row of a data file (tens of
 // millions on large datasets, often in no particular order), so a lookup must not allocate and should touch as
