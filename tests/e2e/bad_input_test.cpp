@@ -260,6 +260,12 @@ std::vector<Case> cases() {
   // Feature files.
   add("missing feature file", with_modality("") + kTextModel, {}, "text.npy");
   add("not a .npy file", with_modality("") + kTextModel, {{"text.npy", "hello"}}, "not a .npy file");
+  add("damaged provenance sidecar", with_modality("") + kTextModel,
+      {{"text.npy", npy("<f4", {21, 4}, float_rows(21, 4))}, {"text.npy.provenance.json", "{\"encoder\": "}},
+      "text.npy.provenance.json: not valid JSON");
+  add("provenance sidecar not an object", with_modality("") + kTextModel,
+      {{"text.npy", npy("<f4", {21, 4}, float_rows(21, 4))}, {"text.npy.provenance.json", "[1, 2]"}},
+      "expected a JSON object");
   add("truncated .npy header", with_modality("") + kTextModel, {{"text.npy", std::string("\x93NUMPY\x01\x00\x00\x01{'descr': '<f4'", 23)}},
       "truncated");
   add("integer features", with_modality("") + kTextModel, {{"text.npy", npy("<i4", {20, 4}, float_rows(20, 4))}},
@@ -369,6 +375,6 @@ INSTANTIATE_TEST_SUITE_P(Cases, BadInput, ::testing::ValuesIn(cases()), [](const
 });
 
 // docs/reliability.md counts them: 53 from the first round, 61 from the second.
-TEST(BadInputSuite, HasTheCasesTheDocsCount) { EXPECT_EQ(cases().size(), 114u); }
+TEST(BadInputSuite, HasTheCasesTheDocsCount) { EXPECT_EQ(cases().size(), 116u); }
 
 }  // namespace mmsr

@@ -11,6 +11,7 @@
 #include "mmsr/merge.h"
 #include "mmsr/registry.h"
 #include "mmsr/runner.h"
+#include "mmsr/store.h"
 #include "mmsr/text.h"
 
 namespace mmsr {
@@ -107,7 +108,7 @@ TEST(Identity, AStoreKeyedWithTheSdkVersionIsReKeyedAndItsRunsAreNotRedone) {
   EXPECT_EQ(again.finished, 0);
   EXPECT_EQ(again.skipped, 2);
   EXPECT_EQ(keys(store), current);
-  EXPECT_EQ(count(store, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'"), 4);
+  EXPECT_EQ(count(store, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'"), kStoreSchemaVersion);
   GridSummary merged_again = run_experiment(ex, text, plugins(), quiet(merged));
   EXPECT_EQ(merged_again.skipped, 2);
 }

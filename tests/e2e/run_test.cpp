@@ -96,6 +96,37 @@ TEST(EndToEnd, TheTimeToTheFirstStepIsRecordedOnce) {
   EXPECT_EQ(recorded, 1);
 }
 
+// A feature file's provenance sidecar travels with every run into the store, the JSON report and the protocol card;
+// a feature file without one is recorded as of unknown provenance.
+TEST(EndToEnd, FeatureProvenanceTravelsFromTheSidecarToTheReport) {
+  TempDir t;
+  std::string rows, map;
+  for (int i = 0; i < 60; ++i) rows += std::string(16, char(i)), map += "i" + std::to_string(i + 1) + "\t" + std::to_string(i) + "\n";
+  t.file("extra.npy", test::npy("<f4", {60, 4}, rows));
+  t.file("extra.map", map);
+  t.file("extra.npy.provenance.json",
+         R"({"extractor": "scripts/encode_text.py", "encoder": "all-MiniLM-L6-v2", "content": "pooled", "shape": [60, 4],
+             "dtype": "float32", "input_sha256": "ab12"})");
+  std::string text = one_run_grid(1);
+  text.replace(text.find("[protocol]"), 10, "[[modality]]\nname = \"extra\"\npath = \"" + t.path("extra.npy") +
+                                                "\"\nid_map = \"" + t.path("extra.map") + "\"\n[protocol]");
+  run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
+  ReportOptions r;
+  r.stores = {t.path("s.sqlite")};
+  auto boards = build_leaderboards(r);
+  ASSERT_EQ(boards[0].inputs_json.size(), 1u);
+  const std::string json = render(boards, "json"), md = render(boards, "md");
+  EXPECT_NE(json.find("\"encoder\": \"all-MiniLM-L6-v2\""), std::string::npos) << json.substr(0, 400);
+  EXPECT_NE(md.find("extra: extra.npy (xxh3 "), std::string::npos) << md;
+  EXPECT_NE(md.find("encoder all-MiniLM-L6-v2, content pooled, shape [60,4], dtype float32"), std::string::npos) << md;
+
+  std::filesystem::remove(t.path("extra.npy.provenance.json"));
+  run_experiment(parse(text), text, plugins(), quiet(t.path("bare.sqlite")));
+  r.stores = {t.path("bare.sqlite")};
+  EXPECT_NE(render(build_leaderboards(r), "md").find("extra: extra.npy (xxh3 "), std::string::npos);
+  EXPECT_NE(render(build_leaderboards(r), "md").find(", provenance unknown"), std::string::npos);
+}
+
 // Runs an experiment text into its own store and returns the first row of its first leaderboard.
 static LeaderboardRow trained_row(const std::string& text, const std::string& store) {
   run_experiment(parse(text), text, plugins(), quiet(store));

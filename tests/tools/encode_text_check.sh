@@ -55,3 +55,19 @@ backbone = { plugin = "sasrec", layers = 1 }
 loss = "inbatch"
 TOML
 "$mmsr" run "$dir/exp.toml" --store "$dir/s.sqlite" -q --no-report
+# The provenance sidecars travel from the extractor to the store and the report: the JSON report's inputs carry
+# each feature file's sidecar, whose input hash is that of the item file.
+"$mmsr" report --store "$dir/s.sqlite" --format json > "$dir/report.json"
+"$python" - "$dir" "$data/ml-100k/ml-100k.item" <<'PY'
+import hashlib, json, sys
+d, item_file = sys.argv[1], sys.argv[2]
+expected = hashlib.sha256(open(item_file, "rb").read()).hexdigest()
+boards = json.load(open(d + "/report.json"))
+features = [i for inputs in boards[0]["inputs"] for i in inputs if i["role"] == "modality"]
+assert {f["name"] for f in features} == {"text", "text_tokens"}, features
+for f in features:
+    p = f["provenance"]
+    assert p["encoder"] == "all-MiniLM-L6-v2" and p["input_sha256"] == expected, p
+assert {f["provenance"]["dtype"] for f in features} == {"float32", "float16"}
+PY
+echo "encode_text.py: features made, trained on, and their provenance reported"

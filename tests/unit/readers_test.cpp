@@ -352,6 +352,20 @@ TEST(Split, LeaveOneOutAsMethodsDefinesIt) {
   EXPECT_EQ(s.item_counts()[1], 1);
 }
 
+// What `mmsr data stats` and the protocol card report, counted by hand: training parts {1} and {4, 5}; validation
+// targets 2 and 6, test targets 3 and 1 (item 1 was trained on).
+TEST(DatasetStats, ColdTargetsPerSplitItemsWithoutTrainingAndLengthQuantiles) {
+  Dataset d;
+  d.item_tokens = {"<pad>", "a", "b", "c", "d", "e", "f"};
+  d.user_tokens = {"u1", "u2"};
+  d.sequences = {{1, 2, 3}, {4, 5, 6, 1}};
+  const DatasetStats st = compute_stats(d);
+  EXPECT_EQ(st.cold_valid_items, 2);
+  EXPECT_EQ(st.cold_test_items, 1);
+  EXPECT_EQ(st.items_not_in_training, 3);  // b, c, f
+  EXPECT_EQ(st.length_quantiles, (std::vector<int64_t>{3, 3, 3, 3, 3}));  // (n - 1) q rounds down to the first user
+}
+
 TEST(Synthetic, DeterministicWithColdTargets) {
   SyntheticOptions o;
   o.users = 300;

@@ -106,6 +106,9 @@ struct DatasetStats {
   double mean_length = 0, median_length = 0, density = 0;
   int64_t min_length = 0, max_length = 0;
   int64_t cold_test_items = 0;  // test targets whose item never occurs in a training part
+  int64_t cold_valid_items = 0;  // the same for validation targets
+  int64_t items_not_in_training = 0;  // items of the catalogue no training part holds
+  std::vector<int64_t> length_quantiles;  // sequence length at 10%, 25%, 50%, 75%, 90% of users
 };
 DatasetStats compute_stats(const Dataset& data);
 std::string stats_json(const DatasetStats& stats);

@@ -89,6 +89,9 @@ struct Leaderboard {
   std::string reference_rule;  // how the reference was chosen, in words
   std::vector<GridAxis> axes;
   double alpha = 0.05;
+  // The distinct runs.inputs of the board's runs (the files read, their hashes and feature provenance); empty for
+  // stores written before schema 5. More than one: the runs did not all read the same files.
+  std::vector<std::string> inputs_json;
 };
 
 std::vector<Leaderboard> build_leaderboards(const ReportOptions& options);

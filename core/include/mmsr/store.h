@@ -14,8 +14,9 @@ struct sqlite3;
 
 namespace mmsr {
 
-// 2: popularity_metrics; 3: runs.claimed_by, runs.heartbeat; 4: run identities without the SDK version (re-keyed)
-constexpr int kStoreSchemaVersion = 4;
+// 2: popularity_metrics; 3: runs.claimed_by, runs.heartbeat; 4: run identities without the SDK version (re-keyed);
+// 5: runs.inputs (the files a run read, with their content hashes and feature provenance)
+constexpr int kStoreSchemaVersion = 5;
 
 struct RunRecord {
   std::string run_key;     // identity: hash of everything that decides the result
@@ -31,6 +32,9 @@ struct RunRecord {
   std::string plugins_json;  // {"sasrec": "1.0.0", ...}
   std::string fingerprint;
   std::string device;
+  // The files the run read: interactions and features, each with its content hash and, for a feature file, the
+  // provenance its extractor wrote beside it (JSON array; mmsr/load.h input_files_json). Not part of the identity.
+  std::string inputs_json;
 };
 
 struct MetricRecord {
@@ -79,6 +83,7 @@ struct FinishedRun {
   std::string run_key, experiment, model_name, grid_label, config_key, config_json;
   std::string protocol_hash, protocol_json, dataset_checksum, dataset_name;
   std::string dataset_source, dataset_stats_json;
+  std::string inputs_json;  // "" in a store written before schema 5
   uint64_t seed = 0;
   int64_t best_epoch = 0;
   double train_seconds = 0;
@@ -176,6 +181,7 @@ class Store {
  private:
   void exec(const std::string& sql);
   void migrate();
+  bool runs_has_column(const std::string& name);
   void open_read_only();
   int stored_schema_version(bool empty_is_new);
   std::string another_store_hint() const;

@@ -112,6 +112,15 @@ Dataset load_interactions(const Experiment& ex, const DatasetCache& cache, bool*
   return data;
 }
 
+std::vector<std::string> interaction_files(const Experiment& ex) {
+  const DataOptions options = data_options(ex.data);
+  if (options.format == "synthetic") return {};
+  std::vector<std::string> files = data_format(ex, options.format).inputs(ex.data_path());
+  for (const auto& extra : {options.item_file, options.attribute_file})
+    if (!extra.empty()) files.push_back(relative_to_experiment(ex, extra));
+  return files;
+}
+
 Dataset load_dataset(const Experiment& ex, const DatasetCache& cache, bool* from_cache) {
   Dataset data = load_interactions(ex, cache, from_cache);
   attach_modalities(ex, data);

@@ -145,13 +145,18 @@ DatasetStats compute_stats(const Dataset& data) {
     size_t n = lengths.size();
     st.median_length =
         n % 2 ? double(lengths[n / 2]) : 0.5 * double(lengths[n / 2 - 1] + lengths[n / 2]);
+    for (double q : {0.1, 0.25, 0.5, 0.75, 0.9}) st.length_quantiles.push_back(lengths[size_t(q * double(n - 1))]);
   }
   if (st.users && st.items) st.density = double(st.interactions) / double(st.users * st.items);
   std::vector<char> in_train(size_t(st.items + 1), 0);
   for (const auto& s : data.sequences)
     for (size_t t = 0; t + 2 < s.size(); ++t) in_train[s[t]] = 1;
-  for (const auto& s : data.sequences)
-    if (s.size() >= 3 && !in_train[s.back()]) ++st.cold_test_items;
+  for (const auto& s : data.sequences) {
+    if (s.size() < 3) continue;
+    st.cold_test_items += !in_train[s.back()];
+    st.cold_valid_items += !in_train[s[s.size() - 2]];
+  }
+  for (int64_t i = 1; i <= st.items; ++i) st.items_not_in_training += !in_train[size_t(i)];
   return st;
 }
 
@@ -164,7 +169,10 @@ std::string stats_json(const DatasetStats& st) {
                       {"min_length", st.min_length},
                       {"max_length", st.max_length},
                       {"density", st.density},
-                      {"cold_test_targets", st.cold_test_items}};
+                      {"cold_test_targets", st.cold_test_items},
+                      {"cold_valid_targets", st.cold_valid_items},
+                      {"items_not_in_training", st.items_not_in_training},
+                      {"length_quantiles", st.length_quantiles}};
   return j.dump();
 }
 

@@ -1,5 +1,8 @@
 // The protocol card: what a reader must know to trust that the numbers of a board are comparable.
 #include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -54,18 +57,53 @@ std::string metrics(const nlohmann::json& p) {
   return names + " at K = " + ks;
 }
 
+// One feature file in words: its file name, content hash and what its provenance sidecar says.
+std::string feature_file(const nlohmann::json& input) {
+  std::string text = str(input, "name", "?") + ": " + std::filesystem::path(str(input, "file")).filename().string() +
+                     " (xxh3 " + str(input, "xxh3") + ")";
+  const auto& p = input.contains("provenance") ? input["provenance"] : nlohmann::json("unknown");
+  if (!p.is_object()) return text + ", provenance unknown";
+  std::string said;
+  for (const char* key : {"encoder", "encoder_version", "content", "shape", "dtype", "input", "input_sha256"})
+    if (p.contains(key)) said += std::string(said.empty() ? "" : ", ") + key + " " + str(p, key);
+  return text + ", " + (said.empty() ? p.dump() : said);
+}
+
+// The feature files the board's runs read; when runs read different contents under one name, that is said first
+// (a sidecar written later for the same bytes is not a different content).
+std::string features(const std::vector<std::string>& inputs_json) {
+  std::vector<std::string> described;
+  std::map<std::string, std::set<std::string>> contents;  // modality -> xxh3 values
+  for (const auto& inputs : inputs_json)
+    for (const auto& input : nlohmann::json::parse(inputs))
+      if (str(input, "role") == "modality") {
+        contents[str(input, "name")].insert(str(input, "xxh3"));
+        const std::string d = feature_file(input);
+        if (std::find(described.begin(), described.end(), d) == described.end()) described.push_back(d);
+      }
+  std::string text, differing;
+  for (const auto& d : described) text += (text.empty() ? "" : "; ") + d;
+  for (const auto& [name, hashes] : contents)
+    if (hashes.size() > 1) differing += fmt::format("{}{} ({} contents)", differing.empty() ? "" : ", ", name, hashes.size());
+  return differing.empty() ? text : "the runs read different feature files for " + differing + ": " + text;
+}
+
 }  // namespace
 
-std::map<std::string, std::string> protocol_card(const std::string& protocol_json, const std::string& stats_json) {
-  auto p = nlohmann::json::parse(protocol_json);
-  auto st = nlohmann::json::parse(stats_json.empty() ? "{}" : stats_json);
+std::map<std::string, std::string> protocol_card(const Leaderboard& board) {
+  auto p = nlohmann::json::parse(board.protocol_json);
+  auto st = nlohmann::json::parse(board.dataset_stats_json.empty() ? "{}" : board.dataset_stats_json);
   std::map<std::string, std::string> card;
   if (st.contains("users"))
     card["data"] = fmt::format("{} users, {} items, {} interactions (mean length {:.1f}); {} test targets never seen "
                                "in training",
                                str(st, "users"), str(st, "items"), str(st, "interactions"),
                                st.value("mean_length", 0.0), str(st, "cold_test_targets"));
+  if (st.contains("cold_valid_targets"))
+    card["data"] += fmt::format(" ({} validation targets); {} items in no training part", str(st, "cold_valid_targets"),
+                                str(st, "items_not_in_training"));
   card["filtering"] = data_filtering(st);
+  if (const std::string f = features(board.inputs_json); !f.empty()) card["features"] = f;
   const std::string split = str(p, "split");
   card["split"] = split == "leave_one_out" ? "leave-one-out (last item test, second-to-last validation)" : split;
   card["training samples"] = str(p, "train_samples") + ", sequences cut to the last " + str(p, "max_len") + " items";
@@ -130,9 +168,9 @@ std::map<int64_t, int64_t> popularity_users(const Leaderboard& board) {
 }
 
 const std::vector<std::string>& card_order() {
-  static const std::vector<std::string> order = {"data",       "filtering", "split",   "training samples",
-                                                 "candidates", "masking",   "ties",    "metrics",
-                                                 "selection"};
+  static const std::vector<std::string> order = {"data",    "filtering", "features",  "split",
+                                                 "training samples", "candidates", "masking", "ties",
+                                                 "metrics", "selection"};
   return order;
 }
 

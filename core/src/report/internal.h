@@ -20,7 +20,7 @@ void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
 std::pair<std::string, int64_t> split_label(const std::string& label);
 
 // The protocol card: every setting a reader needs to know the numbers are comparable, in words.
-std::map<std::string, std::string> protocol_card(const std::string& protocol_json, const std::string& stats_json);
+std::map<std::string, std::string> protocol_card(const Leaderboard& board);
 
 
 // Every board as JSON: the json format, and the data the HTML page plots.

@@ -378,7 +378,7 @@ std::string render_html(const std::vector<Leaderboard>& boards) {
         << (p.value("candidates", "full") == "sampled" ? fmt::format("{} sampled negatives", p.value("negatives", 0))
                                                        : std::string("full ranking"))
         << " <span class=\"sd\">protocol " << esc(b.protocol_hash) << "</span></h2>";
-    auto card = protocol_card(b.protocol_json, b.dataset_stats_json);
+    auto card = protocol_card(b);
     std::set<unsigned long long> seeds;
     double tied_min = 1, tied_max = 0;
     for (const auto& r : b.rows) {

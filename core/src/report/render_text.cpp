@@ -134,7 +134,7 @@ namespace {
 void markdown_card(const Leaderboard& b, std::ostringstream& out) {
   auto p = nlohmann::json::parse(b.protocol_json);
   out << fmt::format("## {}: {} (protocol {})\n\n", b.dataset_name, candidates_title(p), b.protocol_hash);
-  auto card = protocol_card(b.protocol_json, b.dataset_stats_json);
+  auto card = protocol_card(b);
   out << fmt::format("Protocol card. Dataset {} (checksum {}).", b.dataset_name, b.dataset_checksum);
   for (const auto& key : card_order())
     if (card.count(key)) out << " " << char(std::toupper(key[0])) << key.substr(1) << ": " << card.at(key) << ".";
@@ -228,6 +228,67 @@ std::string render_markdown(const std::vector<Leaderboard>& boards) {
   return out.str();
 }
 
+namespace {
+
+// One metric cell of a row: its summary over seeds, its place and its comparison with the board's reference.
+nlohmann::json metric_json(const LeaderboardRow& r, size_t i, double alpha) {
+  auto m = summary_json(r.summary[i]);
+  m["place"] = r.place[i];
+  if (!r.vs_reference.empty() && r.vs_reference[i].users > 0) {
+    const auto& c = r.vs_reference[i];
+    m["vs_reference"] = {{"improvement", c.improvement},
+                         {"users", c.users},
+                         {"seeds_paired", c.seeds},
+                         {"wilcoxon", test_json(c.wilcoxon, c.wilcoxon_holm)},
+                         {"paired_t", test_json(c.t, c.t_holm)},
+                         {"mark", significance_mark(c.wilcoxon_holm, alpha)}};
+  }
+  return m;
+}
+
+nlohmann::json row_json(const LeaderboardRow& r, double alpha) {
+  nlohmann::json jr = {{"model", r.model},
+                       {"grid", r.grid_label},
+                       {"label", r.label()},
+                       {"config_key", r.config_key},
+                       {"config", nlohmann::json::parse(r.config_json.empty() ? "{}" : r.config_json)},
+                       {"seeds", r.seeds},
+                       {"selected", r.selected},
+                       {"valid_select", summary_json(r.valid_select)},
+                       {"tied_share", summary_json(r.tied_share)},
+                       {"train_seconds", r.mean_train_seconds},
+                       {"peak_rss_mb", r.mean_peak_rss_mb},
+                       {"best_epoch", r.mean_best_epoch},
+                       {"seeds_at_epoch_budget", r.capped_seeds},
+                       {"metrics", nlohmann::json::object()}};
+  for (size_t i = 0; i < r.metric_labels.size(); ++i) jr["metrics"][r.metric_labels[i]] = metric_json(r, i, alpha);
+  for (const auto& [branch, ms] : r.by_branch) jr["by_branch"][branch] = {{"mean", ms.first}, {"std", ms.second}};
+  for (const auto& [group, ms] : r.by_group)
+    jr["by_popularity_group"][std::to_string(group)] = {
+        {"mean", ms.first}, {"std", ms.second}, {"users", r.group_users.at(group)}};
+  nlohmann::json curve = nlohmann::json::array();
+  for (const auto& e : r.curve)
+    curve.push_back({{"epoch", e.epoch},
+                     {"loss", e.loss},
+                     {"terms", e.terms},
+                     {"valid", std::isnan(e.valid) ? nlohmann::json() : nlohmann::json(e.valid)},
+                     {"seeds", e.seeds}});
+  jr["curve"] = curve;
+  return jr;
+}
+
+nlohmann::json axis_json(const GridAxis& a) {
+  nlohmann::json ja = {{"model", a.model}, {"parameter", a.parameter}, {"lines", nlohmann::json::object()}};
+  for (const auto& [line, points] : a.lines) {
+    nlohmann::json jp = nlohmann::json::array();
+    for (const auto& p : points) jp.push_back({{"value", p.value}, {"valid", p.valid}, {"test", p.test}});
+    ja["lines"][line] = jp;
+  }
+  return ja;
+}
+
+}  // namespace
+
 nlohmann::json boards_json(const std::vector<Leaderboard>& boards) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& b : boards) {
@@ -237,7 +298,7 @@ nlohmann::json boards_json(const std::vector<Leaderboard>& boards) {
                          {"dataset_stats", nlohmann::json::parse(b.dataset_stats_json.empty() ? "{}" : b.dataset_stats_json)},
                          {"protocol_hash", b.protocol_hash},
                          {"protocol", nlohmann::json::parse(b.protocol_json)},
-                         {"protocol_card", protocol_card(b.protocol_json, b.dataset_stats_json)},
+                         {"protocol_card", protocol_card(b)},
                          {"select", b.select},
                          {"split", b.split},
                          {"branch", b.branch},
@@ -246,59 +307,11 @@ nlohmann::json boards_json(const std::vector<Leaderboard>& boards) {
                          {"reference", b.reference >= 0 ? nlohmann::json(b.rows[size_t(b.reference)].label()) : nlohmann::json()},
                          {"reference_rule", b.reference_rule},
                          {"rows", nlohmann::json::array()},
-                         {"axes", nlohmann::json::array()}};
-    for (const auto& r : b.rows) {
-      nlohmann::json jr = {{"model", r.model},
-                           {"grid", r.grid_label},
-                           {"label", r.label()},
-                           {"config_key", r.config_key},
-                           {"config", nlohmann::json::parse(r.config_json.empty() ? "{}" : r.config_json)},
-                           {"seeds", r.seeds},
-                           {"selected", r.selected},
-                           {"valid_select", summary_json(r.valid_select)},
-                           {"tied_share", summary_json(r.tied_share)},
-                           {"train_seconds", r.mean_train_seconds},
-                           {"peak_rss_mb", r.mean_peak_rss_mb},
-                           {"best_epoch", r.mean_best_epoch},
-                           {"seeds_at_epoch_budget", r.capped_seeds},
-                           {"metrics", nlohmann::json::object()}};
-      for (size_t i = 0; i < r.metric_labels.size(); ++i) {
-        auto m = summary_json(r.summary[i]);
-        m["place"] = r.place[i];
-        if (!r.vs_reference.empty() && r.vs_reference[i].users > 0) {
-          const auto& c = r.vs_reference[i];
-          m["vs_reference"] = {{"improvement", c.improvement},
-                               {"users", c.users},
-                               {"seeds_paired", c.seeds},
-                               {"wilcoxon", test_json(c.wilcoxon, c.wilcoxon_holm)},
-                               {"paired_t", test_json(c.t, c.t_holm)},
-                               {"mark", significance_mark(c.wilcoxon_holm, b.alpha)}};
-        }
-        jr["metrics"][r.metric_labels[i]] = m;
-      }
-      for (const auto& [branch, ms] : r.by_branch) jr["by_branch"][branch] = {{"mean", ms.first}, {"std", ms.second}};
-      for (const auto& [group, ms] : r.by_group)
-        jr["by_popularity_group"][std::to_string(group)] = {
-            {"mean", ms.first}, {"std", ms.second}, {"users", r.group_users.at(group)}};
-      nlohmann::json curve = nlohmann::json::array();
-      for (const auto& e : r.curve)
-        curve.push_back({{"epoch", e.epoch},
-                         {"loss", e.loss},
-                         {"terms", e.terms},
-                         {"valid", std::isnan(e.valid) ? nlohmann::json() : nlohmann::json(e.valid)},
-                         {"seeds", e.seeds}});
-      jr["curve"] = curve;
-      jb["rows"].push_back(jr);
-    }
-    for (const auto& a : b.axes) {
-      nlohmann::json ja = {{"model", a.model}, {"parameter", a.parameter}, {"lines", nlohmann::json::object()}};
-      for (const auto& [line, points] : a.lines) {
-        nlohmann::json jp = nlohmann::json::array();
-        for (const auto& p : points) jp.push_back({{"value", p.value}, {"valid", p.valid}, {"test", p.test}});
-        ja["lines"][line] = jp;
-      }
-      jb["axes"].push_back(ja);
-    }
+                         {"axes", nlohmann::json::array()},
+                         {"inputs", nlohmann::json::array()}};
+    for (const auto& inputs : b.inputs_json) jb["inputs"].push_back(nlohmann::json::parse(inputs));
+    for (const auto& r : b.rows) jb["rows"].push_back(row_json(r, b.alpha));
+    for (const auto& a : b.axes) jb["axes"].push_back(axis_json(a));
     j.push_back(jb);
   }
   return j;

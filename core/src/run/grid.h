@@ -51,6 +51,8 @@ struct GridContext {
   ProgressLine& progress;
   GridSummary& summary;
   double load_seconds = 0;
+  // The files the runs read (mmsr/load.h input_files_json): hashed once, when this process first claims a run.
+  std::string inputs_json = "";
 };
 
 // Claims the run's records, trains it here and records its result (or its failure). False when the grid must stop

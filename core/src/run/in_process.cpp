@@ -14,6 +14,7 @@
 #include "grid.h"
 #include "child.h"
 #include "mmsr/engine.h"
+#include "mmsr/load.h"
 #include "mmsr/errors.h"
 #include "mmsr/interrupt.h"
 #include "mmsr/text.h"
@@ -186,8 +187,11 @@ bool train_and_record(GridContext& grid, ClaimedRun& run, const std::string& run
 
 }  // namespace
 
-bool run_in_this_process(GridContext& grid, const RunSpec& spec, const std::vector<RunRecord>& records,
+bool run_in_this_process(GridContext& grid, const RunSpec& spec, const std::vector<RunRecord>& unclaimed,
                          const std::string& title) {
+  if (grid.inputs_json.empty()) grid.inputs_json = input_files_json(grid.ex);
+  std::vector<RunRecord> records = unclaimed;
+  for (auto& r : records) r.inputs_json = grid.inputs_json;
   Store::Claim claim = grid.store.claim_run(records, grid.options.stale_seconds);
   if (claim.already_finished) {
     ++grid.summary.skipped;

@@ -22,6 +22,7 @@
 #include "mmsr/identity.h"
 #include "mmsr/input_files.h"
 #include "mmsr/interrupt.h"
+#include "mmsr/load.h"
 #include "mmsr/readers.h"
 #include "mmsr/store.h"
 #include "mmsr/text.h"
@@ -188,6 +189,7 @@ void check_grid(const Experiment& ex, const Dataset& data, const LeaveOneOutSpli
                 const PluginRegistry& registry, const RunOptions& options) {
   sampled_negatives(ex.protocol, ex.base_dir, data);
   for (const auto& v : ex.also_evaluate) sampled_negatives(v.protocol, ex.base_dir, data);
+  for (const auto& spec : ex.modalities) feature_provenance(spec.path);  // a damaged sidecar, before any write
   // A supervised run's process skips the rest: its parent checked every configuration before starting it.
   if (!options.only_run_key.empty()) return;
   refuse_duplicate_runs(ex, data, registry);

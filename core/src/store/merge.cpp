@@ -63,6 +63,10 @@ bool has_table(sqlite3* db, const std::string& schema, const std::string& table)
   return !rows(db, "SELECT 1 FROM " + schema + ".sqlite_master WHERE type='table' AND name=?", {table}).empty();
 }
 
+bool has_column(sqlite3* db, const std::string& schema, const std::string& table, const std::string& column) {
+  return !rows(db, "SELECT 1 FROM pragma_table_info(?, ?) WHERE name=?", {table, schema, column}).empty();
+}
+
 // A run's final metrics, keyed for comparison.
 std::map<std::string, double> metrics_of(sqlite3* db, const std::string& schema, const std::string& run_id) {
   std::map<std::string, double> out;
@@ -83,7 +87,8 @@ namespace {
 class SourceCopy {
  public:
   SourceCopy(sqlite3* db, const std::string& source, MergeSummary& summary)
-      : db_(db), source_(source), summary_(summary), groups_(has_table(db, "src", "popularity_metrics")) {}
+      : db_(db), source_(source), summary_(summary), groups_(has_table(db, "src", "popularity_metrics")),
+        source_inputs_(has_column(db, "src", "runs", "inputs") ? "inputs" : "NULL") {}
 
   void run() {
     exec(db_, "INSERT OR IGNORE INTO main.datasets SELECT checksum, name, source, stats FROM src.datasets");
@@ -127,9 +132,10 @@ class SourceCopy {
     rows(db_,
          "INSERT INTO main.runs(run_key, experiment_id, model_name, grid_label, config_key, config, protocol_hash, "
          "protocol, dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, "
-         "finished_at) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
-         "dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, finished_at "
-         "FROM src.runs WHERE id=?",
+         "finished_at, inputs) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
+         "dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, finished_at, " +
+             source_inputs_ +
+             " FROM src.runs WHERE id=?",
          {key, exp, src_id});
     const std::string id = rows(db_, "SELECT last_insert_rowid()", {})[0][0];
     rows(db_, "INSERT INTO main.epochs SELECT ?, epoch, loss, terms, valid, seconds FROM src.epochs WHERE run_id=?", {id, src_id});
@@ -180,6 +186,7 @@ class SourceCopy {
   const std::string& source_;
   MergeSummary& summary_;
   const bool groups_;
+  const std::string source_inputs_;  // runs.inputs, or NULL from a store written before schema 5
   std::map<std::string, std::string> experiment_ids_;  // source id -> target id
 };
 

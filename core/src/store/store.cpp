@@ -127,7 +127,7 @@ CREATE TABLE IF NOT EXISTS runs (
   seed INTEGER NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('running','finished','failed','diverged','interrupted')),
   error TEXT, plugins TEXT NOT NULL, fingerprint TEXT NOT NULL, device TEXT NOT NULL,
-  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT, claimed_by TEXT, heartbeat REAL);
+  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT, claimed_by TEXT, heartbeat REAL, inputs TEXT);
 CREATE INDEX IF NOT EXISTS runs_by_group ON runs(dataset_checksum, protocol_hash, config_key);
 CREATE TABLE IF NOT EXISTS epochs (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
@@ -271,6 +271,13 @@ std::string Store::another_store_hint() const {
   return access_ == StoreAccess::ReadOnly ? "name an mmsr results store" : "pass another path";
 }
 
+bool Store::runs_has_column(const std::string& name) {
+  Statement cols(db_, "PRAGMA table_info(runs)");
+  while (cols.step())
+    if (cols.text(1) == name) return true;
+  return false;
+}
+
 void Store::migrate() {
   const int version = stored_schema_version(/*empty_is_new=*/true);
   exec("PRAGMA journal_mode=WAL");
@@ -281,15 +288,11 @@ void Store::migrate() {
   exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" +
        std::to_string(kStoreSchemaVersion) + "'), ('created_by', 'mmsr')");
   // Forward migrations are additive: new tables are created above, new columns added here.
-  bool has_claims = false;
-  {
-    Statement cols(db_, "PRAGMA table_info(runs)");
-    while (cols.step()) has_claims = has_claims || cols.text(1) == "claimed_by";
-  }
-  if (!has_claims) {
+  if (!runs_has_column("claimed_by")) {
     exec("ALTER TABLE runs ADD COLUMN claimed_by TEXT");
     exec("ALTER TABLE runs ADD COLUMN heartbeat REAL");
   }
+  if (!runs_has_column("inputs")) exec("ALTER TABLE runs ADD COLUMN inputs TEXT");
   // Schema 4: run identities without the SDK's layout version (mmsr/identity.h).
   const auto renamed = version < 4 ? rekey_runs() : std::vector<std::pair<std::string, std::string>>{};
   exec("UPDATE meta SET value = '" + std::to_string(kStoreSchemaVersion) +
@@ -453,8 +456,8 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
       // An unfinished earlier attempt keeps its id and its epochs: the run may resume from its checkpoint.
       Statement again(db_,
                       "UPDATE runs SET status='running', error=NULL, finished_at=NULL, experiment_id=?, claimed_by=?, "
-                      "heartbeat=? WHERE run_key=? AND status <> 'finished' RETURNING id");
-      again.bind(1, r.experiment_id).bind(2, me).bind(3, unix_now()).bind(4, r.run_key);
+                      "heartbeat=?, inputs=? WHERE run_key=? AND status <> 'finished' RETURNING id");
+      again.bind(1, r.experiment_id).bind(2, me).bind(3, unix_now()).bind(4, r.inputs_json).bind(5, r.run_key);
       if (again.step()) {
         claim.ids[i] = again.integer(0);
         continue;
@@ -463,11 +466,12 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
     Statement s(db_,
                 "INSERT INTO runs(run_key, experiment_id, model_name, grid_label, config_key, config, "
                 "protocol_hash, protocol, dataset_checksum, seed, status, plugins, fingerprint, device, "
-                "started_at, claimed_by, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?)");
+                "started_at, claimed_by, heartbeat, inputs) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?,?)");
     s.bind(1, r.run_key).bind(2, r.experiment_id).bind(3, r.model_name).bind(4, r.grid_label);
     s.bind(5, r.config_key).bind(6, r.config_json).bind(7, r.protocol_hash).bind(8, r.protocol_json);
     s.bind(9, r.dataset_checksum).bind(10, int64_t(r.seed)).bind(11, r.plugins_json);
     s.bind(12, r.fingerprint).bind(13, r.device).bind(14, utc_now_iso()).bind(15, me).bind(16, unix_now());
+    s.bind(17, r.inputs_json);
     s.run();
     claim.ids[i] = sqlite3_last_insert_rowid(db_);
   }
@@ -567,14 +571,16 @@ void Store::fail_run(int64_t run_id, const std::string& status, const std::strin
 }
 
 std::vector<FinishedRun> Store::finished_runs() {
-  Statement s(db_,
+  const std::string sql =
               "SELECT r.id, r.run_key, e.name, r.model_name, r.grid_label, r.config_key, r.config, "
               "r.protocol_hash, r.protocol, r.dataset_checksum, d.name, r.seed, r.best_epoch, "
               "COALESCE((SELECT seconds FROM timings t WHERE t.run_id=r.id AND t.phase='train'), 0), "
-              "d.source, d.stats "
-              "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+              "d.source, d.stats, " +
+                  std::string(runs_has_column("inputs") ? "COALESCE(r.inputs, '') " : "'' ") +
+                  "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
               "JOIN datasets d ON d.checksum = r.dataset_checksum "
-              "WHERE r.status='finished' ORDER BY r.id");
+              "WHERE r.status='finished' ORDER BY r.id";
+  Statement s(db_, sql.c_str());
   std::vector<FinishedRun> out;
   while (s.step()) {
     FinishedRun r;
@@ -594,6 +600,7 @@ std::vector<FinishedRun> Store::finished_runs() {
     r.train_seconds = s.real(13);
     r.dataset_source = s.text(14);
     r.dataset_stats_json = s.text(15);
+    r.inputs_json = s.text(16);
     out.push_back(std::move(r));
   }
   return out;
