@@ -6,7 +6,7 @@
         and its training time; "main" is the grid's protocol, an [[also_evaluate]] one is named by what differs),
         OUT_DIR/popularity.csv (per seed, branch and popularity group) and OUT_DIR/report.json (mmsr's JSON report,
         Holm-corrected Wilcoxon tests against the baseline, without the per-epoch curves)
-    study_results.py tables STUDY [--check]     (STUDY: multimodal, kdsr, parity)
+    study_results.py tables STUDY [--check]     (STUDY: multimodal, kdsr, parity, data)
         rebuilds the generated blocks of docs/STUDY.md from results/STUDY/; with --check, changes nothing and exits 1
         when a block differs from what the committed results give (the doc-drift test)
 
@@ -426,7 +426,18 @@ def kdsr_blocks(res, folder):
             "kdsr_memory": memory_table(folder)}
 
 
+def data_blocks(folder):
+    """docs/data.md: each dataset's `mmsr data stats` output as results/data/NAME.txt keeps it."""
+    blocks = {}
+    for name in ["lastfm", "beauty", "ml100k", "scientific"]:
+        path = os.path.join(folder, name + ".txt")
+        text = open(path).read().rstrip("\n") if os.path.exists(path) else "not run yet (scripts/data_stats.sh)"
+        blocks["data_" + name] = "```\n" + text + "\n```"
+    return blocks
+
+
 STUDIES = {"multimodal": lambda res, folder: multimodal_blocks(res), "kdsr": kdsr_blocks,
+           "data": lambda res, folder: data_blocks(folder),
            "parity": lambda res, folder: parity_tables.parity_blocks(Results, folder)}
 
 

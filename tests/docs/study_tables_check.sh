@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The doc-drift test: every generated table and claim of docs/multimodal.md, docs/kdsr.md and docs/parity.md equals
-# what results/multimodal/, results/kdsr/ and results/parity/ give, and the check does fail when one figure of a
+# The doc-drift test: every generated table and claim of docs/multimodal.md, docs/kdsr.md, docs/parity.md and
+# docs/data.md equals what results/multimodal/, results/kdsr/, results/parity/ and results/data/ give, and the check does fail when one figure of a
 # doc is changed by hand.
 set -euo pipefail
 root="$1"
@@ -8,6 +8,7 @@ check() { python3 "$root/scripts/study_results.py" tables multimodal --check "$@
 check
 python3 "$root/scripts/study_results.py" tables kdsr --check
 python3 "$root/scripts/study_results.py" tables parity --check
+python3 "$root/scripts/study_results.py" tables data --check
 dir="$(mktemp -d)"; trap 'rm -rf "$dir"' EXIT
 # Change the first figure inside the table2 block.
 python3 - "$root/docs/multimodal.md" "$dir/multimodal.md" <<'PY'
@@ -23,4 +24,4 @@ if check --doc "$dir/multimodal.md" 2>/dev/null; then
   echo "the check passed a doc whose table2 figure was changed by hand" >&2
   exit 1
 fi
-echo "docs/multimodal.md, docs/kdsr.md and docs/parity.md equal their results; a changed figure is caught"
+echo "docs/multimodal.md, docs/kdsr.md, docs/parity.md and docs/data.md equal their results; a changed figure is caught"
