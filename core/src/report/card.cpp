@@ -5,6 +5,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "internal.h"
@@ -102,6 +103,9 @@ std::map<std::string, std::string> protocol_card(const Leaderboard& board) {
   if (st.contains("cold_valid_targets"))
     card["data"] += fmt::format(" ({} validation targets); {} items in no training part", str(st, "cold_valid_targets"),
                                 str(st, "items_not_in_training"));
+  if (st.contains("length_quantiles") && st["length_quantiles"].size() == 5)
+    card["data"] += fmt::format("; sequence length {} at 10/25/50/75/90% of users",
+                                fmt::join(st["length_quantiles"].get<std::vector<int64_t>>(), "/"));
   card["filtering"] = data_filtering(st);
   if (const std::string f = features(board.inputs_json); !f.empty()) card["features"] = f;
   const std::string split = str(p, "split");
