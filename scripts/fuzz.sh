@@ -23,7 +23,7 @@ cmake --build "$BUILD" -j "${MMSR_JOBS:-2}" > "$BUILD/build.log" 2>&1 || { tail 
 
 mkdir -p "$BUILD/findings" "$BUILD/corpus"
 fail=0
-for target in fuzz_config fuzz_npy fuzz_dataset_cache fuzz_sealed fuzz_s3rec fuzz_pairs fuzz_recbole_inter fuzz_recbole_items fuzz_attributes fuzz_negatives; do
+for target in fuzz_config fuzz_npy fuzz_dataset_cache fuzz_sealed fuzz_s3rec fuzz_pairs fuzz_recbole_inter fuzz_recbole_items fuzz_attributes fuzz_negatives fuzz_mmrec fuzz_unisrec fuzz_amazon2023; do
   [ -n "$ONLY" ] && [ "$ONLY" != "$target" ] && continue
   seeds="fuzz/corpus/${target#fuzz_}"
   work="$BUILD/corpus/$target"   # grows across runs on this machine; the seeds stay as checked in
