@@ -56,6 +56,13 @@ def export(args):
     runs = db.execute("SELECT id, model_name, grid_label, seed, protocol_hash, best_epoch FROM runs WHERE status = "
                       "'finished' ORDER BY model_name, grid_label, protocol NOT LIKE '%selected_under%' DESC, "
                       "protocol_hash, seed").fetchall()
+    # One label must be one configuration: a store that also holds an older configuration under the same name (a
+    # study file changed since) would mix their seeds in one row.
+    for label, protocol, configs in db.execute(
+            "SELECT model_name || '|' || grid_label, protocol_hash, COUNT(DISTINCT config_key) FROM runs "
+            "WHERE status = 'finished' GROUP BY 1, 2 HAVING COUNT(DISTINCT config_key) > 1"):
+        sys.exit(f"[study_results] {args.store}: '{label.replace('|', ' ').strip()}' names {configs} configurations; "
+                 "remove the runs of the one the study file no longer holds")
     with open(os.path.join(args.out, "runs.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["model", "protocol", "seed", "branch", "metric", "value"])
