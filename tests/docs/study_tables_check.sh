@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The doc-drift test: every generated table and claim of docs/multimodal.md, docs/kdsr.md, docs/parity.md and
-# docs/data.md equals what results/multimodal/, results/kdsr/, results/parity/ and results/data/ give, and the check does fail when one figure of a
-# doc is changed by hand.
+# docs/data.md equals what results/multimodal/, results/kdsr/, results/parity/ and results/data/ give, and the check
+# does fail when one figure of a doc is changed by hand.
 set -euo pipefail
 root="$1"
 check() { python3 "$root/scripts/study_results.py" tables multimodal --check "$@"; }
