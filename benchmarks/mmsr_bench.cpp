@@ -165,7 +165,7 @@ void FullRanking(benchmark::State& state) {
 
 struct SyntheticSplit {
   Dataset data;
-  std::unique_ptr<LeaveOneOutSplit> split;
+  std::unique_ptr<Split> split;
   SyntheticSplit() {
     SyntheticOptions o;
     o.users = 20000;
@@ -174,7 +174,7 @@ struct SyntheticSplit {
     o.text_tokens = 0;
     o.image_tokens = 0;
     data = generate_synthetic(o);
-    split = std::make_unique<LeaveOneOutSplit>(data);
+    split = std::make_unique<Split>(data);
   }
 };
 

@@ -7,13 +7,16 @@
 #   multimodal  the ODMT paper's Tables 2-4 and Figures 5 and 7 on Scientific (examples/multimodal/odmt_study.toml;
 #               needs ../shared/data/scientific-mm beside the project). 87 runs; about 6 hours on 2 cores.
 #   kdsr        KDSR's correlation supervision and its ablations on Scientific, beside SASRec and ODMT
-#               (examples/kdsr/scientific.toml). 27 runs.
+#               (examples/kdsr/scientific.toml). 33 runs.
+#   protocol    mmsr's ID models on MovieLens-100K under leave-one-out and under a global temporal split
+#               (examples/protocol/); docs/protocol.md sets the two boards side by side. 30 runs.
 #   parity      the S3-Rec paper's baselines on LastFM and Beauty under both its protocols (examples/parity/), and
 #               the investigations docs/parity.md quotes (examples/parity/investigate/). Beauty takes most of it:
 #               several hours on 2 cores.
 #
 # Each grid's store is build/studies/STUDY[-GRID].sqlite (MMSR_STUDY_DIR overrides the folder); MMSR_RUNNERS runners
-# (default 2, one thread each) share a grid. Options after the study name go to every grid's `mmsr run`.
+# (default 2, one thread each) share a grid; MMSR_BIN names another build's mmsr. Options after the study name go to
+# every grid's `mmsr run`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 study="${1:-}"
@@ -26,10 +29,12 @@ lastfm-sasrec-variants examples/parity/investigate/lastfm_sasrec.toml SASRec
 lastfm-recbole-settings examples/parity/investigate/lastfm_recbole_settings.toml -
 beauty-poprec-ties examples/parity/investigate/beauty_poprec_ties.toml -
 beauty examples/parity/beauty.toml SASRec" ;;
-  *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity [mmsr run options]" >&2; exit 2 ;;
+  protocol) grids="ml100k-leave-one-out examples/protocol/ml100k_leave_one_out.toml SASRec
+ml100k-temporal examples/protocol/ml100k_temporal.toml SASRec" ;;
+  *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity|protocol [mmsr run options]" >&2; exit 2 ;;
 esac
 shift
-mmsr="$root/build/bin/mmsr"
+mmsr="${MMSR_BIN:-$root/build/bin/mmsr}"  # another build's mmsr (e.g. a frozen copy while the tree is rebuilt)
 [ -x "$mmsr" ] || { echo "reproduce: $mmsr is missing; build first (scripts/setup.sh)" >&2; exit 2; }
 stores="${MMSR_STUDY_DIR:-$root/build/studies}"
 runners="${MMSR_RUNNERS:-2}"
@@ -68,7 +73,7 @@ while read -r grid experiment baseline; do
 done <<< "$grids"
 
 if [ "$study" = kdsr ]; then  # the loss's memory at 10k and 100k items, each size in a fresh process
-  "$root/build/bin/mmsr_correlation_memory" 10000 100000 > "$root/results/kdsr/memory.txt"
+  "$(dirname "$mmsr")/mmsr_correlation_memory" 10000 100000 > "$root/results/kdsr/memory.txt"
 fi
 python3 "$root/scripts/study_results.py" tables "$study"
 echo "reproduce: $study done in $(( ($(date +%s) - start) / 60 )) minutes; results/$study/ and docs/$study.md updated" >&2

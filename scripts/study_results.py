@@ -6,7 +6,7 @@
         and its training time; "main" is the grid's protocol, an [[also_evaluate]] one is named by what differs),
         OUT_DIR/popularity.csv (per seed, branch and popularity group) and OUT_DIR/report.json (mmsr's JSON report,
         Holm-corrected Wilcoxon tests against the baseline, without the per-epoch curves)
-    study_results.py tables STUDY [--check]     (STUDY: multimodal, kdsr, parity, data)
+    study_results.py tables STUDY [--check]     (STUDY: multimodal, kdsr, parity, protocol, data)
         rebuilds the generated blocks of docs/STUDY.md from results/STUDY/; with --check, changes nothing and exits 1
         when a block differs from what the committed results give (the doc-drift test)
 
@@ -24,6 +24,7 @@ import subprocess
 import sys
 
 import parity_tables  # noqa: E402 (beside this script)
+import protocol_tables  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -445,7 +446,8 @@ def data_blocks(folder):
 
 STUDIES = {"multimodal": lambda res, folder: multimodal_blocks(res), "kdsr": kdsr_blocks,
            "data": lambda res, folder: data_blocks(folder),
-           "parity": lambda res, folder: parity_tables.parity_blocks(Results, folder)}
+           "parity": lambda res, folder: parity_tables.parity_blocks(Results, folder),
+           "protocol": lambda res, folder: protocol_tables.protocol_blocks(Results, folder)}
 
 
 def tables(args):

@@ -83,12 +83,12 @@ TEST(PopRec, RanksEqualTheCountsRankingComputedByHand) {
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE best_epoch = 0"), 2);
 
   Dataset data = load_dataset(ex);
-  LeaveOneOutSplit split(data);
+  Split split(data);
   const auto& counts = split.item_counts();
   std::vector<double> expected;
-  for (int64_t u = 0; u < split.num_users(); ++u) {
-    std::set<int32_t> history(split.history(u), split.history(u) + split.input_length(u, true));
-    const int32_t target = split.target(u, true);
+  for (const auto& e : split.events(true)) {
+    std::set<int32_t> history(split.history(e.user), split.history(e.user) + e.position);
+    const int32_t target = split.target(e);
     double higher = 0, equal = 0;
     for (int32_t i = 1; i <= data.num_items(); ++i) {
       if (i == target || history.count(i)) continue;
@@ -110,9 +110,9 @@ TEST(PopularityGroups, GroupsPartitionTheUsersAndAverageToTheOverallMetric) {
   Experiment ex = parse(text);
   run_experiment(ex, text, plugins(), quiet(store));
   Dataset data = load_dataset(ex);
-  LeaveOneOutSplit split(data);
+  Split split(data);
   int64_t cold = 0;
-  for (int64_t u = 0; u < split.num_users(); ++u) cold += split.item_counts()[size_t(split.target(u, true))] == 0;
+  for (const auto& e : split.events(true)) cold += split.item_counts()[size_t(split.target(e))] == 0;
   ASSERT_GT(cold, 0);  // the generator's cold test targets
   EXPECT_EQ(count(store, "SELECT users FROM popularity_metrics WHERE grp = 0 AND name = 'ndcg' AND k = 10"), cold);
   EXPECT_EQ(count(store, "SELECT SUM(users) FROM popularity_metrics WHERE name = 'ndcg' AND k = 10"), 120);

@@ -14,6 +14,7 @@
 #include "mmsr/errors.h"
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
+#include "mmsr/split.h"
 #include "e2e/e2e_support.h"
 
 namespace mmsr {
@@ -86,7 +87,7 @@ TEST(EndToEnd, TheTimeToTheFirstStepIsRecordedOnce) {
   const std::string text = one_run_grid(3);
   const Experiment ex = parse(text);
   const Dataset data = load_dataset(ex);
-  const LeaveOneOutSplit split(data);
+  const Split split(data);
   RunCallbacks callbacks;
   callbacks.launched_at_ticks = std::chrono::steady_clock::now().time_since_epoch().count();
   const RunOutcome out = train_and_evaluate(ex, ex.runs[0], data, split, plugins(), callbacks);
@@ -125,6 +126,39 @@ TEST(EndToEnd, FeatureProvenanceTravelsFromTheSidecarToTheReport) {
   r.stores = {t.path("bare.sqlite")};
   EXPECT_NE(render(build_leaderboards(r), "md").find("extra: extra.npy (xxh3 "), std::string::npos);
   EXPECT_NE(render(build_leaderboards(r), "md").find(", provenance unknown"), std::string::npos);
+}
+
+// A global temporal split end to end on a RecBole file with timestamps: one rank per test event (every next item),
+// the split's summary in the store, and a protocol card that says where the data was cut.
+TEST(EndToEnd, ATemporalSplitRanksEveryTestEventAndTheCardSaysWhereTheDataWasCut) {
+  TempDir t;
+  std::string rows = "user_id:token\titem_id:token\ttimestamp:float\n";
+  for (int u = 0; u < 60; ++u)
+    for (int k = 0; k < 8; ++k)
+      rows += "u" + std::to_string(u) + "\ti" + std::to_string((u * 7 + k * 3) % 40) + "\t" +
+              std::to_string(1000 + u * 13 + k * 100) + "\n";
+  t.file("d.inter", rows);
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  text.replace(text.find("[data.synthetic]"), text.find("[protocol]") - text.find("[data.synthetic]"),
+               "[data]\nformat = \"recbole\"\npath = \"" + t.path("d.inter") + "\"\n");
+  text.replace(text.find("max_len = 10"), 12, "max_len = 10\nsplit = \"temporal\"\nvalid_share = 0.15\ntest_share = 0.2");
+  const Experiment ex = parse(text);
+  run_experiment(ex, text, plugins(), quiet(t.path("s.sqlite")));
+  const Dataset data = load_dataset(ex);
+  const Split split(data, split_options(protocol_options(ex.protocol)));
+  ASSERT_GT(split.events(true).size(), size_t(data.num_users()));  // several test events per user
+  EXPECT_EQ(count(t.path("s.sqlite"), "SELECT COUNT(*) FROM user_ranks WHERE split = 'test'"),
+            int64_t(split.events(true).size()));
+  EXPECT_EQ(count(t.path("s.sqlite"), "SELECT COUNT(*) FROM user_ranks WHERE split = 'valid'"),
+            int64_t(split.events(false).size()));
+  EXPECT_EQ(count(t.path("s.sqlite"), "SELECT json_extract(split, '$.test_events') FROM runs"),
+            int64_t(split.events(true).size()));
+  ReportOptions r;
+  r.stores = {t.path("s.sqlite")};
+  const std::string md = render(build_leaderboards(r), "md");
+  EXPECT_NE(md.find("global temporal: training before "), std::string::npos) << md;
+  EXPECT_NE(md.find("every next item of a period is ranked"), std::string::npos) << md;
 }
 
 // Runs an experiment text into its own store and returns the first row of its first leaderboard.

@@ -286,6 +286,31 @@ TEST(BceLoss, NegativesComeFromOutsideTheUsersWindow) {
   EXPECT_NEAR(loss, expected / 3, 1e-5);
 }
 
+// gSASRec's gBCE: the positive's term weighted by beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = n / (N - 1); the
+// negatives' terms as BCE's. The same draws (same seed) as BCE, so the difference is the positive's weight alone.
+TEST(BceLoss, CalibrationWeightsThePositiveByGsasrecsBeta) {
+  Batch b = make_batch(torch::tensor({{1, 2, 3}}), torch::tensor({{2, 3, 4}}));
+  torch::manual_seed(9);
+  auto h = torch::randn({1, 3, 4});
+  auto all = torch::randn({6, 4});
+  ForwardOutput out;
+  out.batch = &b;
+  out.branches.push_back({"id", h, torch::Tensor()});
+  out.all_item_vectors = [&](size_t) { return all; };
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  const double t = 0.75, alpha = 3.0 / 4.0, beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha);
+  double positives = 0;
+  for (int p = 0; p < 3; ++p) positives += std::log1p(std::exp(-(h[0][p] * all[p + 2]).sum().item<double>()));
+  torch::manual_seed(10);
+  double bce = make_objective("bce", {{"negatives", int64_t(3)}}, 5)->compute(out).total.item<double>();
+  torch::manual_seed(10);
+  double gbce = make_objective("bce", {{"negatives", int64_t(3)}, {"calibration", t}}, 5)->compute(out).total.item<double>();
+  EXPECT_NEAR(gbce, bce - (1 - beta) * positives / 3, 1e-5);
+  torch::manual_seed(10);
+  EXPECT_EQ(make_objective("bce", {{"negatives", int64_t(3)}, {"calibration", 0.0}}, 5)->compute(out).total.item<double>(),
+            bce);  // t = 0 is BCE, bit for bit
+}
+
 TEST(Optimizer, ComponentGroupsGetTheirScaledAndScheduledLearningRates) {
   auto& r = registry();
   RunSpec run;

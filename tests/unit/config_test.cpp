@@ -152,4 +152,25 @@ TEST(Config, ProtocolHashChangesWithTheProtocolOnly) {
   EXPECT_EQ(parse(a).protocol_hash, parse(c).protocol_hash);
 }
 
+// Temporal keys under another split are refused, not ignored; shares must leave a training period.
+TEST(Config, SplitKeysBelongToTheirSplit) {
+  EXPECT_NE(error_of(kValid + std::string("\n[protocol]\ntest_share = 0.2\n"))
+                .find("[protocol].test_share applies to split = \"temporal\""),
+            std::string::npos);
+  EXPECT_NE(error_of(kValid + std::string("\n[protocol]\ntargets = \"last\"\n"))
+                .find("[protocol].targets applies to split = \"temporal\" or \"published\""),
+            std::string::npos);
+  EXPECT_NE(error_of(kValid + std::string("\n[protocol]\nsplit = \"temporal\"\nvalid_share = 0.5\ntest_share = 0.5\n"))
+                .find("leave no training period"),
+            std::string::npos);
+  EXPECT_NE(error_of(kValid + std::string("\n[protocol]\nsplit = \"temporal\"\nvalid_start = 9\ntest_start = 5\n"))
+                .find("valid_start must be before test_start"),
+            std::string::npos);
+  // A temporal protocol is a different protocol; leave-one-out's hash is what it was before the temporal keys.
+  const Experiment loo = parse(kValid), temporal = parse(kValid + std::string("\n[protocol]\nsplit = \"temporal\"\n"));
+  EXPECT_NE(loo.protocol_hash, temporal.protocol_hash);
+  EXPECT_EQ(loo.protocol_json.find("share"), std::string::npos);
+  EXPECT_EQ(error_of(kValid + std::string("\n[protocol]\nsplit = \"published\"\ntargets = \"first\"\n")), "");
+}
+
 }  // namespace mmsr

@@ -60,6 +60,8 @@ TEST(Features, AnMMRecFolderReadsAsSequencesWithItsFeaturesAligned) {
   std::vector<std::string> first;
   for (int32_t id : raw.sequences[0]) first.push_back(raw.item_tokens[size_t(id)]);
   EXPECT_EQ(first, (std::vector<std::string>{"0", "1", "2"}));  // by timestamp, not by line
+  EXPECT_EQ(raw.times[0], (std::vector<double>{100, 200, 300}));
+  EXPECT_EQ(raw.parts[0], (std::vector<uint8_t>{0, 1, 0}));  // x_label, in time order
   Dataset d = preprocess(std::move(raw), {}, "baby");
   ModalitySpec s = spec(t.path("image_feat.npy"));
   s.name = "image";

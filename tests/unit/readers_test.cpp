@@ -7,6 +7,7 @@
 #include "mmsr/dataset.h"
 #include "mmsr/errors.h"
 #include "mmsr/readers.h"
+#include "mmsr/split.h"
 #include "test_support.h"
 
 namespace mmsr {
@@ -36,7 +37,15 @@ TEST(Readers, UserItemPairsKeepFileOrder) {
   ASSERT_EQ(r.sequences.size(), 2u);
   EXPECT_EQ(r.item_tokens[r.sequences[0][1]], "9");
   EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("bad.txt", "1 7\n1 7 8\n")); }),
-            t.path("bad.txt") + ":2: expected 'user item' (SASRec format), found 3 fields");
+            t.path("bad.txt") + ":2: found 3 fields where the lines before have 2; a time column is on every line or on "
+                                "none");
+  EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("bad.txt", "1 7 8 9\n")); }),
+            t.path("bad.txt") + ":1: expected 'user item' or 'user item timestamp' (SASRec format), found 4 fields");
+  // With a time column: each user's items by time, and the times kept.
+  RawSequences timed = read_user_item_pairs(t.file("timed.txt", "1 7 30\n2 8 5\n1 9 10\n"));
+  EXPECT_EQ(timed.item_tokens[size_t(timed.sequences[0][0])], "9");
+  EXPECT_EQ(timed.times[0], (std::vector<double>{10, 30}));
+  EXPECT_TRUE(r.times.empty());
   // The format's ids are integers: a name is a malformed line, not a new item.
   EXPECT_EQ(error_of([&] { read_user_item_pairs(t.file("named.txt", "1 7\na x\n")); }),
             t.path("named.txt") + ":2: user 'a' is not a non-negative integer id; the SASRec format has integer ids (format = "
@@ -286,21 +295,23 @@ TEST(Readers, Amazon2023LeaveLastOutKeepsThePublishedSplit) {
   EXPECT_EQ(tokens_of(read_amazon2023(t.path("P")), 0), (std::vector<std::string>{"i1", "i2", "i3"}));
 }
 
-TEST(Readers, Amazon2023RefusesATimestampSplitAndHistoriesThatDisagree) {
+// The timestamp split: several validation and test rows per user, users first seen after training; the file of a row
+// is its published part.
+TEST(Readers, Amazon2023KeepsATimestampSplitsPartsAndRefusesHistoriesThatDisagree) {
   TempDir t;
   const std::string header = "user_id,parent_asin,rating,timestamp,history\n";
   t.file("B.train.csv", header + "A,i1,4,1000,\nA,i2,5,2000,i1\n");
   t.file("B.valid.csv", header + "A,i3,5,3000,i1 i2\n");
-  t.file("B.test.csv", header + "A,i4,5,4000,i1 i2 i3\nA,i5,5,5000,i1 i2 i3 i4\n");
-  EXPECT_NE(error_of([&] { read_amazon2023(t.path("B")); })
-                .find("B.test.csv:3: user 'A' has a second test row: this is a timestamp split"),
-            std::string::npos);
+  t.file("B.test.csv", header + "A,i5,5,5000,i1 i2 i3 i4\nZ,i4,5,4500,\nA,i4,5,4000,i1 i2 i3\n");
+  RawSequences r = read_amazon2023(t.path("B"));
+  ASSERT_EQ(r.user_tokens, (std::vector<std::string>{"A", "Z"}));
+  EXPECT_EQ(tokens_of(r, 0), (std::vector<std::string>{"i1", "i2", "i3", "i4", "i5"}));
+  EXPECT_EQ(r.parts[0], (std::vector<uint8_t>{kTrainPart, kTrainPart, kValidPart, kTestPart, kTestPart}));
+  EXPECT_EQ(r.times[0], (std::vector<double>{1000, 2000, 3000, 4000, 5000}));
+  EXPECT_EQ(r.parts[1], (std::vector<uint8_t>{kTestPart}));
   t.file("B.test.csv", header + "A,i4,5,4000,i1 i9 i3\n");
   EXPECT_NE(error_of([&] { read_amazon2023(t.path("B")); })
                 .find("B.test.csv:2: the history of user 'A' is not the items before this row in time order"),
-            std::string::npos);
-  t.file("B.test.csv", header + "Z,i4,5,4000,\n");
-  EXPECT_NE(error_of([&] { read_amazon2023(t.path("B")); }).find("B.test.csv:2: user 'Z' has no training row"),
             std::string::npos);
 }
 
@@ -343,11 +354,13 @@ TEST(Split, LeaveOneOutAsMethodsDefinesIt) {
   d.item_tokens = {"<pad>", "a", "b", "c", "d", "e"};
   d.user_tokens = {"u"};
   d.sequences = {{1, 2, 3, 4, 5}};
-  LeaveOneOutSplit s(d);
+  Split s(d);
   EXPECT_EQ(s.train_length(0), 3);
-  EXPECT_EQ(s.target(0, false), 4);  // second-to-last
-  EXPECT_EQ(s.target(0, true), 5);   // last
-  EXPECT_EQ(s.input_length(0, true), 4);  // the validation item is part of the test input
+  ASSERT_EQ(s.events(false).size(), 1u);
+  ASSERT_EQ(s.events(true).size(), 1u);
+  EXPECT_EQ(s.target(s.events(false)[0]), 4);  // second-to-last
+  EXPECT_EQ(s.target(s.events(true)[0]), 5);   // last
+  EXPECT_EQ(s.events(true)[0].position, 4);    // the validation item is part of the test input
   EXPECT_EQ(s.item_counts()[4], 0);  // validation and test items are not training data
   EXPECT_EQ(s.item_counts()[1], 1);
 }

@@ -14,6 +14,7 @@
 #include "mmsr/sdk/options.h"
 #include "mmsr/sdk/params.h"
 #include "mmsr/sdk/registrar.h"
+#include "mmsr/split.h"
 
 namespace mmsr {
 
@@ -35,6 +36,8 @@ struct DataOptions {
 
 struct ProtocolOptions {
   std::string split = "leave_one_out";
+  double valid_start = 0, test_start = 0, valid_share = 0.1, test_share = 0.1;
+  std::string targets = "every";
   std::string train_samples = "all_position";
   int64_t max_len = 50;
   std::string candidates = "full";
@@ -72,6 +75,9 @@ const ParamBinding<TrainOptions>& train_params();
 // The typed view of a resolved section (a run's record keeps the ParamSet: its JSON is part of the identity).
 inline DataOptions data_options(const ParamSet& data) { return data_params().read(data); }
 inline ProtocolOptions protocol_options(const ParamSet& protocol) { return protocol_params().read(protocol); }
+inline SplitOptions split_options(const ProtocolOptions& p) {
+  return {p.split, p.valid_start, p.test_start, p.valid_share, p.test_share, p.targets};
+}
 inline TrainOptions train_options(const ParamSet& train) { return train_params().read(train); }
 
 // The declarations the bindings make: what parsing, validation and the docs read.

@@ -17,8 +17,15 @@ struct RawSequences {
   std::vector<std::string> user_tokens;
   std::vector<std::string> item_tokens;          // distinct item tokens, first-seen order
   std::vector<std::vector<int32_t>> sequences;   // per user, indices into item_tokens
+  // Optional, parallel to sequences: each interaction's timestamp (formats with a time column), and the part of
+  // the split the files themselves publish (kTrainPart, kValidPart, kTestPart; formats that ship one).
+  std::vector<std::vector<double>> times;
+  std::vector<std::vector<uint8_t>> parts;
   std::string source;                            // file(s) read, for messages
 };
+
+// The parts of a split a dataset may ship with (RawSequences::parts, Dataset::parts).
+inline constexpr uint8_t kTrainPart = 0, kValidPart = 1, kTestPart = 2;
 
 // Pooled feature vectors of one modality: row i belongs to item id i (row 0, padding, is zero).
 struct FeatureMatrix {
@@ -48,6 +55,8 @@ struct Dataset {
   std::vector<std::string> user_tokens;
   std::vector<std::string> item_tokens;          // index = item id; [0] is "<pad>"
   std::vector<std::vector<int32_t>> sequences;   // per user, item ids 1..N in time order
+  std::vector<std::vector<double>> times;        // per user, each interaction's timestamp (empty: none known)
+  std::vector<std::vector<uint8_t>> parts;       // per user, the published split's part (empty: none shipped)
   std::map<std::string, FeatureMatrix> features; // optional pooled modality features
   std::map<std::string, TokenFeatureMatrix> token_features;  // optional token-level ones (generated)
   // Optional item side information by field name (RecBole .item columns), one string per item id.
@@ -72,34 +81,6 @@ struct PreprocessOptions {
 
 // Applies the options in the order above and remaps items to dense ids 1..N.
 Dataset preprocess(const RawSequences& raw, const PreprocessOptions& options, const std::string& name);
-
-// Leave-one-out (METHODS.md section 1): last item = test target, second-to-last = validation target,
-// the rest = training. The validation item is part of the test input; nothing is retrained on it.
-class LeaveOneOutSplit {
- public:
-  explicit LeaveOneOutSplit(const Dataset& data);
-
-  int64_t num_users() const { return int64_t(data_->sequences.size()); }
-  int64_t num_items() const { return data_->num_items(); }
-  // Training part of user u: the first n-2 items.
-  const int32_t* train_begin(int64_t u) const { return data_->sequences[u].data(); }
-  int64_t train_length(int64_t u) const { return int64_t(data_->sequences[u].size()) - 2; }
-  // Evaluation input = the history before the target; target = the item after it.
-  int64_t input_length(int64_t u, bool test) const { return train_length(u) + (test ? 1 : 0); }
-  int32_t target(int64_t u, bool test) const { return data_->sequences[u][input_length(u, test)]; }
-  const int32_t* history(int64_t u) const { return data_->sequences[u].data(); }
-
-  // Frequency of each item id in the training parts (size N+1; index 0 unused).
-  const std::vector<int64_t>& item_counts() const { return item_counts_; }
-  // How often each item id is a validation target (size N+1).
-  const std::vector<int64_t>& valid_target_counts() const { return valid_target_counts_; }
-  const Dataset& data() const { return *data_; }
-
- private:
-  const Dataset* data_;
-  std::vector<int64_t> item_counts_;
-  std::vector<int64_t> valid_target_counts_;
-};
 
 struct DatasetStats {
   int64_t users = 0, items = 0, interactions = 0;

@@ -72,13 +72,13 @@ struct RunOutcome {
 
 // The item vectors' branches, the evaluation protocol and the metric selection all come from the experiment.
 RunOutcome train_and_evaluate(const Experiment& experiment, const RunSpec& run, const Dataset& data,
-                              const LeaveOneOutSplit& split, const PluginRegistry& registry,
+                              const Split& split, const PluginRegistry& registry,
                               const RunCallbacks& callbacks);
 
 // Builds the run's model once on the CPU and drops it: a plugin that refuses its parameters (say, heads that do
 // not divide the dimension) becomes an InputError naming the model before anything is trained or written.
 void check_buildable(const Experiment& experiment, const RunSpec& run, const Dataset& data,
-                     const LeaveOneOutSplit& split, const PluginRegistry& registry);
+                     const Split& split, const PluginRegistry& registry);
 
 // The negatives of sampled evaluation, per user, when the protocol says candidates = "sampled" (from its file,
 // relative to base_dir, or drawn from its seed); empty for full ranking.

@@ -12,10 +12,11 @@ namespace mmsr {
 
 // S3-Rec style: one user per line, "user item item ...", items in time order.
 RawSequences read_s3rec(const std::string& path);
-// SASRec style: "user item" per line, in time order.
+// SASRec style: "user item" per line, in time order; or "user item timestamp" on every line, each user's lines then
+// put in time order (equal times keep the file's order) and the times kept.
 RawSequences read_user_item_pairs(const std::string& path);
 // RecBole atomic .inter: TSV with a typed header ("user_id:token item_id:token ... timestamp:float");
-// interactions are ordered per user by timestamp when the column exists (ties keep file order).
+// interactions are ordered per user by timestamp when the column exists (ties keep file order), and keep their times.
 RawSequences read_recbole_inter(const std::string& path);
 // RecBole atomic .item: TSV with a typed header; one row per item token. Returns field -> (token -> value).
 struct ItemTable {
@@ -42,14 +43,14 @@ RawSequences read_unisrec(const std::string& prefix);
 std::vector<std::string> unisrec_files(const std::string& prefix);
 
 // MMRec's interaction file "<name>.inter" (tab-separated, header userID itemID rating timestamp x_label): each user's
-// interactions in time order. x_label, MMRec's own split, is not read: mmsr splits the sequences itself.
+// interactions in time order, with their times, and x_label (0 training, 1 validation, 2 test), where the file has
+// it, as the published parts ([protocol] split = "published").
 RawSequences read_mmrec(const std::string& path);
 
-// The Amazon Reviews 2023 benchmark's leave-last-out CSVs "<prefix>.{train,valid,test}.csv" (header
-// user_id,parent_asin,rating,timestamp, and history in the *_w_his variants): each user's training rows in time
-// order, then the validation row, then the test row, so mmsr's leave-one-out holds out exactly the published
-// validation and test items. A history column is checked to be the items before its row; a second validation or
-// test row of one user (the timestamp split) is refused.
+// The Amazon Reviews 2023 benchmark's CSVs "<prefix>.{train,valid,test}.csv" (header user_id,parent_asin,rating,
+// timestamp, and history in the *_w_his variants), leave-last-out or timestamp split: each user's training rows,
+// then validation rows, then test rows, each in time order, with their times; the file a row came from is its
+// published part. A history column is checked to be the items before its row.
 RawSequences read_amazon2023(const std::string& prefix);
 std::vector<std::string> amazon2023_files(const std::string& prefix);
 

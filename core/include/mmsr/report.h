@@ -92,6 +92,9 @@ struct Leaderboard {
   // The distinct runs.inputs of the board's runs (the files read, their hashes and feature provenance); empty for
   // stores written before schema 5. More than one: the runs did not all read the same files.
   std::vector<std::string> inputs_json;
+  // What the protocol's split made of the data (runs.split; mmsr/split.h), from the board's first run that recorded
+  // it; "" for a store written before schema 6.
+  std::string split_json;
 };
 
 std::vector<Leaderboard> build_leaderboards(const ReportOptions& options);

@@ -15,8 +15,9 @@ struct sqlite3;
 namespace mmsr {
 
 // 2: popularity_metrics; 3: runs.claimed_by, runs.heartbeat; 4: run identities without the SDK version (re-keyed);
-// 5: runs.inputs (the files a run read, with their content hashes and feature provenance)
-constexpr int kStoreSchemaVersion = 5;
+// 5: runs.inputs (the files a run read, with their content hashes and feature provenance); 6: runs.split (what the
+// protocol's split made of the data: cuts, event counts)
+constexpr int kStoreSchemaVersion = 6;
 
 struct RunRecord {
   std::string run_key;     // identity: hash of everything that decides the result
@@ -35,6 +36,9 @@ struct RunRecord {
   // The files the run read: interactions and features, each with its content hash and, for a feature file, the
   // provenance its extractor wrote beside it (JSON array; mmsr/load.h input_files_json). Not part of the identity.
   std::string inputs_json;
+  // What the protocol's split made of the data (JSON object; mmsr/split.h Split::summary_json). Not part of the
+  // identity: the protocol and the dataset decide it.
+  std::string split_json;
 };
 
 struct MetricRecord {
@@ -57,7 +61,7 @@ struct GroupMetricRecord {
 
 struct RankRecord {
   std::string split, branch;
-  int64_t user = 0;
+  int64_t user = 0;  // the evaluation event (mmsr/split.h): under leave-one-out, the user's index
   double rank = 0;
   int64_t ties = 0;
 };
@@ -84,6 +88,7 @@ struct FinishedRun {
   std::string protocol_hash, protocol_json, dataset_checksum, dataset_name;
   std::string dataset_source, dataset_stats_json;
   std::string inputs_json;  // "" in a store written before schema 5
+  std::string split_json;   // "" in a store written before schema 6
   uint64_t seed = 0;
   int64_t best_epoch = 0;
   double train_seconds = 0;

@@ -137,6 +137,39 @@ bool selection_is_computed(const ProtocolOptions& protocol) {
   }
 }
 
+// Keys only one kind of split reads are refused under the others rather than ignored, and a temporal split's shares
+// must leave a training period.
+void check_split_keys(const Parser& p, const toml::table* t, const ProtocolOptions& o) {
+  if (!t) return;
+  const std::string split = "[protocol].split = \"" + o.split + "\"";
+  for (const char* key : {"valid_start", "test_start", "valid_share", "test_share"})
+    if (o.split != "temporal" && t->contains(key))
+      p.fail(t->get(key), "[protocol]." + std::string(key) + " applies to split = \"temporal\", not to " + split +
+                              "; remove it or change the split");
+  if (o.split == "leave_one_out" && t->contains("targets"))
+    p.fail(t->get("targets"), "[protocol].targets applies to split = \"temporal\" or \"published\"; under "
+                              "leave-one-out each user has one validation and one test target");
+  if (o.split != "temporal") return;
+  if (o.test_start == 0 && o.test_share <= 0)
+    p.fail(t->get("test_share"), "[protocol].test_share must be above 0 (or give test_start)");
+  if (o.valid_start == 0 && o.valid_share <= 0)
+    p.fail(t->get("valid_share"), "[protocol].valid_share must be above 0 (or give valid_start)");
+  if (o.valid_start == 0 && o.valid_share + (o.test_start == 0 ? o.test_share : 0) >= 1)
+    p.fail(t, "[protocol]: valid_share + test_share leave no training period; keep their sum below 1");
+  if (o.valid_start > 0 && o.test_start > 0 && o.valid_start >= o.test_start)
+    p.fail(t->get("valid_start"), "[protocol].valid_start must be before test_start");
+}
+
+// The protocol as runs record and hash it: keys added after release are left out at their default, so that a
+// protocol written before they existed keeps its hash and its runs their identity.
+std::string protocol_identity_json(const ParamSet& protocol) {
+  nlohmann::json j = nlohmann::json::parse(protocol.to_json());
+  for (const auto& spec : protocol_section().specs())
+    if (spec.identity_omits_default && protocol.has(spec.name) && protocol.values().at(spec.name) == spec.default_value)
+      j.erase(spec.name);
+  return j.dump();
+}
+
 // [protocol]
 void read_protocol(const Parser& p, const toml::table& root, Experiment& ex) {
   const toml::table* t = p.sub_table(root, "protocol", "");
@@ -148,7 +181,8 @@ void read_protocol(const Parser& p, const toml::table& root, Experiment& ex) {
                "\": must be METRIC@K with a metric from [protocol].metrics and K from [protocol].ks");
   if (protocol.metrics.empty() || protocol.ks.empty())
     p.fail(t, "[protocol]: metrics and ks must not be empty");
-  ex.protocol_json = ex.protocol.to_json();
+  check_split_keys(p, t, protocol);
+  ex.protocol_json = protocol_identity_json(ex.protocol);
   ex.protocol_hash = hash_hex(ex.protocol_json);
 }
 
@@ -166,11 +200,11 @@ ProtocolVariant read_variant(const Parser& p, const toml::node& node, const std:
   }
   ProtocolVariant v;
   v.protocol = ParamSet(given);
-  nlohmann::json j = nlohmann::json::parse(v.protocol.to_json());
+  nlohmann::json j = nlohmann::json::parse(protocol_identity_json(v.protocol));
   j["selected_under"] = ex.protocol_hash;
   v.protocol_json = j.dump();
   v.protocol_hash = hash_hex(v.protocol_json);
-  if (v.protocol.to_json() == ex.protocol_json)
+  if (protocol_identity_json(v.protocol) == ex.protocol_json)
     p.fail(&node, where + ": changes nothing; give at least one of " + join(allowed, ", "));
   return v;
 }

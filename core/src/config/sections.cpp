@@ -108,8 +108,33 @@ const ParamBinding<ProtocolOptions>& protocol_params() {
   static const ParamBinding<ProtocolOptions> p = [] {
     using O = ProtocolOptions;
     ParamBinding<O> b;
-    b.field("split", &O::split, "last item = test, second-to-last = validation, rest = training")
-        .one_of({"leave_one_out"});
+    b.field("split", &O::split,
+            "leave_one_out: last item = test, second-to-last = validation, rest = training; temporal: one global "
+            "timeline cut at two timestamps (training before valid_start, validation before test_start, test after); "
+            "published: the split the data files ship with (Amazon Reviews 2023 timestamp split, MMRec x_label)")
+        .one_of({"leave_one_out", "temporal", "published"});
+    b.field("valid_start", &O::valid_start,
+            "temporal: timestamp where the validation period begins (0 = where the last valid_share + test_share of "
+            "all interactions begin)")
+        .range(0.0, 1e300)
+        .added_after_release();
+    b.field("test_start", &O::test_start,
+            "temporal: timestamp where the test period begins (0 = where the last test_share of all interactions "
+            "begin)")
+        .range(0.0, 1e300)
+        .added_after_release();
+    b.field("valid_share", &O::valid_share, "temporal without valid_start: share of all interactions in the "
+                                            "validation period")
+        .range(0.0, 1.0)
+        .added_after_release();
+    b.field("test_share", &O::test_share, "temporal without test_start: share of all interactions in the test period")
+        .range(0.0, 1.0)
+        .added_after_release();
+    b.field("targets", &O::targets,
+            "temporal, published: which events of a user's validation and test periods are ranked: every next item, "
+            "the first or the last (each given all the user's earlier items)")
+        .one_of({"every", "first", "last"})
+        .added_after_release();
     b.field("train_samples", &O::train_samples,
             "all_position: one sample per user, every position predicts the next item; "
             "prefix: every prefix is a sample predicting its next item")

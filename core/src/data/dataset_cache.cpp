@@ -21,7 +21,7 @@ namespace mmsr {
 
 namespace {
 
-constexpr char kMagic[8] = {'M', 'M', 'S', 'R', 'D', 'S', 'C', '1'};
+constexpr char kMagic[8] = {'M', 'M', 'S', 'R', 'D', 'S', 'C', '2'};
 constexpr size_t kHeader = sizeof kMagic + 2 * sizeof(uint64_t);  // magic, payload size, payload hash
 
 // Little-endian fields appended to / read from a byte string. Every read is bounds-checked: an entry is data
@@ -95,6 +95,10 @@ std::string encode_prepared_dataset(const Dataset& d) {
     w.u64(offset);
   }
   for (const auto& s : d.sequences) w.raw(s.data(), s.size() * sizeof(int32_t));
+  // Then what the data has of timestamps (flag 1) and published parts (flag 2), flat in the sequences' layout.
+  w.u64((d.times.empty() ? 0 : 1) | (d.parts.empty() ? 0 : 2));
+  for (const auto& t : d.times) w.raw(t.data(), t.size() * sizeof(double));
+  for (const auto& p : d.parts) w.raw(p.data(), p.size());
   std::string payload = std::move(w.bytes());
   Writer entry;
   entry.raw(kMagic, sizeof kMagic);
@@ -106,7 +110,7 @@ std::string encode_prepared_dataset(const Dataset& d) {
 
 namespace {
 
-// The users' sequence ends, non-decreasing, and exactly as many items left in the reader as they say.
+// The users' sequence ends, non-decreasing, and at least as many items left in the reader as they say.
 bool read_sequence_ends(Reader& r, uint64_t users, std::vector<uint64_t>& ends) {
   ends.resize(static_cast<size_t>(users));
   uint64_t previous = 0;
@@ -114,7 +118,7 @@ bool read_sequence_ends(Reader& r, uint64_t users, std::vector<uint64_t>& ends) 
     if (!r.u64(e) || e < previous) return false;
     previous = e;
   }
-  return previous <= r.left() / sizeof(int32_t) && r.left() == previous * sizeof(int32_t);
+  return previous <= r.left() / sizeof(int32_t);
 }
 
 // The sequences themselves: at least 3 items each (preprocessing keeps no shorter user: anything shorter is
@@ -134,6 +138,29 @@ bool read_sequences(Reader& r, const std::vector<uint64_t>& ends, int32_t num_it
   return true;
 }
 
+// Per user, as many values as its sequence has items, from a flat array.
+template <typename T>
+bool read_parallel(Reader& r, const Dataset& d, std::vector<std::vector<T>>& out) {
+  out.resize(d.sequences.size());
+  for (size_t u = 0; u < out.size(); ++u) {
+    out[u].resize(d.sequences[u].size());
+    if (!r.raw(out[u].data(), out[u].size() * sizeof(T))) return false;
+  }
+  return true;
+}
+
+// The timestamps and published parts after the sequences, and nothing after them.
+bool read_times_and_parts(Reader& r, Dataset& d) {
+  uint64_t flags = 0;
+  if (!r.u64(flags) || flags > 3) return false;
+  if ((flags & 1) && !read_parallel(r, d, d.times)) return false;
+  if ((flags & 2) && !read_parallel(r, d, d.parts)) return false;
+  for (const auto& p : d.parts)
+    for (uint8_t part : p)
+      if (part > kTestPart) return false;
+  return r.left() == 0;
+}
+
 }  // namespace
 
 std::optional<Dataset> decode_prepared_dataset(const std::string& bytes) {
@@ -150,7 +177,8 @@ std::optional<Dataset> decode_prepared_dataset(const std::string& bytes) {
       !r.u64(users) || users != d.user_tokens.size() || users > r.left() / 8)
     return std::nullopt;
   std::vector<uint64_t> ends;
-  if (!read_sequence_ends(r, users, ends) || !read_sequences(r, ends, int32_t(d.item_tokens.size()), d))
+  if (!read_sequence_ends(r, users, ends) || !read_sequences(r, ends, int32_t(d.item_tokens.size()), d) ||
+      !read_times_and_parts(r, d))
     return std::nullopt;
   return d;
 }

@@ -30,6 +30,16 @@ void Dataset::compute_checksum() {
     h.add_u64(sequences[u].size());
     for (int32_t i : sequences[u]) h.add(item_tokens[i]);
   }
+  // Timestamps and published parts decide temporal and published splits. Hashed only where the data has them, so
+  // the checksum of data without them is what it always was.
+  if (!times.empty()) {
+    h.add("times");
+    for (const auto& t : times) h.add(t.data(), t.size() * sizeof(double));
+  }
+  if (!parts.empty()) {
+    h.add("parts");
+    for (const auto& p : parts) h.add(p.data(), p.size());
+  }
   for (const auto& [name, column] : item_fields) {
     h.add(name);
     for (const auto& v : column) h.add(v);
@@ -55,52 +65,69 @@ void Dataset::compute_checksum() {
   checksum = h.hex();
 }
 
-Dataset preprocess(const RawSequences& raw, const PreprocessOptions& opt, const std::string& name) {
-  std::vector<std::vector<int32_t>> seqs = raw.sequences;
-  std::vector<size_t> users(seqs.size());
-  for (size_t u = 0; u < users.size(); ++u) users[u] = u;
+namespace {
 
-  if (opt.drop_consecutive_repeats) {
-    for (auto& s : seqs) s.erase(std::unique(s.begin(), s.end()), s.end());
-  }
-  if (opt.k_core > 0) {
-    // Iterate until both users and items satisfy the threshold: dropping one can break the other.
-    const size_t k = size_t(opt.k_core);
-    for (bool changed = true; changed;) {
-      changed = false;
-      std::vector<size_t> count(raw.item_tokens.size(), 0);
-      for (size_t u : users)
-        for (int32_t i : seqs[u]) ++count[i];
-      std::vector<size_t> kept;
-      for (size_t u : users) {
-        auto& s = seqs[u];
-        size_t before = s.size();
-        s.erase(std::remove_if(s.begin(), s.end(), [&](int32_t i) { return count[i] < k; }),
-                s.end());
-        if (s.size() != before) changed = true;
-        if (s.size() >= k) kept.push_back(u);
-        else changed = true;
-      }
-      users.swap(kept);
-    }
-  }
-  if (opt.keep_last > 0) {
+// Iterative k-core over the kept positions: until every kept user and item has at least k interactions (dropping
+// one can break the other). `users` keeps the users that stay.
+void apply_k_core(const RawSequences& raw, size_t k, std::vector<std::vector<uint32_t>>& kept,
+                  std::vector<size_t>& users) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<size_t> count(raw.item_tokens.size(), 0);
+    for (size_t u : users)
+      for (uint32_t t : kept[u]) ++count[size_t(raw.sequences[u][t])];
+    std::vector<size_t> still;
     for (size_t u : users) {
-      auto& s = seqs[u];
-      if (int64_t(s.size()) > opt.keep_last) s.erase(s.begin(), s.end() - opt.keep_last);
+      auto& positions = kept[u];
+      const size_t before = positions.size();
+      positions.erase(std::remove_if(positions.begin(), positions.end(),
+                                     [&](uint32_t t) { return count[size_t(raw.sequences[u][t])] < k; }),
+                      positions.end());
+      changed = changed || positions.size() != before || positions.size() < k;
+      if (positions.size() >= k) still.push_back(u);
     }
+    users.swap(still);
   }
+}
+
+// Each user's kept positions of its raw sequence after the filters that drop interactions, in the order of
+// PreprocessOptions; `users` are the users k-core keeps. Working on positions carries timestamps and published parts
+// along with the items.
+std::vector<std::vector<uint32_t>> kept_positions(const RawSequences& raw, const PreprocessOptions& opt,
+                                                  std::vector<size_t>& users) {
+  std::vector<std::vector<uint32_t>> kept(raw.sequences.size());
+  for (size_t u = 0; u < kept.size(); ++u) {
+    const auto& s = raw.sequences[u];
+    for (uint32_t t = 0; t < s.size(); ++t)
+      if (!opt.drop_consecutive_repeats || kept[u].empty() || s[kept[u].back()] != s[t]) kept[u].push_back(t);
+  }
+  users.resize(kept.size());
+  for (size_t u = 0; u < users.size(); ++u) users[u] = u;
+  if (opt.k_core > 0) apply_k_core(raw, size_t(opt.k_core), kept, users);
+  if (opt.keep_last > 0)
+    for (size_t u : users)
+      if (int64_t(kept[u].size()) > opt.keep_last) kept[u].erase(kept[u].begin(), kept[u].end() - opt.keep_last);
+  return kept;
+}
+
+}  // namespace
+
+Dataset preprocess(const RawSequences& raw, const PreprocessOptions& opt, const std::string& name) {
+  std::vector<size_t> users;
+  const std::vector<std::vector<uint32_t>> kept = kept_positions(raw, opt, users);
   const size_t min_len = size_t(std::max<int64_t>(opt.min_length, 3));
+  const bool with_times = !raw.times.empty(), with_parts = !raw.parts.empty();
 
   Dataset d;
   d.name = name;
   d.item_tokens.push_back("<pad>");
   std::vector<int32_t> remap(raw.item_tokens.size(), 0);
   for (size_t u : users) {
-    if (seqs[u].size() < min_len) continue;
+    if (kept[u].size() < min_len) continue;
     std::vector<int32_t> out;
-    out.reserve(seqs[u].size());
-    for (int32_t i : seqs[u]) {
+    out.reserve(kept[u].size());
+    for (uint32_t t : kept[u]) {
+      const int32_t i = raw.sequences[u][t];
       if (remap[i] == 0) {
         remap[i] = int32_t(d.item_tokens.size());
         d.item_tokens.push_back(raw.item_tokens[i]);
@@ -109,6 +136,14 @@ Dataset preprocess(const RawSequences& raw, const PreprocessOptions& opt, const 
     }
     d.user_tokens.push_back(raw.user_tokens[u]);
     d.sequences.push_back(std::move(out));
+    if (with_times) {
+      d.times.emplace_back();
+      for (uint32_t t : kept[u]) d.times.back().push_back(raw.times[u][t]);
+    }
+    if (with_parts) {
+      d.parts.emplace_back();
+      for (uint32_t t : kept[u]) d.parts.back().push_back(raw.parts[u][t]);
+    }
   }
   if (d.sequences.empty())
     throw InputError(raw.source + ": no user is left after preprocessing (min_length = " +
@@ -116,18 +151,6 @@ Dataset preprocess(const RawSequences& raw, const PreprocessOptions& opt, const 
                      "); relax [data] min_length or k_core");
   d.compute_checksum();
   return d;
-}
-
-LeaveOneOutSplit::LeaveOneOutSplit(const Dataset& data)
-    : data_(&data),
-      item_counts_(size_t(data.num_items() + 1), 0),
-      valid_target_counts_(size_t(data.num_items() + 1), 0) {
-  for (const auto& s : data.sequences) {
-    if (s.size() < 3)
-      throw std::logic_error("leave-one-out needs at least 3 interactions per user");
-    for (size_t t = 0; t + 2 < s.size(); ++t) ++item_counts_[s[t]];
-    ++valid_target_counts_[s[s.size() - 2]];
-  }
 }
 
 DatasetStats compute_stats(const Dataset& data) {

@@ -1,12 +1,13 @@
 // Two published layouts read as time-ordered sequences:
 //   - MMRec's folders: "<name>.inter", tab-separated with the header userID itemID rating timestamp x_label, beside
 //     image_feat.npy and text_feat.npy whose rows follow the 0-based itemID (so [[modality]] id_map = "token").
-//     x_label (MMRec's own split) is not used: mmsr splits the time-ordered sequences itself.
+//     x_label (MMRec's own split: 0 training, 1 validation, 2 test) becomes the published parts ([protocol] split =
+//     "published"); other splits re-split the time-ordered sequences.
 //   - The Amazon Reviews 2023 benchmark CSVs, "<category>.{train,valid,test}.csv" with the header
-//     user_id,parent_asin,rating,timestamp (and history in the *_w_his variants). The leave-last-out split is kept as
-//     published: each user's validation and test rows are the last two of the sequence, which is what mmsr's
-//     leave-one-out holds out; a file that puts a second row of a user in validation or test (the timestamp split)
-//     is refused rather than silently re-split.
+//     user_id,parent_asin,rating,timestamp (and history in the *_w_his variants), leave-last-out or timestamp split.
+//     Each user's sequence is its training rows, then its validation rows, then its test rows, each in time order,
+//     and the file a row came from is its published part: split = "published" keeps the files' split as it is (for
+//     the leave-last-out files, leave-one-out holds out the same items).
 #include <unordered_map>
 
 #include "reader_support.h"
@@ -68,7 +69,7 @@ struct AmazonRow {
   bool has_history;
 };
 
-void read_amazon_split(const std::string& path, Interner& users, Interner& items, bool users_may_be_new,
+void read_amazon_split(const std::string& path, Interner& users, Interner& items,
                        std::vector<std::vector<AmazonRow>>& rows_of_user) {
   HeaderedFile file(path, ',', {"user_id", "parent_asin", "timestamp"},
                     "'user_id,parent_asin,rating,timestamp' (and history)");
@@ -76,10 +77,7 @@ void read_amazon_split(const std::string& path, Interner& users, Interner& items
   const int time_col = file.column("timestamp"), history_col = file.column("history");
   std::vector<std::string_view> f;
   while (file.next(f)) {
-    auto [u, added] = users.index(f[size_t(user_col)]);
-    if (added && !users_may_be_new)
-      throw InputError(located(path, file.line_no(), "user '" + excerpt(f[size_t(user_col)]) +
-                                                         "' has no training row; do the split files belong together?"));
+    const size_t u = users.index(f[size_t(user_col)]).first;
     if (u >= rows_of_user.size()) rows_of_user.resize(u + 1);
     AmazonRow row{items.id(f[size_t(item_col)]), parse_timestamp(f[size_t(time_col)], path, file.line_no()),
                   file.line_no(), {}, history_col >= 0};
@@ -99,15 +97,11 @@ void check_history(const std::vector<int32_t>& before, const AmazonRow& row, con
                                                  "' is not the items before this row in time order"));
 }
 
-// The validation and test files hold one row per user: the published leave-last-out split.
-void require_one_row(const std::vector<AmazonRow>& rows, const std::string& path, const std::string& user,
-                     const char* split) {
-  if (rows.size() > 1)
-    throw InputError(located(path, rows[1].line, "user '" + user + "' has a second " + split +
-                                                     " row: this is a timestamp split, which mmsr's leave-one-out "
-                                                     "protocol would not keep as published; use the last_out files"));
-  if (rows.empty())
-    throw InputError(path + ": user '" + user + "' has no " + split + " row; do the split files belong together?");
+// The rows of a MMRec x_label value: 0, 1 or 2.
+uint8_t mmrec_part(std::string_view field, const std::string& path, long line_no) {
+  if (field == "0" || field == "1" || field == "2") return uint8_t(field[0] - '0');
+  throw InputError(located(path, line_no, "x_label '" + excerpt(field) +
+                                              "' is not 0 (training), 1 (validation) or 2 (test)"));
 }
 
 }  // namespace
@@ -115,15 +109,18 @@ void require_one_row(const std::vector<AmazonRow>& rows, const std::string& path
 RawSequences read_mmrec(const std::string& path) {
   HeaderedFile file(path, '\t', {"userID", "itemID", "timestamp"}, "'userID itemID rating timestamp x_label' (tabs)");
   const int user_col = file.column("userID"), item_col = file.column("itemID"), time_col = file.column("timestamp");
+  const int part_col = file.column("x_label");
   RawSequences raw;
   raw.source = path;
   Interner items(raw.item_tokens), users(raw.user_tokens);
   Events events;
   std::vector<std::string_view> f;
-  while (file.next(f))
+  while (file.next(f)) {
     events.add(int32_t(users.index(f[size_t(user_col)]).first), items.id(f[size_t(item_col)]),
                parse_timestamp(f[size_t(time_col)], path, file.line_no()));
-  sequences_from_events(raw, events);
+    if (part_col >= 0) events.part.push_back(mmrec_part(f[size_t(part_col)], path, file.line_no()));
+  }
+  sequences_from_events(raw, events, true);
   require_nonempty(raw, path);
   return raw;
 }
@@ -137,27 +134,23 @@ RawSequences read_amazon2023(const std::string& prefix) {
   RawSequences raw;
   raw.source = files[0];
   Interner items(raw.item_tokens), users(raw.user_tokens);
-  std::vector<std::vector<AmazonRow>> train, valid, test;
-  read_amazon_split(files[0], users, items, true, train);
-  read_amazon_split(files[1], users, items, false, valid);
-  read_amazon_split(files[2], users, items, false, test);
-  valid.resize(train.size()), test.resize(train.size());
-  raw.sequences.resize(train.size());
-  for (size_t u = 0; u < train.size(); ++u) {
-    const std::string& user = raw.user_tokens[u];
-    require_one_row(valid[u], files[1], user, "validation");
-    require_one_row(test[u], files[2], user, "test");
-    std::stable_sort(train[u].begin(), train[u].end(),
-                     [](const AmazonRow& a, const AmazonRow& b) { return a.time < b.time; });
-    auto& seq = raw.sequences[u];
-    auto append = [&](const AmazonRow& row, const std::string& path) {
-      check_history(seq, row, path, user);
-      seq.push_back(row.item);
-    };
-    for (const auto& row : train[u]) append(row, files[0]);
-    append(valid[u][0], files[1]);
-    append(test[u][0], files[2]);
-  }
+  std::vector<std::vector<AmazonRow>> rows[3];  // per part, per user
+  for (uint8_t part : {kTrainPart, kValidPart, kTestPart}) read_amazon_split(files[part], users, items, rows[part]);
+  const size_t n_users = raw.user_tokens.size();
+  raw.sequences.resize(n_users), raw.times.resize(n_users), raw.parts.resize(n_users);
+  for (size_t u = 0; u < n_users; ++u)
+    for (uint8_t part : {kTrainPart, kValidPart, kTestPart}) {
+      if (u >= rows[part].size()) continue;
+      auto& of_user = rows[part][u];
+      std::stable_sort(of_user.begin(), of_user.end(),
+                       [](const AmazonRow& a, const AmazonRow& b) { return a.time < b.time; });
+      for (const auto& row : of_user) {
+        check_history(raw.sequences[u], row, files[part], raw.user_tokens[u]);
+        raw.sequences[u].push_back(row.item);
+        raw.times[u].push_back(row.time);
+        raw.parts[u].push_back(part);
+      }
+    }
   require_nonempty(raw, raw.source);
   return raw;
 }

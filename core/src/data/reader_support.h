@@ -140,30 +140,44 @@ inline double parse_timestamp(std::string_view field, const std::string& path, l
   return t;
 }
 
-// Interactions in file order, before they are grouped by user.
+// Interactions in file order, before they are grouped by user; `part` only where the file publishes a split.
 struct Events {
   std::vector<int32_t> user, item;
   std::vector<double> time;
+  std::vector<uint8_t> part;
   void add(int32_t u, int32_t i, double t) { user.push_back(u), item.push_back(i), time.push_back(t); }
 };
 
-// One sequence per user of raw.user_tokens, each user's events stably by time (equal times keep the file's order).
-// Events are kept in flat arrays and grouped afterwards (a counting sort): appending each row to its user's own
-// vector touches a random place in memory per row when the file is not grouped by user.
-inline void sequences_from_events(RawSequences& raw, const Events& events) {
+// One sequence per user of raw.user_tokens, each user's events stably by time (equal times keep the file's order,
+// or the published parts' order where there are parts). With `timed`, raw.times gets the events' times, and
+// raw.parts their parts where there are. Events are kept in flat arrays and grouped afterwards (a counting sort):
+// appending each row to its user's own vector touches a random place in memory per row when the file is not grouped
+// by user.
+inline void sequences_from_events(RawSequences& raw, const Events& events, bool timed) {
   std::vector<size_t> first_row(raw.user_tokens.size() + 1, 0);  // of each user in `by_user`
   for (int32_t u : events.user) ++first_row[size_t(u) + 1];
   std::partial_sum(first_row.begin(), first_row.end(), first_row.begin());
   std::vector<size_t> by_user(events.user.size()), next = first_row;
   for (size_t row = 0; row < events.user.size(); ++row) by_user[next[size_t(events.user[row])]++] = row;
-  raw.sequences.assign(raw.user_tokens.size(), {});
-  for (size_t u = 0; u < raw.user_tokens.size(); ++u) {
+  const bool parted = !events.part.empty();
+  const size_t users = raw.user_tokens.size();
+  raw.sequences.assign(users, {});
+  if (timed) raw.times.assign(users, {});
+  if (parted) raw.parts.assign(users, {});
+  for (size_t u = 0; u < users; ++u) {
     const auto begin = by_user.begin() + std::ptrdiff_t(first_row[u]);
     const auto end = by_user.begin() + std::ptrdiff_t(first_row[u + 1]);
-    std::stable_sort(begin, end, [&](size_t a, size_t b) { return events.time[a] < events.time[b]; });
+    std::stable_sort(begin, end, [&](size_t a, size_t b) {
+      if (events.time[a] != events.time[b]) return events.time[a] < events.time[b];
+      return parted && events.part[a] < events.part[b];
+    });
     auto& seq = raw.sequences[u];
     seq.reserve(size_t(end - begin));
-    for (auto row = begin; row != end; ++row) seq.push_back(events.item[*row]);
+    for (auto row = begin; row != end; ++row) {
+      seq.push_back(events.item[*row]);
+      if (timed) raw.times[u].push_back(events.time[*row]);
+      if (parted) raw.parts[u].push_back(events.part[*row]);
+    }
   }
 }
 

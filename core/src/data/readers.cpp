@@ -141,14 +141,34 @@ RawSequences read_s3rec(const std::string& path) {
 }
 
 RawSequences read_user_item_pairs(const std::string& path) {
-  return read_whitespace_lines(path, [&](UserGrouper& group, const auto& fields, long line_no) {
-    if (fields.size() != 2)
-      throw InputError(located(path, line_no, "expected 'user item' (SASRec format), found " +
+  auto in = open_or_throw(path);
+  RawSequences raw;
+  raw.source = path;
+  Interner items(raw.item_tokens), users(raw.user_tokens);
+  Events events;
+  size_t columns = 0;  // 2, or 3 with a time column: the first line decides, every other line must agree
+  std::string line;
+  long line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    const auto fields = split_ws(line);
+    if (fields.empty()) continue;
+    if (fields.size() != 2 && fields.size() != 3)
+      throw InputError(located(path, line_no, "expected 'user item' or 'user item timestamp' (SASRec format), found " +
                                                   std::to_string(fields.size()) + " fields"));
+    if (columns == 0) columns = fields.size();
+    if (fields.size() != columns)
+      throw InputError(located(path, line_no, "found " + std::to_string(fields.size()) + " fields where the lines "
+                                              "before have " + std::to_string(columns) +
+                                              "; a time column is on every line or on none"));
     const std::string_view user = require_integer(path, line_no, "user", fields[0], "SASRec");
     const std::string_view item = require_integer(path, line_no, "item", fields[1], "SASRec");
-    group.user(user).push_back(group.items.id(item));
-  });
+    events.add(int32_t(users.index(user).first), items.id(item),
+               columns == 3 ? parse_timestamp(fields[2], path, line_no) : 0.0);
+  }
+  sequences_from_events(raw, events, columns == 3);
+  require_nonempty(raw, path);
+  return raw;
 }
 
 RawSequences read_recbole_inter(const std::string& path) {
@@ -166,7 +186,7 @@ RawSequences read_recbole_inter(const std::string& path) {
     const double t = time_col >= 0 ? parse_timestamp(fields[size_t(time_col)], path, file.line_no()) : 0.0;
     events.add(int32_t(users.index(fields[size_t(user_col)]).first), items.id(fields[size_t(item_col)]), t);
   }
-  sequences_from_events(raw, events);
+  sequences_from_events(raw, events, time_col >= 0);
   require_nonempty(raw, path);
   return raw;
 }

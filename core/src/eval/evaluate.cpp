@@ -11,23 +11,24 @@
 
 namespace mmsr {
 
-Evaluator::Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+Evaluator::Evaluator(const ParamSet& protocol, const Split& split, const BatchBuilder& builder,
                      int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
     : Evaluator(protocol_options(protocol), split, builder, batch_size, device, std::move(negatives)) {}
 
-Evaluator::Evaluator(const ProtocolOptions& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+Evaluator::Evaluator(const ProtocolOptions& protocol, const Split& split, const BatchBuilder& builder,
                      int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
     : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(std::move(negatives)),
       mask_history_(protocol.mask_history), tie_rule_(parse_tie_rule(protocol.ties)) {
-  // Users in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are written
-  // back by user index, so the order changes no number.
-  for (int64_t u = 0; u < split.num_users(); ++u) users_.push_back(int32_t(u));
+  // Events in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are written
+  // back by event index, so the order changes no number.
   for (bool test : {false, true}) {
-    auto& order = order_[test];
-    order = users_;
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-      return split.input_length(a, test) < split.input_length(b, test);
-    });
+    const auto& events = split.events(test);
+    auto& index = index_[test];
+    index.resize(events.size());
+    for (size_t i = 0; i < index.size(); ++i) index[i] = int32_t(i);
+    std::stable_sort(index.begin(), index.end(),
+                     [&](int32_t a, int32_t b) { return events[size_t(a)].position < events[size_t(b)].position; });
+    for (int32_t i : index) ordered_[test].push_back(events[size_t(i)]);
   }
 }
 
@@ -39,24 +40,25 @@ SplitEvaluation Evaluator::run(AssembledModel& model, bool test) {
   SplitEvaluation out;
   out.names = model.branch_names();
   if (nb > 1) out.names.push_back("fused");
-  out.ranks.assign(out.names.size(), std::vector<double>(users_.size(), 0.0));
-  out.ties.assign(out.names.size(), std::vector<int64_t>(users_.size(), 0));
-  const auto& order = order_[test];
+  const auto& ordered = ordered_[test];
+  const auto& index = index_[test];
+  out.ranks.assign(out.names.size(), std::vector<double>(ordered.size(), 0.0));
+  out.ties.assign(out.names.size(), std::vector<int64_t>(ordered.size(), 0));
   const int64_t n_items = split_.num_items();
-  for (size_t begin = 0; begin < users_.size(); begin += size_t(batch_size_)) {
-    size_t end = std::min(users_.size(), begin + size_t(batch_size_));
-    Batch batch = to_device(builder_.evaluation_batch(order, begin, end, test), device_);
+  for (size_t begin = 0; begin < ordered.size(); begin += size_t(batch_size_)) {
+    size_t end = std::min(ordered.size(), begin + size_t(batch_size_));
+    Batch batch = to_device(builder_.evaluation_batch(ordered, begin, end), device_);
     std::vector<torch::Tensor> states = model.last_states(batch, tables);
-    torch::Tensor candidates = candidate_mask(order, begin, end, test, n_items);
+    torch::Tensor candidates = candidate_mask(ordered, begin, end, n_items);
     torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
     // Each branch's scores, then (with several branches) their mean: late fusion's "fused" ranking.
     torch::Tensor fused;
     for (size_t b = 0; b < nb; ++b) {
       torch::Tensor scores = model.tower().score(b, states[b], tables[b]).to(torch::kFloat);
       fused = fused.defined() ? fused + scores : scores.clone();
-      collect(scores, candidates, target, order, begin, out.ranks[b], out.ties[b]);
+      collect(scores, candidates, target, index, begin, out.ranks[b], out.ties[b]);
     }
-    if (nb > 1) collect(fused / double(nb), candidates, target, order, begin, out.ranks[nb], out.ties[nb]);
+    if (nb > 1) collect(fused / double(nb), candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
   }
   model.train();
   return out;
@@ -65,7 +67,7 @@ SplitEvaluation Evaluator::run(AssembledModel& model, bool test) {
 // [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history does not
 // when masking is on (except the target itself, which may be a repeat). Under sampled evaluation only the user's
 // negatives do.
-torch::Tensor Evaluator::candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
+torch::Tensor Evaluator::candidate_mask(const std::vector<EvaluationEvent>& events, size_t begin, size_t end,
                                         int64_t n_items) const {
   const int64_t B = int64_t(end - begin);
   auto mask = torch::ones({B, n_items + 1}, torch::kBool);
@@ -73,30 +75,30 @@ torch::Tensor Evaluator::candidate_mask(const std::vector<int32_t>& order, size_
   for (int64_t r = 0; r < B; ++r) {
     bool* row = m + r * (n_items + 1);
     row[0] = false;
-    int32_t u = order[begin + size_t(r)];
+    const EvaluationEvent& e = events[begin + size_t(r)];
     if (!negatives_.empty()) {
       std::fill(row, row + n_items + 1, false);
-      for (int32_t i : negatives_[size_t(u)]) row[i] = true;
+      for (int32_t i : negatives_[size_t(e.user)]) row[i] = true;
     } else if (mask_history_) {
-      const int32_t* h = split_.history(u);
-      for (int64_t j = 0, n = split_.input_length(u, test); j < n; ++j) row[h[j]] = false;
+      const int32_t* h = split_.history(e.user);
+      for (int64_t j = 0; j < e.position; ++j) row[h[j]] = false;
     }
-    row[split_.target(u, test)] = true;
+    row[split_.target(e)] = true;
   }
   return mask.to(device_);
 }
 
 void Evaluator::collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
-                        const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
+                        const std::vector<int32_t>& index, size_t begin, std::vector<double>& ranks,
                         std::vector<int64_t>& ties) const {
   auto [higher_on_device, equal_on_device] = higher_and_tied(scores, candidates, target);
   torch::Tensor higher = higher_on_device.cpu(), equal = equal_on_device.cpu();
   auto* hp = higher.data_ptr<int64_t>();
   auto* ep = equal.data_ptr<int64_t>();
   for (int64_t i = 0; i < higher.size(0); ++i) {
-    size_t u = size_t(order[begin + size_t(i)]);
-    ranks[u] = rank_from_counts(hp[i], ep[i], tie_rule_);
-    ties[u] = ep[i];
+    size_t e = size_t(index[begin + size_t(i)]);
+    ranks[e] = rank_from_counts(hp[i], ep[i], tie_rule_);
+    ties[e] = ep[i];
   }
 }
 
@@ -115,7 +117,7 @@ double selection_value(const Experiment& ex, const SplitEvaluation& e) {
   return metric_value(branch_metrics(ex, e.ranks.back()), protocol_options(ex.protocol).select);
 }
 
-std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups) {
+std::vector<int64_t> popularity_groups(const Split& split, int64_t groups) {
   const auto& counts = split.item_counts();
   std::vector<int32_t> seen;
   for (size_t i = 1; i < counts.size(); ++i)
@@ -124,7 +126,7 @@ std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t gr
   std::vector<int64_t> group_of_item(counts.size(), 0);
   for (size_t r = 0; r < seen.size(); ++r) group_of_item[size_t(seen[r])] = 1 + int64_t(r) * groups / int64_t(seen.size());
   std::vector<int64_t> out;
-  for (int64_t u = 0; u < split.num_users(); ++u) out.push_back(group_of_item[size_t(split.target(u, true))]);
+  for (const auto& e : split.events(true)) out.push_back(group_of_item[size_t(split.target(e))]);
   return out;
 }
 

@@ -20,7 +20,8 @@
 
 namespace mmsr {
 
-// Per branch (and "fused" when there are several): per-user ranks and tie counts, in user order.
+// Per branch (and "fused" when there are several): each evaluation event's rank and tie count, in event order (under
+// leave-one-out, event i is user i's).
 struct SplitEvaluation {
   std::vector<std::string> names;
   std::vector<std::vector<double>> ranks;
@@ -37,29 +38,30 @@ struct ProtocolRecords {
 class Evaluator {
  public:
   // `negatives`: each user's sampled negatives under candidates = "sampled"; empty for full ranking.
-  Evaluator(const ParamSet& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder, int64_t batch_size,
+  Evaluator(const ParamSet& protocol, const Split& split, const BatchBuilder& builder, int64_t batch_size,
             torch::Device device, std::vector<std::vector<int32_t>> negatives);
-  Evaluator(const ProtocolOptions& protocol, const LeaveOneOutSplit& split, const BatchBuilder& builder,
+  Evaluator(const ProtocolOptions& protocol, const Split& split, const BatchBuilder& builder,
             int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives);
-  // Ranks every user's validation (test = false) or test target.
+  // Ranks the target of every validation (test = false) or test event.
   SplitEvaluation run(AssembledModel& model, bool test);
 
  private:
-  torch::Tensor candidate_mask(const std::vector<int32_t>& order, size_t begin, size_t end, bool test,
+  torch::Tensor candidate_mask(const std::vector<EvaluationEvent>& events, size_t begin, size_t end,
                                int64_t n_items) const;
   void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
-               const std::vector<int32_t>& order, size_t begin, std::vector<double>& ranks,
+               const std::vector<int32_t>& index, size_t begin, std::vector<double>& ranks,
                std::vector<int64_t>& ties) const;
 
-  const LeaveOneOutSplit& split_;
+  const Split& split_;
   const BatchBuilder& builder_;
   int64_t batch_size_;
   torch::Device device_;
   std::vector<std::vector<int32_t>> negatives_;
   bool mask_history_;
   TieRule tie_rule_;
-  std::vector<int32_t> users_;
-  std::vector<int32_t> order_[2];  // evaluation order for validation [0] and test [1]
+  // Validation [0] and test [1] events in evaluation order, and each one's index in split.events().
+  std::vector<EvaluationEvent> ordered_[2];
+  std::vector<int32_t> index_[2];
 };
 
 // Users per evaluation batch: as given, or (0) as many as keep a batch's [users, items] scores within 8 MB on the
@@ -71,10 +73,10 @@ std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<
 // The selection score of an evaluation: the fused score's (or the only branch's) validation metric.
 double selection_value(const Experiment& ex, const SplitEvaluation& e);
 
-// Each user's popularity group of its test target (ODMT's Figure 4): 0 when the item never occurs in training;
+// Each test event's popularity group of its target (ODMT's Figure 4): 0 when the item never occurs in training;
 // otherwise the items seen in training, ordered by training count (then id), cut into `groups` parts of equal
 // item counts, 1 = least popular.
-std::vector<int64_t> popularity_groups(const LeaveOneOutSplit& split, int64_t groups);
+std::vector<int64_t> popularity_groups(const Split& split, int64_t groups);
 
 // The selected model's test and validation evaluations under the evaluator's protocol, as the store keeps them.
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,

@@ -69,12 +69,10 @@ Batch BatchBuilder::training_batch(const std::vector<Sample>& samples, size_t be
   return finish(items, targets, users, true);
 }
 
-Batch BatchBuilder::evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end,
-                                     bool test) const {
+Batch BatchBuilder::evaluation_batch(const std::vector<EvaluationEvent>& events, size_t begin, size_t end) const {
   const int64_t B = int64_t(end - begin);
   int64_t L = 1;
-  for (size_t i = begin; i < end; ++i)
-    L = std::max<int64_t>(L, std::min<int64_t>(max_len_, split_.input_length(users[i], test)));
+  for (size_t i = begin; i < end; ++i) L = std::max<int64_t>(L, std::min<int64_t>(max_len_, events[i].position));
   auto items = torch::zeros({B, L}, torch::kLong);
   auto targets = torch::zeros({B, L}, torch::kLong);
   auto user_ids = torch::empty({B}, torch::kLong);
@@ -82,13 +80,13 @@ Batch BatchBuilder::evaluation_batch(const std::vector<int32_t>& users, size_t b
   auto* tp = targets.data_ptr<int64_t>();
   auto* up = user_ids.data_ptr<int64_t>();
   for (int64_t r = 0; r < B; ++r) {
-    int32_t u = users[begin + size_t(r)];
-    up[r] = u;
-    int64_t n = split_.input_length(u, test);
+    const EvaluationEvent& e = events[begin + size_t(r)];
+    up[r] = e.user;
+    int64_t n = e.position;
     int64_t count = std::min<int64_t>(L, n);
-    const int32_t* h = split_.history(u);
+    const int32_t* h = split_.history(e.user);
     for (int64_t j = 0; j < count; ++j) ip[r * L + L - count + j] = h[n - count + j];
-    tp[r * L + L - 1] = split_.target(u, test);
+    tp[r * L + L - 1] = split_.target(e);
   }
   return finish(items, targets, user_ids, false);
 }

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "mmsr/dataset.h"
+#include "mmsr/split.h"
 #include "mmsr/sdk/modules.h"
 
 namespace mmsr {
@@ -16,7 +16,7 @@ namespace mmsr {
 // Host-side batch construction from a split. Inputs are the most recent max_len items, left-padded.
 class BatchBuilder {
  public:
-  BatchBuilder(const LeaveOneOutSplit& split, int64_t max_len) : split_(split), max_len_(max_len) {}
+  BatchBuilder(const Split& split, int64_t max_len) : split_(split), max_len_(max_len) {}
   // Batches also carry these modalities' features of their distinct items.
   void set_features(std::vector<std::string> modalities,
                     std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather) {
@@ -32,12 +32,12 @@ class BatchBuilder {
   };
   std::vector<Sample> training_samples(bool prefix) const;
   Batch training_batch(const std::vector<Sample>& samples, size_t begin, size_t end, bool prefix) const;
-  // Evaluation inputs of users [begin, end): the history before the validation or test target.
-  Batch evaluation_batch(const std::vector<int32_t>& users, size_t begin, size_t end, bool test) const;
+  // Evaluation inputs of events [begin, end): each event's history before its target.
+  Batch evaluation_batch(const std::vector<EvaluationEvent>& events, size_t begin, size_t end) const;
 
  private:
   Batch finish(torch::Tensor items, torch::Tensor targets, torch::Tensor users, bool with_features) const;
-  const LeaveOneOutSplit& split_;
+  const Split& split_;
   int64_t max_len_;
   std::vector<std::string> modalities_;
   std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;

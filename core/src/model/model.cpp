@@ -257,7 +257,7 @@ std::vector<OptimizerGroupRequest> AssembledModel::optimizer_groups() {
 
 // What every plugin factory of a run is told about the data.
 BuildContext build_context(const Experiment& ex, const RunSpec& run, const Dataset& data,
-                           const LeaveOneOutSplit& split) {
+                           const Split& split) {
   BuildContext context;
   context.num_items = data.num_items();
   context.max_len = protocol_options(ex.protocol).max_len;

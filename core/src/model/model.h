@@ -70,6 +70,6 @@ class AssembledModel : public torch::nn::Module {
 
 // What every plugin factory of a run is told about the data: its sizes, counts, attributes and modalities.
 BuildContext build_context(const Experiment& ex, const RunSpec& run, const Dataset& data,
-                           const LeaveOneOutSplit& split);
+                           const Split& split);
 
 }  // namespace mmsr

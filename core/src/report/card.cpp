@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <ctime>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -89,6 +90,43 @@ std::string features(const std::vector<std::string>& inputs_json) {
   return differing.empty() ? text : "the runs read different feature files for " + differing + ": " + text;
 }
 
+// A timestamp as the data gives it, and as a UTC date when it reads as Unix seconds (or milliseconds).
+std::string timestamp(const nlohmann::json& t) {
+  const double v = t.get<double>();
+  const double seconds = v > 1e11 ? v / 1000 : v;
+  if (seconds < 1e8 || seconds > 4e9) return fmt::format("{:.0f}", v);
+  const std::time_t tt = std::time_t(seconds);
+  std::tm utc{};
+  gmtime_r(&tt, &utc);
+  return fmt::format("{:.0f} ({:04d}-{:02d}-{:02d})", v, utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday);
+}
+
+// The split in words: its rule, then what it made of the data (runs.split) when the store has it.
+std::string split_card(const nlohmann::json& p, const std::string& split_json) {
+  const std::string kind = str(p, "split", "leave_one_out");
+  std::string text = kind == "leave_one_out" ? "leave-one-out (last item test, second-to-last validation)"
+                     : kind == "published"   ? "the split the data files publish"
+                                             : "global temporal";
+  if (split_json.empty()) return text;
+  const auto s = nlohmann::json::parse(split_json);
+  if (kind == "temporal")
+    text += ": training before " + timestamp(s["valid_start"]) + ", validation before " + timestamp(s["test_start"]) +
+            ", test from then on";
+  if (kind != "leave_one_out") {
+    const std::string targets = str(s, "targets", "every");
+    text += targets == "every" ? "; every next item of a period is ranked" : "; the " + targets + " item of a user's "
+                                                                              "period is ranked";
+    text += fmt::format(", given all the user's earlier items; {} training interactions, {} validation events ({} "
+                        "users), {} test events ({} users); {} validation and {} test targets never seen in "
+                        "training; {} and {} users' periods begin with no earlier item",
+                        str(s, "training_interactions"), str(s, "valid_events"), str(s, "valid_users"),
+                        str(s, "test_events"), str(s, "test_users"), str(s, "cold_valid_targets"),
+                        str(s, "cold_test_targets"), str(s, "valid_users_without_history"),
+                        str(s, "test_users_without_history"));
+  }
+  return text;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> protocol_card(const Leaderboard& board) {
@@ -108,8 +146,10 @@ std::map<std::string, std::string> protocol_card(const Leaderboard& board) {
                                 fmt::join(st["length_quantiles"].get<std::vector<int64_t>>(), "/"));
   card["filtering"] = data_filtering(st);
   if (const std::string f = features(board.inputs_json); !f.empty()) card["features"] = f;
-  const std::string split = str(p, "split");
-  card["split"] = split == "leave_one_out" ? "leave-one-out (last item test, second-to-last validation)" : split;
+  card["split"] = split_card(p, board.split_json);
+  if (!board.split_json.empty() && str(p, "split", "leave_one_out") != "leave_one_out")
+    card["data"] = fmt::format("{} users, {} items, {} interactions", str(st, "users"), str(st, "items"),
+                               str(st, "interactions"));
   card["training samples"] = str(p, "train_samples") + ", sequences cut to the last " + str(p, "max_len") + " items";
   card["candidates"] = candidates(p);
   // A protocol stored without the key was run with its declared default.

@@ -393,6 +393,7 @@ class BoardCollector {
     auto& inputs = board.inputs_json;
     if (!run.inputs_json.empty() && std::find(inputs.begin(), inputs.end(), run.inputs_json) == inputs.end())
       inputs.push_back(run.inputs_json);
+    if (board.split_json.empty()) board.split_json = run.split_json;
     Acc& acc = acc_of(run);
     // The same run merged from two stores counts once.
     if (std::find(acc.row.seeds.begin(), acc.row.seeds.end(), run.seed) != acc.row.seeds.end()) return;

@@ -216,7 +216,7 @@ void leaderboard_table(const Leaderboard& b, size_t bi, std::ostringstream& out)
       << "seeds (hover for the 95% interval and the tests); bold = best, underlined = second.";
   if (b.reference >= 0)
     out << fmt::format(" Δ: change of {} against the reference <b>{}</b> ({}); * / **: Holm-adjusted Wilcoxon "
-                       "signed-rank p &lt; {} / {} over users.",
+                       "signed-rank p &lt; {} / {} over test targets.",
                        esc(b.select), esc(b.rows[size_t(b.reference)].label()), esc(b.reference_rule), b.alpha,
                        b.alpha / 5);
   if (several_configs) out << " †: the configuration of its model chosen on validation " << esc(b.select) << ".";
@@ -231,7 +231,7 @@ void leaderboard_table(const Leaderboard& b, size_t bi, std::ostringstream& out)
 void significance_header(size_t bi, const std::string& id, bool metric_column, std::ostringstream& out) {
   out << "<div class=\"scroll\"><table data-table=\"b" << bi << "-" << id << "\"><thead><tr><th>model</th>"
       << (metric_column ? "<th>metric</th>" : "<th>mean [95% CI]</th>")
-      << "<th>Δ</th><th>Wilcoxon p</th><th>Holm</th><th>r</th><th>t p</th><th>Holm</th><th>d_z</th><th>users</th>"
+      << "<th>Δ</th><th>Wilcoxon p</th><th>Holm</th><th>r</th><th>t p</th><th>Holm</th><th>d_z</th><th>targets</th>"
          "<th>seeds paired</th></tr></thead><tbody>";
 }
 
@@ -306,7 +306,7 @@ void popularity_section(const Leaderboard& b, size_t bi, std::ostringstream& out
   const std::map<int64_t, int64_t> users = popularity_users(b);
   if (users.empty()) return;
   out << "<h3 id=\"b" << bi << "-sec-popularity\">By popularity of the test target</h3><p class=\"legend\">Group 0: items never seen in training; then the "
-         "training items cut into equal-sized quantiles by count, least popular first. Users per group: ";
+         "training items cut into equal-sized quantiles by count, least popular first. Test targets per group: ";
   for (auto it = users.begin(); it != users.end(); ++it)
     out << (it == users.begin() ? "" : ", ") << it->first << ": " << it->second;
   out << ".</p><div class=\"plots\"><div class=\"plot wide\"><canvas id=\"b" << bi << "-popularity\"></canvas></div></div>";

@@ -69,7 +69,7 @@ void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
   const std::map<int64_t, int64_t> users = popularity_users(b);
   if (users.empty()) return;
   out << "By popularity group of the test target (test " << b.select
-      << "; group 0 = items never seen in training, then equal-sized item quantiles, least popular first; users: ";
+      << "; group 0 = items never seen in training, then equal-sized item quantiles, least popular first; test targets: ";
   for (auto it = users.begin(); it != users.end(); ++it)
     out << (it == users.begin() ? "" : ", ") << it->first << ": " << it->second;
   out << "):\n\n| model |";
@@ -143,7 +143,7 @@ void markdown_card(const Leaderboard& b, std::ostringstream& out) {
     tied_min = std::min(tied_min, r.tied_share.mean);
     tied_max = std::max(tied_max, r.tied_share.mean);
   }
-  out << fmt::format(" Seeds: {}. Tied targets: {:.1f}% to {:.1f}% of users across rows.\n\n",
+  out << fmt::format(" Seeds: {}. Tied targets: {:.1f}% to {:.1f}% of test targets across rows.\n\n",
                      seeds_text(all_seeds(b)), 100 * tied_min, 100 * tied_max);
 }
 
@@ -310,6 +310,8 @@ nlohmann::json boards_json(const std::vector<Leaderboard>& boards) {
                          {"axes", nlohmann::json::array()},
                          {"inputs", nlohmann::json::array()}};
     for (const auto& inputs : b.inputs_json) jb["inputs"].push_back(nlohmann::json::parse(inputs));
+    // What the protocol's split made of the data (runs.split); null for a store written before schema 6.
+    jb["data_split"] = b.split_json.empty() ? nlohmann::json() : nlohmann::json::parse(b.split_json);
     for (const auto& r : b.rows) jb["rows"].push_back(row_json(r, b.alpha));
     for (const auto& a : b.axes) jb["axes"].push_back(axis_json(a));
     j.push_back(jb);

@@ -44,7 +44,7 @@ class ProgressLine {
 struct GridContext {
   const Experiment& ex;
   const Dataset& data;
-  const LeaveOneOutSplit& split;
+  const Split& split;
   const PluginRegistry& registry;
   const RunOptions& options;
   Store& store;
@@ -62,7 +62,7 @@ bool run_in_this_process(GridContext& grid, const RunSpec& run, const std::vecto
 
 // A data-parallel run's process of rank > 0: trains its share of the run's batches with the others and records
 // nothing (rank 0 records the run).
-void train_share(const Experiment& ex, const Dataset& data, const LeaveOneOutSplit& split,
+void train_share(const Experiment& ex, const Dataset& data, const Split& split,
                  const PluginRegistry& registry, const RunOptions& options, GridSummary& summary);
 
 // The run's identity and the versions of the plugins it uses (JSON), as the store keeps them.

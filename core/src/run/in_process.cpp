@@ -191,7 +191,7 @@ bool run_in_this_process(GridContext& grid, const RunSpec& spec, const std::vect
                          const std::string& title) {
   if (grid.inputs_json.empty()) grid.inputs_json = input_files_json(grid.ex);
   std::vector<RunRecord> records = unclaimed;
-  for (auto& r : records) r.inputs_json = grid.inputs_json;
+  for (auto& r : records) r.inputs_json = grid.inputs_json, r.split_json = grid.split.summary_json();
   Store::Claim claim = grid.store.claim_run(records, grid.options.stale_seconds);
   if (claim.already_finished) {
     ++grid.summary.skipped;
@@ -225,7 +225,7 @@ bool run_in_this_process(GridContext& grid, const RunSpec& spec, const std::vect
   }
 }
 
-void train_share(const Experiment& ex, const Dataset& data, const LeaveOneOutSplit& split,
+void train_share(const Experiment& ex, const Dataset& data, const Split& split,
                  const PluginRegistry& registry, const RunOptions& options, GridSummary& summary) {
   summary.found = false;
   for (const auto& run : ex.runs) {

@@ -185,7 +185,7 @@ namespace {
 // Everything a grid can refuse is refused here, before anything is trained or written: the sampled-evaluation
 // negatives (read or drawn), two entries that are one run, a bad [train].device, and a plugin that refuses its
 // parameters (every configuration is built once).
-void check_grid(const Experiment& ex, const Dataset& data, const LeaveOneOutSplit& split,
+void check_grid(const Experiment& ex, const Dataset& data, const Split& split,
                 const PluginRegistry& registry, const RunOptions& options) {
   sampled_negatives(ex.protocol, ex.base_dir, data);
   for (const auto& v : ex.also_evaluate) sampled_negatives(v.protocol, ex.base_dir, data);
@@ -311,7 +311,7 @@ GridSummary run_experiment(const Experiment& ex, const std::string& config_text,
   auto t0 = Clock::now();
   bool from_cache = false;
   Dataset data = load_dataset(ex, DatasetCache(options.data_cache), &from_cache);
-  LeaveOneOutSplit split(data);
+  Split split(data, split_options(protocol_options(ex.protocol)));
   DatasetStats stats = compute_stats(data);
   const double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   check_grid(ex, data, split, registry, options);

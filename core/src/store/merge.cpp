@@ -88,7 +88,8 @@ class SourceCopy {
  public:
   SourceCopy(sqlite3* db, const std::string& source, MergeSummary& summary)
       : db_(db), source_(source), summary_(summary), groups_(has_table(db, "src", "popularity_metrics")),
-        source_inputs_(has_column(db, "src", "runs", "inputs") ? "inputs" : "NULL") {}
+        source_inputs_(has_column(db, "src", "runs", "inputs") ? "inputs" : "NULL"),
+        source_split_(has_column(db, "src", "runs", "split") ? "split" : "NULL") {}
 
   void run() {
     exec(db_, "INSERT OR IGNORE INTO main.datasets SELECT checksum, name, source, stats FROM src.datasets");
@@ -132,9 +133,10 @@ class SourceCopy {
     rows(db_,
          "INSERT INTO main.runs(run_key, experiment_id, model_name, grid_label, config_key, config, protocol_hash, "
          "protocol, dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, "
-         "finished_at, inputs) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, protocol, "
-         "dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, finished_at, " +
-             source_inputs_ +
+         "finished_at, inputs, split) SELECT ?, ?, model_name, grid_label, config_key, config, protocol_hash, "
+         "protocol, dataset_checksum, seed, status, error, plugins, fingerprint, device, best_epoch, started_at, "
+         "finished_at, " +
+             source_inputs_ + ", " + source_split_ +
              " FROM src.runs WHERE id=?",
          {key, exp, src_id});
     const std::string id = rows(db_, "SELECT last_insert_rowid()", {})[0][0];
@@ -187,6 +189,7 @@ class SourceCopy {
   MergeSummary& summary_;
   const bool groups_;
   const std::string source_inputs_;  // runs.inputs, or NULL from a store written before schema 5
+  const std::string source_split_;   // runs.split, or NULL from a store written before schema 6
   std::map<std::string, std::string> experiment_ids_;  // source id -> target id
 };
 

@@ -127,7 +127,7 @@ CREATE TABLE IF NOT EXISTS runs (
   seed INTEGER NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('running','finished','failed','diverged','interrupted')),
   error TEXT, plugins TEXT NOT NULL, fingerprint TEXT NOT NULL, device TEXT NOT NULL,
-  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT, claimed_by TEXT, heartbeat REAL, inputs TEXT);
+  best_epoch INTEGER, started_at TEXT NOT NULL, finished_at TEXT, claimed_by TEXT, heartbeat REAL, inputs TEXT, split TEXT);
 CREATE INDEX IF NOT EXISTS runs_by_group ON runs(dataset_checksum, protocol_hash, config_key);
 CREATE TABLE IF NOT EXISTS epochs (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
@@ -293,6 +293,7 @@ void Store::migrate() {
     exec("ALTER TABLE runs ADD COLUMN heartbeat REAL");
   }
   if (!runs_has_column("inputs")) exec("ALTER TABLE runs ADD COLUMN inputs TEXT");
+  if (!runs_has_column("split")) exec("ALTER TABLE runs ADD COLUMN split TEXT");
   // Schema 4: run identities without the SDK's layout version (mmsr/identity.h).
   const auto renamed = version < 4 ? rekey_runs() : std::vector<std::pair<std::string, std::string>>{};
   exec("UPDATE meta SET value = '" + std::to_string(kStoreSchemaVersion) +
@@ -456,8 +457,9 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
       // An unfinished earlier attempt keeps its id and its epochs: the run may resume from its checkpoint.
       Statement again(db_,
                       "UPDATE runs SET status='running', error=NULL, finished_at=NULL, experiment_id=?, claimed_by=?, "
-                      "heartbeat=?, inputs=? WHERE run_key=? AND status <> 'finished' RETURNING id");
-      again.bind(1, r.experiment_id).bind(2, me).bind(3, unix_now()).bind(4, r.inputs_json).bind(5, r.run_key);
+                      "heartbeat=?, inputs=?, split=? WHERE run_key=? AND status <> 'finished' RETURNING id");
+      again.bind(1, r.experiment_id).bind(2, me).bind(3, unix_now()).bind(4, r.inputs_json).bind(5, r.split_json);
+      again.bind(6, r.run_key);
       if (again.step()) {
         claim.ids[i] = again.integer(0);
         continue;
@@ -466,12 +468,12 @@ Store::Claim Store::claim_run(const std::vector<RunRecord>& records, double stal
     Statement s(db_,
                 "INSERT INTO runs(run_key, experiment_id, model_name, grid_label, config_key, config, "
                 "protocol_hash, protocol, dataset_checksum, seed, status, plugins, fingerprint, device, "
-                "started_at, claimed_by, heartbeat, inputs) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?,?)");
+                "started_at, claimed_by, heartbeat, inputs, split) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,?,?,?,?,?,?)");
     s.bind(1, r.run_key).bind(2, r.experiment_id).bind(3, r.model_name).bind(4, r.grid_label);
     s.bind(5, r.config_key).bind(6, r.config_json).bind(7, r.protocol_hash).bind(8, r.protocol_json);
     s.bind(9, r.dataset_checksum).bind(10, int64_t(r.seed)).bind(11, r.plugins_json);
     s.bind(12, r.fingerprint).bind(13, r.device).bind(14, utc_now_iso()).bind(15, me).bind(16, unix_now());
-    s.bind(17, r.inputs_json);
+    s.bind(17, r.inputs_json).bind(18, r.split_json);
     s.run();
     claim.ids[i] = sqlite3_last_insert_rowid(db_);
   }
@@ -576,7 +578,8 @@ std::vector<FinishedRun> Store::finished_runs() {
               "r.protocol_hash, r.protocol, r.dataset_checksum, d.name, r.seed, r.best_epoch, "
               "COALESCE((SELECT seconds FROM timings t WHERE t.run_id=r.id AND t.phase='train'), 0), "
               "d.source, d.stats, " +
-                  std::string(runs_has_column("inputs") ? "COALESCE(r.inputs, '') " : "'' ") +
+                  std::string(runs_has_column("inputs") ? "COALESCE(r.inputs, ''), " : "'', ") +
+                  std::string(runs_has_column("split") ? "COALESCE(r.split, '') " : "'' ") +
                   "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
               "JOIN datasets d ON d.checksum = r.dataset_checksum "
               "WHERE r.status='finished' ORDER BY r.id";
@@ -601,6 +604,7 @@ std::vector<FinishedRun> Store::finished_runs() {
     r.dataset_source = s.text(14);
     r.dataset_stats_json = s.text(15);
     r.inputs_json = s.text(16);
+    r.split_json = s.text(17);
     out.push_back(std::move(r));
   }
   return out;

@@ -70,7 +70,7 @@ torch::Tensor log_popularity(const std::vector<int64_t>& item_counts) {
 // The loss of a few training samples, without gradients: plugins that accept their parameters one by one can
 // still refuse each other (a loss naming a branch the item tower does not make), and that must be refused before
 // the grid starts, not after a run's first epoch.
-void probe_loss(AssembledModel& model, const Experiment& ex, const LeaveOneOutSplit& split,
+void probe_loss(AssembledModel& model, const Experiment& ex, const Split& split,
                 const BuildContext& context, const std::string& model_label) {
   const ProtocolOptions protocol = protocol_options(ex.protocol);
   BatchBuilder builder(split, protocol.max_len);
@@ -92,7 +92,7 @@ void probe_loss(AssembledModel& model, const Experiment& ex, const LeaveOneOutSp
 }  // namespace
 
 void check_buildable(const Experiment& ex, const RunSpec& run, const Dataset& data,
-                     const LeaveOneOutSplit& split, const PluginRegistry& registry) {
+                     const Split& split, const PluginRegistry& registry) {
   BuildContext context = build_context(ex, run, data, split);
   const std::string model_label = ex.file + ": model '" + run.model_name + "'" +
                                   (run.grid_label.empty() ? "" : " (" + run.grid_label + ")");
@@ -136,7 +136,7 @@ uint64_t data_order_seed(uint64_t run_seed, int64_t epoch) { return run_seed * 1
 // the training samples, a checkpoint to resume from, the data-parallel group, the epochs, the final evaluations.
 class Training {
  public:
-  Training(const Experiment& ex, const RunSpec& run, const Dataset& data, const LeaveOneOutSplit& split,
+  Training(const Experiment& ex, const RunSpec& run, const Dataset& data, const Split& split,
            const PluginRegistry& registry, const RunCallbacks& callbacks)
       : ex_(ex), run_(run), data_(data), split_(split), callbacks_(callbacks), train_(train_options(run.train)),
         protocol_(protocol_options(ex.protocol)), processes_(train_.processes), rank_(callbacks.data_parallel_rank),
@@ -370,7 +370,7 @@ class Training {
   const Experiment& ex_;
   const RunSpec& run_;
   const Dataset& data_;
-  const LeaveOneOutSplit& split_;
+  const Split& split_;
   const RunCallbacks& callbacks_;
   const TrainOptions train_;
   const ProtocolOptions protocol_;
@@ -397,7 +397,7 @@ class Training {
 }  // namespace
 
 RunOutcome train_and_evaluate(const Experiment& ex, const RunSpec& run, const Dataset& data,
-                              const LeaveOneOutSplit& split, const PluginRegistry& registry,
+                              const Split& split, const PluginRegistry& registry,
                               const RunCallbacks& callbacks) {
   return Training(ex, run, data, split, registry, callbacks).run();
 }

@@ -1,0 +1,83 @@
+"""The generated blocks of docs/protocol.md, from results/protocol/<grid>/ (study_results.py tables protocol).
+
+The protocol study trains mmsr's ID models on MovieLens-100K twice, identical but for [protocol]: under leave-one-out
+(examples/protocol/ml100k_leave_one_out.toml, grid ml100k-leave-one-out) and under a global temporal split
+(ml100k_temporal.toml, grid ml100k-temporal). The blocks set the two boards side by side and say in one sentence how
+the ranking of the models changes.
+"""
+import os
+
+from parity_tables import stat_cell
+
+GRIDS = [("leave-one-out", "ml100k-leave-one-out"), ("temporal", "ml100k-temporal")]
+MODELS = ["PopRec", "GRU4Rec", "NextItNet", "SASRec", "SASRec (BCE)"]
+METRICS = ["hr@10", "ndcg@10"]
+
+
+def places(res, metric="ndcg@10"):
+    """Each model's place by mean test metric (1 = best), among the models that have run."""
+    means = {m: res.mean_sd(m, metric)[0] for m in MODELS if res.mean_sd(m, metric)}
+    order = sorted(means, key=lambda m: -means[m])
+    return {m: i + 1 for i, m in enumerate(order)}
+
+
+def boards_table(boards):
+    names = {"hr@10": "HR@10", "ndcg@10": "NDCG@10", "place": "place"}
+    head = "| model | " + " | ".join(f"{split}: {names[m]}" for split, _ in GRIDS for m in METRICS + ["place"]) + " |"
+    lines = [head, "|---" * (1 + len(GRIDS) * (len(METRICS) + 1)) + "|"]
+    ranks = [places(res) for _, res in boards]
+    for model in MODELS:
+        cells = []
+        for (_, res), place in zip(boards, ranks):
+            if not res.has(model):
+                cells += ["not run yet"] + [""] * len(METRICS)
+                continue
+            cells += [stat_cell(res.mean_sd(model, m)) for m in METRICS] + [str(place[model])]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def kendall_tau(a, b):
+    """Kendall's tau-a between two placings of the same models."""
+    models = sorted(set(a) & set(b))
+    pairs = [(x, y) for i, x in enumerate(models) for y in models[i + 1:]]
+    if not pairs:
+        return None
+    agree = sum(1 if (a[x] - a[y]) * (b[x] - b[y]) > 0 else -1 for x, y in pairs)
+    return agree / len(pairs)
+
+
+def ranking_sentence(boards):
+    (loo_name, loo), (tmp_name, tmp) = boards
+    a, b = places(loo), places(tmp)
+    if set(a) != set(MODELS) or set(b) != set(MODELS):
+        return "(the ranking of the models: not run yet; scripts/reproduce.sh protocol)"
+    order = lambda p: " > ".join(sorted(p, key=p.get))
+    moved = [f"{m} ({a[m]} → {b[m]})" for m in MODELS if a[m] != b[m]]
+    ratio = [tmp.mean_sd(m, "ndcg@10")[0] / loo.mean_sd(m, "ndcg@10")[0] for m in MODELS
+             if loo.mean_sd(m, "ndcg@10")[0] > 0]
+    text = (f"By test NDCG@10, leave-one-out orders the models {order(a)}; the temporal split orders them {order(b)} "
+            f"(Kendall's tau {kendall_tau(a, b):+.2f}). ")
+    text += ("Every model keeps its place. " if not moved else "Places that change: " + ", ".join(moved) + ". ")
+    text += (f"The temporal split's NDCG@10 is {min(ratio):.2f} to {max(ratio):.2f} times the leave-one-out one.")
+    return text
+
+
+def split_summary(boards):
+    lines = []
+    for name, res in boards:
+        if not res.boards:
+            lines.append(f"- {name}: not run yet")
+            continue
+        card = res.boards[0]["protocol_card"]
+        lines.append(f"- {name}: {card['split']}")
+    return "\n".join(lines)
+
+
+def protocol_blocks(results_class, folder):
+    boards = [(name, results_class(os.path.join(folder, grid))) for name, grid in GRIDS]
+    return {
+        "protocol_ml100k_splits": split_summary(boards),
+        "protocol_ml100k_boards": boards_table(boards),
+        "protocol_ml100k_ranking": ranking_sentence(boards),
+    }
