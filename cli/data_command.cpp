@@ -12,6 +12,7 @@
 #include "mmsr/features.h"
 #include "mmsr/input_files.h"
 #include "mmsr/load.h"
+#include "mmsr/text.h"
 #include "slurm.h"
 
 namespace mmsr::cli {
@@ -68,9 +69,16 @@ class DataCommand : public Command {
     if (st.length_quantiles.size() == 5)
       std::cout << fmt::format("sequence length at 10/25/50/75/90% of users: {}\n", fmt::join(st.length_quantiles, " / "));
     std::cout << fmt::format(
-        "density {:.6f}\nitems in no training part: {}\nvalidation targets unseen in training: {}\n"
-        "test targets unseen in training: {}\n",
+        "density {:.6f}\nunder leave-one-out: items in no training part: {}; validation targets unseen in "
+        "training: {}; test targets unseen in training: {}\n",
         st.density, st.items_not_in_training, st.cold_valid_items, st.cold_test_items);
+    if (st.time_points.size() == 4)
+      std::cout << fmt::format("timestamps: first {}, last {}; the last 20% / 10% of interactions begin at {} / {}\n",
+                               timestamp_text(st.time_points[0]), timestamp_text(st.time_points[3]),
+                               timestamp_text(st.time_points[1]), timestamp_text(st.time_points[2]));
+    if (st.published_parts.size() == 3)
+      std::cout << fmt::format("published split: {} training, {} validation, {} test interactions\n",
+                               st.published_parts[0], st.published_parts[1], st.published_parts[2]);
     print_attributes(d);
     print_modalities(d);
     return 0;

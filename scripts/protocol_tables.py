@@ -10,7 +10,7 @@ import os
 from parity_tables import stat_cell
 
 GRIDS = [("leave-one-out", "ml100k-leave-one-out"), ("temporal", "ml100k-temporal")]
-MODELS = ["PopRec", "GRU4Rec", "NextItNet", "SASRec", "SASRec (BCE)"]
+MODELS = ["PopRec", "GRU4Rec", "NextItNet", "SASRec", "SASRec (BCE)", "gSASRec"]
 METRICS = ["hr@10", "ndcg@10"]
 
 

@@ -240,7 +240,8 @@ TEST(Report, HtmlRendersInAHeadlessBrowser) {
   const std::string cmd = std::string("python3 ") + MMSR_SCRIPTS_DIR + "/check_report_html.py " + page +
                           " --screenshot " + MMSR_TEST_ARTIFACT_DIR + "/report.png" +
                           " --expect-table b0-leaderboard=4 --expect-table b1-leaderboard=4"
-                          " --expect-table b0-significance=3 --expect-table b0-branches=1 --min-charts 8";
+                          " --expect-table b0-significance=3 --expect-table b0-branches=1 --expect-table b0-beyond=4"
+                          " --min-charts 8";
   int rc = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(rc));
   if (WEXITSTATUS(rc) == 77) GTEST_SKIP() << "no Chromium on this machine (scripts/setup.sh installs it)";

@@ -110,7 +110,8 @@ TEST(EndToEnd, FeatureProvenanceTravelsFromTheSidecarToTheReport) {
              "dtype": "float32", "input_sha256": "ab12"})");
   std::string text = one_run_grid(1);
   text.replace(text.find("[protocol]"), 10, "[[modality]]\nname = \"extra\"\npath = \"" + t.path("extra.npy") +
-                                                "\"\nid_map = \"" + t.path("extra.map") + "\"\n[protocol]");
+                                                "\"\nid_map = \"" + t.path("extra.map") +
+                                                "\"\n[protocol]\ndiversity_modality = \"extra\"");
   run_experiment(parse(text), text, plugins(), quiet(t.path("s.sqlite")));
   ReportOptions r;
   r.stores = {t.path("s.sqlite")};
@@ -120,6 +121,8 @@ TEST(EndToEnd, FeatureProvenanceTravelsFromTheSidecarToTheReport) {
   EXPECT_NE(json.find("\"encoder\": \"all-MiniLM-L6-v2\""), std::string::npos) << json.substr(0, 400);
   EXPECT_NE(md.find("extra: extra.npy (xxh3 "), std::string::npos) << md;
   EXPECT_NE(md.find("encoder all-MiniLM-L6-v2, content pooled, shape [60,4], dtype float32"), std::string::npos) << md;
+  EXPECT_NE(md.find("| diversity@10 |"), std::string::npos) << md;  // intra-list diversity in the declared modality
+  EXPECT_NE(json.find("\"beyond_accuracy\""), std::string::npos);
 
   std::filesystem::remove(t.path("extra.npy.provenance.json"));
   run_experiment(parse(text), text, plugins(), quiet(t.path("bare.sqlite")));
@@ -159,6 +162,10 @@ TEST(EndToEnd, ATemporalSplitRanksEveryTestEventAndTheCardSaysWhereTheDataWasCut
   const std::string md = render(build_leaderboards(r), "md");
   EXPECT_NE(md.find("global temporal: training before "), std::string::npos) << md;
   EXPECT_NE(md.find("every next item of a period is ranked"), std::string::npos) << md;
+  // Beyond accuracy on every full-ranking board: coverage, popularity and novelty at each K.
+  EXPECT_EQ(count(t.path("s.sqlite"), "SELECT COUNT(*) FROM metrics WHERE name IN ('coverage', 'popularity', 'novelty')"),
+            9);
+  EXPECT_NE(md.find("| model | coverage@10 | popularity@10 | novelty@10 |"), std::string::npos) << md;
 }
 
 // Runs an experiment text into its own store and returns the first row of its first leaderboard.

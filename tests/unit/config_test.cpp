@@ -173,4 +173,10 @@ TEST(Config, SplitKeysBelongToTheirSplit) {
   EXPECT_EQ(error_of(kValid + std::string("\n[protocol]\nsplit = \"published\"\ntargets = \"first\"\n")), "");
 }
 
+TEST(Config, DiversityNeedsADeclaredModality) {
+  EXPECT_NE(error_of(kValid + std::string("\n[protocol]\ndiversity_modality = \"text\"\n"))
+                .find("[protocol].diversity_modality = \"text\" names no [[modality]]"),
+            std::string::npos);
+}
+
 }  // namespace mmsr

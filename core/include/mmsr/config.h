@@ -49,6 +49,7 @@ struct ProtocolOptions {
   std::vector<std::string> metrics = {"hr", "ndcg", "mrr"};
   std::vector<int64_t> ks = {5, 10, 20};
   std::string select = "ndcg@10";
+  std::string diversity_modality;
 };
 
 struct TrainOptions {

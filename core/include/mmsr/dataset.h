@@ -90,6 +90,10 @@ struct DatasetStats {
   int64_t cold_valid_items = 0;  // the same for validation targets
   int64_t items_not_in_training = 0;  // items of the catalogue no training part holds
   std::vector<int64_t> length_quantiles;  // sequence length at 10%, 25%, 50%, 75%, 90% of users
+  // Where the data has timestamps: the first, the ones where the last 20% and the last 10% of all interactions
+  // begin (a temporal split's default cuts), and the last. Where it ships a split: interactions per part.
+  std::vector<double> time_points;
+  std::vector<int64_t> published_parts;
 };
 DatasetStats compute_stats(const Dataset& data);
 std::string stats_json(const DatasetStats& stats);

@@ -64,6 +64,9 @@ struct LeaderboardRow {
   std::map<std::string, std::pair<double, double>> by_branch;
   std::map<int64_t, std::pair<double, double>> by_group;
   std::map<int64_t, int64_t> group_users;
+  // Beyond-accuracy metrics of the test's top-K lists at the selection metric's K ("coverage@10", "popularity@10",
+  // "novelty@10", "diversity@10"; eval/beyond.h), over seeds; empty for runs recorded without them.
+  std::map<std::string, stats::Summary> beyond;
   std::vector<EpochPoint> curve;               // mean over seeds per epoch
   std::vector<Comparison> vs_reference;        // per metric label; empty for the reference row itself
   std::string label() const { return grid_label.empty() ? model : model + " (" + grid_label + ")"; }

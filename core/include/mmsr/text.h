@@ -27,6 +27,9 @@ std::string hash_hex(const std::string& s);
 
 std::string format_seconds(double seconds);  // "1m05s", "3.2s"
 std::string utc_now_iso();                    // "2026-11-22T14:25:35Z"
+// A data timestamp as written, with its UTC date when it reads as Unix seconds or milliseconds:
+// "891382309 (1998-03-31)"; other numbers as they are.
+std::string timestamp_text(double t);
 std::string join(const std::vector<std::string>& parts, const std::string& sep);
 
 }  // namespace mmsr

@@ -20,7 +20,8 @@ namespace mmsr {
 
 const std::vector<std::string>& variant_protocol_keys() {
   static const std::vector<std::string> keys = {"candidates", "negatives", "negatives_file",
-                                                "negatives_seed", "mask_history", "ties"};
+                                                "negatives_seed", "mask_history", "ties",
+                                                "diversity_modality"};
   return keys;
 }
 
@@ -182,6 +183,11 @@ void read_protocol(const Parser& p, const toml::table& root, Experiment& ex) {
   if (protocol.metrics.empty() || protocol.ks.empty())
     p.fail(t, "[protocol]: metrics and ks must not be empty");
   check_split_keys(p, t, protocol);
+  if (!protocol.diversity_modality.empty() &&
+      std::none_of(ex.modalities.begin(), ex.modalities.end(),
+                   [&](const ModalitySpec& m) { return m.name == protocol.diversity_modality; }))
+    p.fail(t->get("diversity_modality"), "[protocol].diversity_modality = \"" + protocol.diversity_modality +
+                                             "\" names no [[modality]]; declare it or remove the key");
   ex.protocol_json = protocol_identity_json(ex.protocol);
   ex.protocol_hash = hash_hex(ex.protocol_json);
 }

@@ -155,6 +155,10 @@ const ParamBinding<ProtocolOptions>& protocol_params() {
     b.field("metrics", &O::metrics, "metrics to compute").one_of({"hr", "recall", "ndcg", "mrr"});
     b.field("ks", &O::ks, "cut-offs K").range(1, 100000);
     b.field("select", &O::select, "validation metric for early stopping and the best epoch");
+    b.field("diversity_modality", &O::diversity_modality,
+            "a [[modality]] with pooled features: the test's top-K lists also get intra-list diversity (mean cosine "
+            "distance of the items' features); empty = none. Coverage, popularity and novelty are always recorded")
+        .added_after_release();
     return b;
   }();
   return p;

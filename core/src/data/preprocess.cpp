@@ -180,6 +180,18 @@ DatasetStats compute_stats(const Dataset& data) {
     st.cold_valid_items += !in_train[s[s.size() - 2]];
   }
   for (int64_t i = 1; i <= st.items; ++i) st.items_not_in_training += !in_train[size_t(i)];
+  if (!data.times.empty()) {
+    std::vector<double> all;
+    for (const auto& t : data.times) all.insert(all.end(), t.begin(), t.end());
+    std::sort(all.begin(), all.end());
+    for (double q : {0.0, 0.8, 0.9}) st.time_points.push_back(all[std::min(all.size() - 1, size_t(q * double(all.size())))]);
+    st.time_points.push_back(all.back());
+  }
+  if (!data.parts.empty()) {
+    st.published_parts.assign(3, 0);
+    for (const auto& p : data.parts)
+      for (uint8_t part : p) ++st.published_parts[part];
+  }
   return st;
 }
 
@@ -196,6 +208,8 @@ std::string stats_json(const DatasetStats& st) {
                       {"cold_valid_targets", st.cold_valid_items},
                       {"items_not_in_training", st.items_not_in_training},
                       {"length_quantiles", st.length_quantiles}};
+  if (!st.time_points.empty()) j["time_points"] = st.time_points;
+  if (!st.published_parts.empty()) j["published_parts"] = st.published_parts;
   return j.dump();
 }
 

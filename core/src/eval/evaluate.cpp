@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "mmsr/engine.h"
+#include "mmsr/features.h"
 #include "mmsr/readers.h"
 
 namespace mmsr {
@@ -32,7 +33,7 @@ Evaluator::Evaluator(const ProtocolOptions& protocol, const Split& split, const 
   }
 }
 
-SplitEvaluation Evaluator::run(AssembledModel& model, bool test) {
+SplitEvaluation Evaluator::run(AssembledModel& model, bool test, TopLists* top) {
   torch::NoGradGuard no_grad;
   model.eval();
   std::vector<torch::Tensor> tables = model.all_item_vectors();  // once per evaluation
@@ -56,9 +57,14 @@ SplitEvaluation Evaluator::run(AssembledModel& model, bool test) {
     for (size_t b = 0; b < nb; ++b) {
       torch::Tensor scores = model.tower().score(b, states[b], tables[b]).to(torch::kFloat);
       fused = fused.defined() ? fused + scores : scores.clone();
+      if (top && nb == 1) keep_top(scores, candidates, index, begin, *top);
       collect(scores, candidates, target, index, begin, out.ranks[b], out.ties[b]);
     }
-    if (nb > 1) collect(fused / double(nb), candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
+    if (nb > 1) {
+      fused = fused / double(nb);
+      if (top) keep_top(fused, candidates, index, begin, *top);
+      collect(fused, candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
+    }
   }
   model.train();
   return out;
@@ -86,6 +92,19 @@ torch::Tensor Evaluator::candidate_mask(const std::vector<EvaluationEvent>& even
     row[split_.target(e)] = true;
   }
   return mask.to(device_);
+}
+
+// The rows' top->k candidates by score, best first, written at their events' places.
+void Evaluator::keep_top(const torch::Tensor& scores, const torch::Tensor& candidates, const std::vector<int32_t>& index,
+                         size_t begin, TopLists& top) const {
+  const int64_t k = std::min<int64_t>(top.k, scores.size(1) - 1);
+  torch::Tensor masked = scores.masked_fill(candidates.logical_not(), -std::numeric_limits<float>::infinity());
+  torch::Tensor best = std::get<1>(masked.topk(k, 1)).to(torch::kCPU, torch::kLong).contiguous();
+  const auto* bp = best.data_ptr<int64_t>();
+  for (int64_t i = 0; i < best.size(0); ++i) {
+    int32_t* row = top.items.data() + size_t(index[begin + size_t(i)]) * size_t(top.k);
+    for (int64_t j = 0; j < k; ++j) row[j] = int32_t(bp[i * k + j]);
+  }
 }
 
 void Evaluator::collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
@@ -170,9 +189,23 @@ void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, con
 }  // namespace
 
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
-                                  const std::vector<int64_t>& group_of_user) {
+                                  const std::vector<int64_t>& group_of_user, const ParamSet& protocol) {
   ProtocolRecords out;
-  SplitEvaluation test = evaluator.run(model, true);
+  const ProtocolOptions o = protocol_options(protocol);
+  // Beyond-accuracy metrics of the full ranking's top-K lists (a sampled ranking's lists are mostly its negatives).
+  TopLists top;
+  if (o.candidates == "full") {
+    top.k = *std::max_element(o.ks.begin(), o.ks.end());
+    top.items.assign(evaluator.split().events(true).size() * size_t(top.k), 0);
+  }
+  SplitEvaluation test = evaluator.run(model, true, top.k > 0 ? &top : nullptr);
+  if (top.k > 0) {
+    const Dataset& data = evaluator.split().data();
+    const FeatureTable* features =
+        o.diversity_modality.empty() || !data.modalities ? nullptr : data.modalities->find(o.diversity_modality);
+    for (const auto& m : beyond_accuracy(top, o.ks, evaluator.split().item_counts(), features))
+      out.metrics.push_back({"test", "fused", m.name, m.k, m.value});
+  }
   record_split(ex, "valid", evaluator.run(model, false), out);
   record_split(ex, "test", test, out);
   record_group_metrics(ex, test, group_of_user, out);

@@ -15,6 +15,7 @@
 #include "mmsr/dataset.h"
 #include "mmsr/metrics.h"
 #include "mmsr/store.h"
+#include "eval/beyond.h"
 #include "model/batches.h"
 #include "model/model.h"
 
@@ -42,12 +43,16 @@ class Evaluator {
             torch::Device device, std::vector<std::vector<int32_t>> negatives);
   Evaluator(const ProtocolOptions& protocol, const Split& split, const BatchBuilder& builder,
             int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives);
-  // Ranks the target of every validation (test = false) or test event.
-  SplitEvaluation run(AssembledModel& model, bool test);
+  // Ranks the target of every validation (test = false) or test event. With `top`, also keeps each event's top
+  // top->k candidates of the model's score (the fused one with several branches) in top->items.
+  SplitEvaluation run(AssembledModel& model, bool test, TopLists* top = nullptr);
+  const Split& split() const { return split_; }
 
  private:
   torch::Tensor candidate_mask(const std::vector<EvaluationEvent>& events, size_t begin, size_t end,
                                int64_t n_items) const;
+  void keep_top(const torch::Tensor& scores, const torch::Tensor& candidates, const std::vector<int32_t>& index,
+                size_t begin, TopLists& top) const;
   void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
                const std::vector<int32_t>& index, size_t begin, std::vector<double>& ranks,
                std::vector<int64_t>& ties) const;
@@ -78,9 +83,10 @@ double selection_value(const Experiment& ex, const SplitEvaluation& e);
 // item counts, 1 = least popular.
 std::vector<int64_t> popularity_groups(const Split& split, int64_t groups);
 
-// The selected model's test and validation evaluations under the evaluator's protocol, as the store keeps them.
+// The selected model's test and validation evaluations under the evaluator's protocol (`protocol`), as the store keeps
+// them, with the beyond-accuracy metrics of the test's top-K lists under full ranking (eval/beyond.h).
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
-                                  const std::vector<int64_t>& group_of_user);
+                                  const std::vector<int64_t>& group_of_user, const ParamSet& protocol);
 
 // Full-ranking evaluation's core, per row of scores [B, N+1]: how many candidates score above the target and how
 // many tie with it (the target itself not counted). candidates [B, N+1] bool, target [B, 1] item ids. A NaN score

@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <ctime>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -11,6 +10,7 @@
 
 #include "internal.h"
 #include "mmsr/config.h"
+#include "mmsr/text.h"
 
 namespace mmsr::report_detail {
 namespace {
@@ -90,17 +90,6 @@ std::string features(const std::vector<std::string>& inputs_json) {
   return differing.empty() ? text : "the runs read different feature files for " + differing + ": " + text;
 }
 
-// A timestamp as the data gives it, and as a UTC date when it reads as Unix seconds (or milliseconds).
-std::string timestamp(const nlohmann::json& t) {
-  const double v = t.get<double>();
-  const double seconds = v > 1e11 ? v / 1000 : v;
-  if (seconds < 1e8 || seconds > 4e9) return fmt::format("{:.0f}", v);
-  const std::time_t tt = std::time_t(seconds);
-  std::tm utc{};
-  gmtime_r(&tt, &utc);
-  return fmt::format("{:.0f} ({:04d}-{:02d}-{:02d})", v, utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday);
-}
-
 // The split in words: its rule, then what it made of the data (runs.split) when the store has it.
 std::string split_card(const nlohmann::json& p, const std::string& split_json) {
   const std::string kind = str(p, "split", "leave_one_out");
@@ -110,7 +99,7 @@ std::string split_card(const nlohmann::json& p, const std::string& split_json) {
   if (split_json.empty()) return text;
   const auto s = nlohmann::json::parse(split_json);
   if (kind == "temporal")
-    text += ": training before " + timestamp(s["valid_start"]) + ", validation before " + timestamp(s["test_start"]) +
+    text += ": training before " + timestamp_text(s["valid_start"].get<double>()) + ", validation before " + timestamp_text(s["test_start"].get<double>()) +
             ", test from then on";
   if (kind != "leave_one_out") {
     const std::string targets = str(s, "targets", "every");
@@ -168,6 +157,22 @@ std::map<std::string, std::string> protocol_card(const Leaderboard& board) {
 }  // namespace mmsr::report_detail
 
 namespace mmsr::report_detail {
+
+std::vector<std::string> beyond_labels_at(const std::string& select) {
+  const std::string k = select.substr(select.find('@') + 1);
+  return {"coverage@" + k, "popularity@" + k, "novelty@" + k, "diversity@" + k};
+}
+
+std::vector<std::string> beyond_labels(const Leaderboard& board) {
+  std::vector<std::string> out;
+  for (const auto& label : beyond_labels_at(board.select))
+    for (const auto& r : board.rows)
+      if (r.beyond.count(label)) {
+        out.push_back(label);
+        break;
+      }
+  return out;
+}
 
 std::string significance_mark(double wilcoxon_holm, double alpha) {
   if (wilcoxon_holm < alpha / 5) return "**";

@@ -444,6 +444,8 @@ class BoardCollector {
       row.mean.push_back(s.mean);
       row.stdev.push_back(s.sd);
     }
+    for (const auto& label : report_detail::beyond_labels_at(board.select))
+      if (acc.values.count(label)) row.beyond[label] = stats::summarize(acc.values[label]);
     row.valid_select = stats::summarize(acc.valid_select);
     row.tied_share = stats::summarize(acc.tied);
     if (acc.branch_values.size() > 1)

@@ -13,6 +13,11 @@
 
 namespace mmsr::report_detail {
 
+// The beyond-accuracy labels at the K of a selection label such as "ndcg@10", in the order boards show them.
+std::vector<std::string> beyond_labels_at(const std::string& select);
+// Those that some row of the board has.
+std::vector<std::string> beyond_labels(const Leaderboard& board);
+
 // Flattens a configuration JSON into "path" -> value text ("backbone.params.layers" -> "backbone.layers").
 void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, std::string>& out);
 

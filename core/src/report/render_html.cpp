@@ -326,6 +326,29 @@ void popularity_section(const Leaderboard& b, size_t bi, std::ostringstream& out
   out << "</tbody></table></details>";
 }
 
+void beyond_section(const Leaderboard& b, size_t bi, std::ostringstream& out) {
+  const auto labels = beyond_labels(b);
+  if (labels.empty()) return;
+  out << "<h3 id=\"b" << bi << "-sec-beyond\">Beyond accuracy</h3><p class=\"legend\">The test's top-K lists under "
+         "full ranking: coverage = share of the catalogue recommended to anyone; popularity = mean training count of "
+         "the recommended items (lower = less popularity bias); novelty = their mean self-information in bits; "
+         "diversity = their mean pairwise cosine distance in the declared modality. Mean ± standard deviation over "
+         "seeds; no per-target test.</p><table data-table=\"b" << bi << "-beyond\"><thead><tr><th>model</th>";
+  for (const auto& l : labels) out << "<th>" << esc(l) << "</th>";
+  out << "</tr></thead><tbody>";
+  for (const auto& r : b.rows) {
+    out << "<tr><td>" << esc(r.label()) << "</td>";
+    for (const auto& l : labels) {
+      auto it = r.beyond.find(l);
+      out << (it == r.beyond.end() ? std::string("<td></td>")
+                                   : fmt::format("<td>{:.4f} <span class=\"sd\">± {:.4f}</span></td>", it->second.mean,
+                                                 it->second.sd));
+    }
+    out << "</tr>";
+  }
+  out << "</tbody></table>";
+}
+
 void plots_section(const Leaderboard& b, size_t bi, std::ostringstream& out) {
   bool curves = false;
   for (const auto& r : b.rows) curves = curves || !r.curve.empty();
@@ -393,12 +416,13 @@ std::string render_html(const std::vector<Leaderboard>& boards) {
     std::string seed_text;
     for (auto s : seeds) seed_text += (seed_text.empty() ? "" : ", ") + std::to_string(s);
     out << "<dt>seeds</dt><dd>" << seed_text << "</dd><dt>tied targets</dt><dd>"
-        << fmt::format("{:.1f}% to {:.1f}% of test users across rows", 100 * tied_min, 100 * tied_max) << "</dd></dl></details>";
+        << fmt::format("{:.1f}% to {:.1f}% of test targets across rows", 100 * tied_min, 100 * tied_max) << "</dd></dl></details>";
     if (!b.rows.empty()) {
       leaderboard_table(b, bi, out);
       significance_table(b, bi, out);
       branch_table(b, bi, out);
       popularity_section(b, bi, out);
+      beyond_section(b, bi, out);
       plots_section(b, bi, out);
     }
     out << "</section>";

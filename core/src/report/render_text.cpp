@@ -89,6 +89,29 @@ void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
   out << "\n";
 }
 
+// The test's top-K lists beyond accuracy (eval/beyond.h), mean ± standard deviation over seeds.
+void markdown_beyond(const Leaderboard& b, std::ostringstream& out) {
+  const auto labels = beyond_labels(b);
+  if (labels.empty()) return;
+  out << "Beyond accuracy (the test's top-K lists, full ranking; coverage = share of the catalogue recommended to "
+         "anyone, popularity = mean training count of the recommended items, novelty = their mean self-information "
+         "in bits, diversity = their mean pairwise cosine distance in the declared modality; mean ± sd over seeds, no "
+         "per-target test):\n\n| model |";
+  for (const auto& l : labels) out << " " << l << " |";
+  out << "\n|---|";
+  for (size_t i = 0; i < labels.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& r : b.rows) {
+    out << "| " << r.label() << " |";
+    for (const auto& l : labels) {
+      auto it = r.beyond.find(l);
+      out << (it == r.beyond.end() ? std::string(" |") : fmt::format(" {:.4f} ± {:.4f} |", it->second.mean, it->second.sd));
+    }
+    out << "\n";
+  }
+  out << "\n";
+}
+
 std::string interval(const stats::Summary& s) {
   return s.n > 1 ? fmt::format("{:.4f} [{:.4f}, {:.4f}]", s.mean, s.ci_low, s.ci_high) : fmt::format("{:.4f} (1 seed)", s.mean);
 }
@@ -224,6 +247,7 @@ std::string render_markdown(const std::vector<Leaderboard>& boards) {
     markdown_budget_notes(b, out);
     markdown_significance(b, out);
     markdown_breakdowns(b, out);
+    markdown_beyond(b, out);
   }
   return out.str();
 }
@@ -266,6 +290,7 @@ nlohmann::json row_json(const LeaderboardRow& r, double alpha) {
   for (const auto& [group, ms] : r.by_group)
     jr["by_popularity_group"][std::to_string(group)] = {
         {"mean", ms.first}, {"std", ms.second}, {"users", r.group_users.at(group)}};
+  for (const auto& [label, summary] : r.beyond) jr["beyond_accuracy"][label] = summary_json(summary);
   nlohmann::json curve = nlohmann::json::array();
   for (const auto& e : r.curve)
     curve.push_back({{"epoch", e.epoch},

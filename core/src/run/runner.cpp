@@ -182,6 +182,19 @@ void refuse_duplicate_runs(const Experiment& ex, const Dataset& data, const Plug
 
 namespace {
 
+// Intra-list diversity compares pooled vectors: a token-level modality is refused before anything is trained.
+void refuse_token_level_diversity(const Experiment& ex, const Dataset& data) {
+  std::vector<ParamSet> protocols = {ex.protocol};
+  for (const auto& v : ex.also_evaluate) protocols.push_back(v.protocol);
+  for (const auto& protocol : protocols) {
+    const std::string name = protocol_options(protocol).diversity_modality;
+    const FeatureTable* f = name.empty() || !data.modalities ? nullptr : data.modalities->find(name);
+    if (f && !f->pooled())
+      throw InputError("[protocol].diversity_modality = \"" + name +
+                       "\": its features are token-level; name a modality with pooled features");
+  }
+}
+
 // Everything a grid can refuse is refused here, before anything is trained or written: the sampled-evaluation
 // negatives (read or drawn), two entries that are one run, a bad [train].device, and a plugin that refuses its
 // parameters (every configuration is built once).
@@ -190,6 +203,7 @@ void check_grid(const Experiment& ex, const Dataset& data, const Split& split,
   sampled_negatives(ex.protocol, ex.base_dir, data);
   for (const auto& v : ex.also_evaluate) sampled_negatives(v.protocol, ex.base_dir, data);
   for (const auto& spec : ex.modalities) feature_provenance(spec.path);  // a damaged sidecar, before any write
+  refuse_token_level_diversity(ex, data);
   // A supervised run's process skips the rest: its parent checked every configuration before starting it.
   if (!options.only_run_key.empty()) return;
   refuse_duplicate_runs(ex, data, registry);

@@ -85,4 +85,18 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
   return out;
 }
 
+std::string timestamp_text(double t) {
+  char out[64];
+  const double seconds = t > 1e11 ? t / 1000 : t;  // milliseconds (the Amazon Reviews 2023 files) or seconds
+  if (seconds < 1e8 || seconds > 4e9) {
+    std::snprintf(out, sizeof out, "%.0f", t);
+    return out;
+  }
+  const std::time_t tt = std::time_t(seconds);
+  std::tm utc{};
+  gmtime_r(&tt, &utc);
+  std::snprintf(out, sizeof out, "%.0f (%04d-%02d-%02d)", t, utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday);
+  return out;
+}
+
 }  // namespace mmsr
