@@ -161,5 +161,18 @@ TEST(Split, PreprocessingCarriesTimesAndPartsAndTheCacheKeepsThem) {
   EXPECT_NE(preprocess(untimed, o, "t").checksum, d.checksum);
 }
 
+// What `mmsr data stats` says of time and of a published split: the first timestamp, where the last 20% and 10% of
+// the interactions begin (sorted 1 2 3 5 6 7 8 8 9 10: positions 8 and 9), the last; interactions per part.
+TEST(Split, DataStatsGiveTheTimeSpanAndThePublishedParts) {
+  Dataset d = timed();
+  d.parts = {{0, 0, 0, 1, 2}, {0, 2, 2}, {1, 2}};
+  const DatasetStats st = compute_stats(d);
+  EXPECT_EQ(st.time_points, (std::vector<double>{1, 9, 10, 10}));
+  EXPECT_EQ(st.published_parts, (std::vector<int64_t>{4, 2, 4}));
+  d.times.clear(), d.parts.clear();
+  EXPECT_TRUE(compute_stats(d).time_points.empty());
+  EXPECT_TRUE(compute_stats(d).published_parts.empty());
+}
+
 }  // namespace
 }  // namespace mmsr
