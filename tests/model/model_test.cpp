@@ -266,17 +266,28 @@ TEST(SoftmaxLoss, EqualsCrossEntropyOverTheCatalogueWithoutPadding) {
   EXPECT_NEAR(loss, expected, 1e-5);
 }
 
-TEST(BceLoss, NegativesComeFromOutsideTheUsersWindow) {
-  torch::manual_seed(8);
-  // Catalogue 1..5; the user's window holds 1..4, so every negative must be item 5.
+// One user whose window holds items 1..4 of a catalogue 1..5 (so every negative is item 5), random states and item
+// vectors from the seed: what the sampled-BCE tests score.
+struct OneWindowCase {
   Batch b = make_batch(torch::tensor({{1, 2, 3}}), torch::tensor({{2, 3, 4}}));
-  auto h = torch::randn({1, 3, 4});
-  auto all = torch::randn({6, 4});
+  torch::Tensor h, all;
   ForwardOutput out;
-  out.batch = &b;
-  out.branches.push_back({"id", h, torch::Tensor()});
-  out.all_item_vectors = [&](size_t) { return all; };
-  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  explicit OneWindowCase(uint64_t seed) {
+    torch::manual_seed(seed);
+    h = torch::randn({1, 3, 4});
+    all = torch::randn({6, 4});
+    out.batch = &b;
+    out.branches.push_back({"id", h, torch::Tensor()});
+    out.all_item_vectors = [this](size_t) { return all; };
+    out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  }
+  OneWindowCase(const OneWindowCase&) = delete;
+};
+
+TEST(BceLoss, NegativesComeFromOutsideTheUsersWindow) {
+  OneWindowCase c(8);
+  const auto &h = c.h, &all = c.all;
+  auto& out = c.out;
   double loss = make_objective("bce", {{"negatives", int64_t(3)}}, 5)->compute(out).total.item<double>();
   double expected = 0;
   for (int t = 0; t < 3; ++t) {
@@ -289,15 +300,9 @@ TEST(BceLoss, NegativesComeFromOutsideTheUsersWindow) {
 // gSASRec's gBCE: the positive's term weighted by beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = n / (N - 1); the
 // negatives' terms as BCE's. The same draws (same seed) as BCE, so the difference is the positive's weight alone.
 TEST(BceLoss, CalibrationWeightsThePositiveByGsasrecsBeta) {
-  Batch b = make_batch(torch::tensor({{1, 2, 3}}), torch::tensor({{2, 3, 4}}));
-  torch::manual_seed(9);
-  auto h = torch::randn({1, 3, 4});
-  auto all = torch::randn({6, 4});
-  ForwardOutput out;
-  out.batch = &b;
-  out.branches.push_back({"id", h, torch::Tensor()});
-  out.all_item_vectors = [&](size_t) { return all; };
-  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  OneWindowCase c(9);
+  const auto &h = c.h, &all = c.all;
+  auto& out = c.out;
   const double t = 0.75, alpha = 3.0 / 4.0, beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha);
   double positives = 0;
   for (int p = 0; p < 3; ++p) positives += std::log1p(std::exp(-(h[0][p] * all[p + 2]).sum().item<double>()));
