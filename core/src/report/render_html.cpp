@@ -262,8 +262,8 @@ void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out
   for (const auto& r : b.rows)
     for (const auto& c : r.vs_reference) tests += c.users > 0;
   if (tests == 0) return;
-  out << fmt::format("<h3 id=\"b{}-sec-significance\">Significance against {} on {}</h3><p class=\"legend\">Each user is one pair: the metric of the "
-                     "seeds both rows share, averaged per user. Wilcoxon signed-rank (effect: rank-biserial r) and "
+  out << fmt::format("<h3 id=\"b{}-sec-significance\">Significance against {} on {}</h3><p class=\"legend\">Each test target (one per user under "
+                     "leave-one-out) is one pair: its metric over the seeds both rows share, averaged. Wilcoxon signed-rank (effect: rank-biserial r) and "
                      "paired t (effect: d_z); Holm's correction over the board's {} comparisons of each test.</p>",
                      bi, esc(b.rows[size_t(b.reference)].label()), esc(b.select), tests);
   const size_t col = select_column(b.rows[0].metric_labels, b.select);

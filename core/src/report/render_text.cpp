@@ -125,7 +125,7 @@ void markdown_significance(const Leaderboard& b, std::ostringstream& out) {
     for (const auto& c : r.vs_reference) tests += c.users > 0;
   if (tests == 0) return;
   out << fmt::format(
-      "Against the reference {} on test {} (paired over users; Holm over the board's {} comparisons; effect: "
+      "Against the reference {} on test {} (paired over test targets; Holm over the board's {} comparisons; effect: "
       "rank-biserial r for Wilcoxon, d_z for t):\n\n",
       ref.label(), b.select, tests);
   out << "| model | mean [95% CI] | Δ | Wilcoxon p | Holm | r | paired t p | Holm | d_z | users | seeds paired |\n"
