@@ -47,6 +47,12 @@ def kendall_tau(a, b):
     return agree / len(pairs)
 
 
+def flipped_pairs(a, b):
+    """The pairs of models whose order differs between two placings."""
+    models = sorted(a, key=a.get)
+    return [(x, y) for i, x in enumerate(models) for y in models[i + 1:] if (a[x] - a[y]) * (b[x] - b[y]) < 0]
+
+
 def ranking_sentence(boards):
     (loo_name, loo), (tmp_name, tmp) = boards
     a, b = places(loo), places(tmp)
@@ -59,6 +65,13 @@ def ranking_sentence(boards):
     text = (f"By test NDCG@10, leave-one-out orders the models {order(a)}; the temporal split orders them {order(b)} "
             f"(Kendall's tau {kendall_tau(a, b):+.2f}). ")
     text += ("Every model keeps its place. " if not moved else "Places that change: " + ", ".join(moved) + ". ")
+    for x, y in flipped_pairs(a, b):
+        (mx, sx, _), (my, sy, _) = tmp.mean_sd(x, "ndcg@10"), tmp.mean_sd(y, "ndcg@10")
+        (lx, lsx, _), (ly, lsy, _) = loo.mean_sd(x, "ndcg@10"), loo.mean_sd(y, "ndcg@10")
+        within = lambda d, s1, s2: "within" if abs(d) <= max(s1, s2) else "beyond"
+        text += (f"{x} and {y} trade places: {within(mx - my, sx, sy)} the seeds' spread under the temporal split "
+                 f"({abs(mx - my):.4f} apart), {within(lx - ly, lsx, lsy)} it under leave-one-out "
+                 f"({abs(lx - ly):.4f}). ")
     text += (f"The temporal split's NDCG@10 is {min(ratio):.2f} to {max(ratio):.2f} times the leave-one-out one.")
     return text
 

@@ -107,7 +107,8 @@ std::string split_card(const nlohmann::json& p, const std::string& split_json) {
                                                                               "period is ranked";
     text += fmt::format(", given all the user's earlier items; {} training interactions, {} validation events ({} "
                         "users), {} test events ({} users); {} validation and {} test targets never seen in "
-                        "training; {} and {} users' periods begin with no earlier item",
+                        "training; {} validation and {} test periods begin a user's sequence (their first event has nothing before it "
+                        "and is not ranked)",
                         str(s, "training_interactions"), str(s, "valid_events"), str(s, "valid_users"),
                         str(s, "test_events"), str(s, "test_users"), str(s, "cold_valid_targets"),
                         str(s, "cold_test_targets"), str(s, "valid_users_without_history"),
