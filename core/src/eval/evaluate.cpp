@@ -154,7 +154,7 @@ namespace {
 // Single-branch models record their only branch as "fused": the score the leaderboard ranks by.
 std::string stored_branch(const SplitEvaluation& e, size_t b) { return e.names.size() == 1 ? "fused" : e.names[b]; }
 
-// Metrics and per-user ranks of one split's evaluation.
+// Metrics and per-event ranks of one split's evaluation.
 void record_split(const Experiment& ex, const std::string& split_name, const SplitEvaluation& e,
                   ProtocolRecords& out) {
   for (size_t b = 0; b < e.names.size(); ++b) {
@@ -170,15 +170,15 @@ void record_split(const Experiment& ex, const std::string& split_name, const Spl
 }
 
 // Test metrics per popularity group and branch.
-void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, const std::vector<int64_t>& group_of_user,
+void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, const std::vector<int64_t>& group_of_event,
                           ProtocolRecords& out) {
   if (ex.popularity_groups <= 0) return;
   for (size_t b = 0; b < test.names.size(); ++b) {
     const std::string branch = stored_branch(test, b);
     for (int64_t g = 0; g <= ex.popularity_groups; ++g) {
       std::vector<double> ranks;
-      for (size_t u = 0; u < group_of_user.size(); ++u)
-        if (group_of_user[u] == g) ranks.push_back(test.ranks[b][u]);
+      for (size_t e = 0; e < group_of_event.size(); ++e)
+        if (group_of_event[e] == g) ranks.push_back(test.ranks[b][e]);
       if (ranks.empty()) continue;
       for (const auto& m : branch_metrics(ex, ranks))
         out.group_metrics.push_back({"test", branch, g, m.name, m.k, m.value, int64_t(ranks.size())});
@@ -189,7 +189,7 @@ void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, con
 }  // namespace
 
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
-                                  const std::vector<int64_t>& group_of_user, const ParamSet& protocol) {
+                                  const std::vector<int64_t>& group_of_event, const ParamSet& protocol) {
   ProtocolRecords out;
   const ProtocolOptions o = protocol_options(protocol);
   // Beyond-accuracy metrics of the full ranking's top-K lists (a sampled ranking's lists are mostly its negatives).
@@ -208,7 +208,7 @@ ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, As
   }
   record_split(ex, "valid", evaluator.run(model, false), out);
   record_split(ex, "test", test, out);
-  record_group_metrics(ex, test, group_of_user, out);
+  record_group_metrics(ex, test, group_of_event, out);
   return out;
 }
 

@@ -86,7 +86,7 @@ std::vector<int64_t> popularity_groups(const Split& split, int64_t groups);
 // The selected model's test and validation evaluations under the evaluator's protocol (`protocol`), as the store keeps
 // them, with the beyond-accuracy metrics of the test's top-K lists under full ranking (eval/beyond.h).
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
-                                  const std::vector<int64_t>& group_of_user, const ParamSet& protocol);
+                                  const std::vector<int64_t>& group_of_event, const ParamSet& protocol);
 
 // Full-ranking evaluation's core, per row of scores [B, N+1]: how many candidates score above the target and how
 // many tie with it (the target itself not counted). candidates [B, N+1] bool, target [B, 1] item ids. A NaN score
