@@ -69,6 +69,7 @@ struct Dataset {
   int64_t num_items() const { return int64_t(item_tokens.size()) - 1; }
   int64_t num_users() const { return int64_t(sequences.size()); }
   int64_t num_interactions() const;
+  std::vector<double> sorted_times() const;  // every interaction's timestamp, ascending (empty: none known)
   void compute_checksum();
 };
 

@@ -22,6 +22,13 @@ int64_t Dataset::num_interactions() const {
   return n;
 }
 
+std::vector<double> Dataset::sorted_times() const {
+  std::vector<double> all;
+  for (const auto& t : times) all.insert(all.end(), t.begin(), t.end());
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
 void Dataset::compute_checksum() {
   Hasher h;
   h.add_u64(sequences.size());
@@ -181,9 +188,7 @@ DatasetStats compute_stats(const Dataset& data) {
   }
   for (int64_t i = 1; i <= st.items; ++i) st.items_not_in_training += !in_train[size_t(i)];
   if (!data.times.empty()) {
-    std::vector<double> all;
-    for (const auto& t : data.times) all.insert(all.end(), t.begin(), t.end());
-    std::sort(all.begin(), all.end());
+    const std::vector<double> all = data.sorted_times();
     for (double q : {0.0, 0.8, 0.9}) st.time_points.push_back(all[std::min(all.size() - 1, size_t(q * double(all.size())))]);
     st.time_points.push_back(all.back());
   }

@@ -89,20 +89,26 @@ class AttributeBuilder {
   std::unordered_map<std::string, int32_t> ids_;
 };
 
-// Reads whitespace-separated lines, skipping blank ones; on_fields(group, fields, line_no) adds each line.
+// Calls on_fields(fields, line_no) for each non-blank line of whitespace-separated fields.
 template <typename OnFields>
-RawSequences read_whitespace_lines(const std::string& path, OnFields&& on_fields) {
+void for_each_line_of_fields(const std::string& path, OnFields&& on_fields) {
   auto in = open_or_throw(path);
-  RawSequences raw;
-  raw.source = path;
-  UserGrouper group(raw);
   std::string line;
   long line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
     auto fields = split_ws(line);
-    if (!fields.empty()) on_fields(group, fields, line_no);
+    if (!fields.empty()) on_fields(fields, line_no);
   }
+}
+
+// Reads whitespace-separated lines, skipping blank ones; on_fields(group, fields, line_no) adds each line.
+template <typename OnFields>
+RawSequences read_whitespace_lines(const std::string& path, OnFields&& on_fields) {
+  RawSequences raw;
+  raw.source = path;
+  UserGrouper group(raw);
+  for_each_line_of_fields(path, [&](auto& fields, long line_no) { on_fields(group, fields, line_no); });
   require_nonempty(raw, path);
   return raw;
 }
@@ -141,18 +147,12 @@ RawSequences read_s3rec(const std::string& path) {
 }
 
 RawSequences read_user_item_pairs(const std::string& path) {
-  auto in = open_or_throw(path);
   RawSequences raw;
   raw.source = path;
   Interner items(raw.item_tokens), users(raw.user_tokens);
   Events events;
   size_t columns = 0;  // 2, or 3 with a time column: the first line decides, every other line must agree
-  std::string line;
-  long line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    const auto fields = split_ws(line);
-    if (fields.empty()) continue;
+  for_each_line_of_fields(path, [&](const auto& fields, long line_no) {
     if (fields.size() != 2 && fields.size() != 3)
       throw InputError(located(path, line_no, "expected 'user item' or 'user item timestamp' (SASRec format), found " +
                                                   std::to_string(fields.size()) + " fields"));
@@ -165,7 +165,7 @@ RawSequences read_user_item_pairs(const std::string& path) {
     const std::string_view item = require_integer(path, line_no, "item", fields[1], "SASRec");
     events.add(int32_t(users.index(user).first), items.id(item),
                columns == 3 ? parse_timestamp(fields[2], path, line_no) : 0.0);
-  }
+  });
   sequences_from_events(raw, events, columns == 3);
   require_nonempty(raw, path);
   return raw;

@@ -41,14 +41,6 @@ void Split::cut_leave_one_out() {
 
 namespace {
 
-// All timestamps of the data, sorted.
-std::vector<double> sorted_times(const std::vector<std::vector<double>>& times) {
-  std::vector<double> all;
-  for (const auto& t : times) all.insert(all.end(), t.begin(), t.end());
-  std::sort(all.begin(), all.end());
-  return all;
-}
-
 // The timestamp where the last `share` of all interactions (sorted times) begins.
 double time_where_last_share_begins(const std::vector<double>& all, double share) {
   const double at = std::floor(double(all.size()) * (1.0 - share));
@@ -72,7 +64,7 @@ void Split::cut_temporal(const SplitOptions& o) {
     throw InputError("[protocol].split = \"temporal\": the data has no timestamps (its format carries none); use a "
                      "format with a time column (recbole .inter with timestamp, sasrec with a third column, mmrec, "
                      "amazon2023) or split = \"leave_one_out\"");
-  const std::vector<double> all = sorted_times(data_->times);
+  const std::vector<double> all = data_->sorted_times();
   test_start_ = o.test_start > 0 ? o.test_start : time_where_last_share_begins(all, o.test_share);
   // The validation period's share counts back from where the test period begins.
   valid_start_ = o.valid_start > 0 ? o.valid_start

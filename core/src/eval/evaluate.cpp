@@ -19,7 +19,9 @@ Evaluator::Evaluator(const ParamSet& protocol, const Split& split, const BatchBu
 Evaluator::Evaluator(const ProtocolOptions& protocol, const Split& split, const BatchBuilder& builder,
                      int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
     : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(std::move(negatives)),
-      mask_history_(protocol.mask_history), tie_rule_(parse_tie_rule(protocol.ties)) {
+      mask_history_(protocol.mask_history), tie_rule_(parse_tie_rule(protocol.ties)), ks_(protocol.ks),
+      top_k_(protocol.candidates == "full" ? *std::max_element(protocol.ks.begin(), protocol.ks.end()) : 0),
+      diversity_modality_(protocol.diversity_modality) {
   // Events in order of input length: batches of similar lengths are narrow (see BatchBuilder). Ranks are written
   // back by event index, so the order changes no number.
   for (bool test : {false, true}) {
@@ -189,21 +191,18 @@ void record_group_metrics(const Experiment& ex, const SplitEvaluation& test, con
 }  // namespace
 
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
-                                  const std::vector<int64_t>& group_of_event, const ParamSet& protocol) {
+                                  const std::vector<int64_t>& group_of_event) {
   ProtocolRecords out;
-  const ProtocolOptions o = protocol_options(protocol);
-  // Beyond-accuracy metrics of the full ranking's top-K lists (a sampled ranking's lists are mostly its negatives).
+  // Beyond-accuracy metrics of the test's top-K lists.
   TopLists top;
-  if (o.candidates == "full") {
-    top.k = *std::max_element(o.ks.begin(), o.ks.end());
-    top.items.assign(evaluator.split().events(true).size() * size_t(top.k), 0);
-  }
+  top.k = evaluator.top_k();
+  top.items.assign(evaluator.split().events(true).size() * size_t(top.k), 0);
   SplitEvaluation test = evaluator.run(model, true, top.k > 0 ? &top : nullptr);
   if (top.k > 0) {
     const Dataset& data = evaluator.split().data();
-    const FeatureTable* features =
-        o.diversity_modality.empty() || !data.modalities ? nullptr : data.modalities->find(o.diversity_modality);
-    for (const auto& m : beyond_accuracy(top, o.ks, evaluator.split().item_counts(), features))
+    const std::string& modality = evaluator.diversity_modality();
+    const FeatureTable* features = modality.empty() || !data.modalities ? nullptr : data.modalities->find(modality);
+    for (const auto& m : beyond_accuracy(top, evaluator.ks(), evaluator.split().item_counts(), features))
       out.metrics.push_back({"test", "fused", m.name, m.k, m.value});
   }
   record_split(ex, "valid", evaluator.run(model, false), out);

@@ -47,6 +47,11 @@ class Evaluator {
   // top->k candidates of the model's score (the fused one with several branches) in top->items.
   SplitEvaluation run(AssembledModel& model, bool test, TopLists* top = nullptr);
   const Split& split() const { return split_; }
+  // The length of the test lists the beyond-accuracy metrics read: the largest K under full ranking, 0 under sampled
+  // ranking (whose lists are mostly its negatives).
+  int64_t top_k() const { return top_k_; }
+  const std::vector<int64_t>& ks() const { return ks_; }
+  const std::string& diversity_modality() const { return diversity_modality_; }
 
  private:
   torch::Tensor candidate_mask(const std::vector<EvaluationEvent>& events, size_t begin, size_t end,
@@ -64,6 +69,9 @@ class Evaluator {
   std::vector<std::vector<int32_t>> negatives_;
   bool mask_history_;
   TieRule tie_rule_;
+  std::vector<int64_t> ks_;
+  int64_t top_k_;
+  std::string diversity_modality_;
   // Validation [0] and test [1] events in evaluation order, and each one's index in split.events().
   std::vector<EvaluationEvent> ordered_[2];
   std::vector<int32_t> index_[2];
@@ -83,10 +91,10 @@ double selection_value(const Experiment& ex, const SplitEvaluation& e);
 // item counts, 1 = least popular.
 std::vector<int64_t> popularity_groups(const Split& split, int64_t groups);
 
-// The selected model's test and validation evaluations under the evaluator's protocol (`protocol`), as the store keeps
-// them, with the beyond-accuracy metrics of the test's top-K lists under full ranking (eval/beyond.h).
+// The selected model's test and validation evaluations under the evaluator's protocol, as the store keeps them, with
+// the beyond-accuracy metrics of the test's top-K lists under full ranking (eval/beyond.h).
 ProtocolRecords evaluate_selected(const Experiment& ex, Evaluator& evaluator, AssembledModel& model,
-                                  const std::vector<int64_t>& group_of_event, const ParamSet& protocol);
+                                  const std::vector<int64_t>& group_of_event);
 
 // Full-ranking evaluation's core, per row of scores [B, N+1]: how many candidates score above the target and how
 // many tie with it (the target itself not counted). candidates [B, N+1] bool, target [B, 1] item ids. A NaN score

@@ -278,6 +278,11 @@ void significance_table(const Leaderboard& b, size_t bi, std::ostringstream& out
   out << "</tbody></table></div></details>";
 }
 
+// A table cell of a mean over seeds and its standard deviation.
+std::string sd_cell(double mean, double sd) {
+  return fmt::format("<td>{:.4f} <span class=\"sd\">± {:.4f}</span></td>", mean, sd);
+}
+
 void branch_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
   const std::vector<std::string> branches = side_branches(b);
   if (branches.empty()) return;
@@ -292,8 +297,7 @@ void branch_table(const Leaderboard& b, size_t bi, std::ostringstream& out) {
     auto cell = [&](const std::string& br) {
       auto it = r.by_branch.find(br);
       return it == r.by_branch.end() ? std::string("<td></td>")
-                                     : fmt::format("<td>{:.4f} <span class=\"sd\">± {:.4f}</span></td>", it->second.first,
-                                                   it->second.second);
+                                     : sd_cell(it->second.first, it->second.second);
     };
     out << cell("fused");
     for (const auto& br : branches) out << cell(br);
@@ -318,8 +322,7 @@ void popularity_section(const Leaderboard& b, size_t bi, std::ostringstream& out
     for (const auto& [g, n] : users) {
       auto it = r.by_group.find(g);
       out << (it == r.by_group.end() ? std::string("<td></td>")
-                                     : fmt::format("<td>{:.4f} <span class=\"sd\">± {:.4f}</span></td>", it->second.first,
-                                                   it->second.second));
+                                     : sd_cell(it->second.first, it->second.second));
     }
     out << "</tr>";
   }
@@ -341,8 +344,7 @@ void beyond_section(const Leaderboard& b, size_t bi, std::ostringstream& out) {
     for (const auto& l : labels) {
       auto it = r.beyond.find(l);
       out << (it == r.beyond.end() ? std::string("<td></td>")
-                                   : fmt::format("<td>{:.4f} <span class=\"sd\">± {:.4f}</span></td>", it->second.mean,
-                                                 it->second.sd));
+                                   : sd_cell(it->second.mean, it->second.sd));
     }
     out << "</tr>";
   }

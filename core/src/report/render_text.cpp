@@ -43,6 +43,9 @@ std::string candidates_title(const nlohmann::json& p) {
 }
 
 // Per-branch scores of multi-branch models, and scores by the target's popularity group, when the board has them.
+// A Markdown cell of a mean over seeds and its standard deviation.
+std::string sd_cell(double mean, double sd) { return fmt::format(" {:.4f} ± {:.4f} |", mean, sd); }
+
 void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
   const std::vector<std::string> branches = side_branches(b);
   if (!branches.empty()) {
@@ -58,7 +61,7 @@ void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
       auto cell = [&](const std::string& br) {
         auto it = r.by_branch.find(br);
         return it == r.by_branch.end() ? std::string(" |")
-                                       : fmt::format(" {:.4f} ± {:.4f} |", it->second.first, it->second.second);
+                                       : sd_cell(it->second.first, it->second.second);
       };
       out << cell("fused");
       for (const auto& br : branches) out << cell(br);
@@ -82,7 +85,7 @@ void markdown_breakdowns(const Leaderboard& b, std::ostringstream& out) {
     for (const auto& [g, n] : users) {
       auto it = r.by_group.find(g);
       out << (it == r.by_group.end() ? std::string(" |")
-                                     : fmt::format(" {:.4f} ± {:.4f} |", it->second.first, it->second.second));
+                                     : sd_cell(it->second.first, it->second.second));
     }
     out << "\n";
   }
@@ -105,7 +108,7 @@ void markdown_beyond(const Leaderboard& b, std::ostringstream& out) {
     out << "| " << r.label() << " |";
     for (const auto& l : labels) {
       auto it = r.beyond.find(l);
-      out << (it == r.beyond.end() ? std::string(" |") : fmt::format(" {:.4f} ± {:.4f} |", it->second.mean, it->second.sd));
+      out << (it == r.beyond.end() ? std::string(" |") : sd_cell(it->second.mean, it->second.sd));
     }
     out << "\n";
   }

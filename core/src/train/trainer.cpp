@@ -344,7 +344,7 @@ class Training {
     outcome_.best_epoch = st_.best_epoch;
     auto started = Clock::now();
     const auto group_of_event = popularity_groups(split_, std::max<int64_t>(1, ex_.popularity_groups));
-    ProtocolRecords main = evaluate_selected(ex_, *evaluator_, *model_, group_of_event, ex_.protocol);
+    ProtocolRecords main = evaluate_selected(ex_, *evaluator_, *model_, group_of_event);
     outcome_.metrics = std::move(main.metrics);
     outcome_.ranks = std::move(main.ranks);
     outcome_.group_metrics = std::move(main.group_metrics);
@@ -353,7 +353,7 @@ class Training {
       auto variant_started = Clock::now();
       Evaluator evaluator(variant.protocol, split_, builder_, eval_batch_, device_,
                           sampled_negatives(variant.protocol, ex_.base_dir, data_));
-      ProtocolRecords records = evaluate_selected(ex_, evaluator, *model_, group_of_event, variant.protocol);
+      ProtocolRecords records = evaluate_selected(ex_, evaluator, *model_, group_of_event);
       VariantOutcome v{std::move(records.metrics), std::move(records.ranks), std::move(records.group_metrics),
                        since(variant_started)};
       outcome_.variants.push_back(std::move(v));
