@@ -3,7 +3,7 @@
 of docs/parity.md and the side-by-side comparison of docs/performance.md.
 
 Reads an S3-Rec file (one user per line: uid i1 i2 ...), writes it as a RecBole atomic file (the line order as the
-timestamp), and trains RecBole's SASRec, GRU4Rec or NextItNet under the S3-Rec protocol that mmsr's parity grids use:
+timestamp), and trains RecBole's SASRec, GRU4Rec, NextItNet or BERT4Rec under the S3-Rec protocol that mmsr's parity grids use:
 leave-one-out by time, all items ranked with the user's history removed, full softmax (CE), the epoch chosen on
 validation NDCG@10. Prints one JSON line per seed: test HR@10 / NDCG@10, the selected epoch, seconds per training
 epoch and per evaluation, time to the first epoch, and peak memory.
@@ -131,7 +131,7 @@ def remove_history(model, dataset, s3rec_path, phase):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--model", default="SASRec", choices=["SASRec", "GRU4Rec", "NextItNet"])
+    ap.add_argument("--model", default="SASRec", choices=["SASRec", "GRU4Rec", "NextItNet", "BERT4Rec"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--patience", type=int, default=10)
@@ -173,6 +173,10 @@ def main():
                    "layer_norm_eps": 1e-12, "initializer_range": 0.02},
         "GRU4Rec": {"embedding_size": args.dim, "hidden_size": args.dim, "num_layers": 1, "dropout_prob": 0.3},
         "NextItNet": {"embedding_size": args.dim, "block_num": 2, "dilations": [1, 4], "kernel_size": 3, "reg_weight": 0},
+        # The Cloze task's mask_ratio 0.2 and ft_ratio 0.5 are RecBole's BERT4Rec.yaml defaults, as mmsr's bert4rec's.
+        "BERT4Rec": {"n_layers": 2, "n_heads": 2, "hidden_size": args.dim, "inner_size": 4 * args.dim,
+                     "hidden_dropout_prob": args.dropout, "attn_dropout_prob": args.dropout, "hidden_act": "gelu",
+                     "layer_norm_eps": 1e-12, "initializer_range": 0.02, "mask_ratio": 0.2, "ft_ratio": 0.5},
     }[args.model]
     for seed in args.seeds:
         settings = {

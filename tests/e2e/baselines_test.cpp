@@ -166,6 +166,50 @@ TEST(Fdsa, TrainsOnPooledFeaturesAndRefusesDataWithoutAny) {
   }
 }
 
+// BERT4Rec learns the synthetic data's sequential structure through its Cloze task: it ranks the test targets above
+// the popularity ranking. Its training targets are its own, so it refuses a tower of several branches.
+TEST(Bert4rec, TrainsOnTheClozeTaskAndBeatsPopularity) {
+  TempDir t;
+  const std::string store = t.path("s.sqlite");
+  std::string text = tiny_with_models(R"(
+[[model]]
+name = "PopRec"
+tower = { plugin = "popularity" }
+
+[[model]]
+name = "BERT4Rec"
+tower = { plugin = "id", dim = 16 }
+backbone = { plugin = "bert4rec", layers = 1, heads = 1, dropout = 0.1, attn_dropout = 0.1 }
+loss = "softmax"
+)");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  text.replace(text.find("users = 120"), 11, "users = 400");
+  text.replace(text.find("epochs = 2"), 10, "epochs = 30\nlr = 0.005");
+  GridSummary s = run_experiment(parse(text), text, plugins(), quiet(store));
+  ASSERT_EQ(s.finished, 2);
+  auto ndcg = [&](const std::string& model) {
+    return column(store, "SELECT m.value FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.model_name = '" + model +
+                             "' AND m.split = 'test' AND m.name = 'ndcg' AND m.k = 10");
+  };
+  ASSERT_EQ(ndcg("BERT4Rec").size(), 1u);
+  ASSERT_EQ(ndcg("PopRec").size(), 1u);
+  EXPECT_GT(ndcg("BERT4Rec")[0], 1.3 * ndcg("PopRec")[0]);
+
+  std::string late = tiny_with_models(R"(
+[[model]]
+name = "LF"
+tower = { plugin = "late_fusion", dim = 16 }
+backbone = "bert4rec"
+loss = "softmax"
+)");
+  try {
+    run_experiment(parse(late), late, plugins(), quiet(t.path("late.sqlite")));
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs an item tower with one branch"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Fdsa, ReadsTheS3RecAttributeFileOfLastFM) {
   if (!test::shared_data_available("s3rec/LastFM_item2attributes.json"))
     GTEST_SKIP() << "../shared/data/s3rec is absent: real-data check skipped";

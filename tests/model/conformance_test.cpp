@@ -103,6 +103,7 @@ TEST_P(BackboneConformance, ShapesAndFiniteOutputs) {
 
 TEST_P(BackboneConformance, NoPositionSeesALaterItem) {
   auto enc = build(GetParam(), 2);
+  if (enc->bidirectional()) GTEST_SKIP() << "bidirectional: only its last position is a user state";
   auto valid = valid_for({7, 5}, kLen);
   auto x = torch::randn({2, kLen, kDim});
   auto y = run(*enc, x, valid);
@@ -112,6 +113,52 @@ TEST_P(BackboneConformance, NoPositionSeesALaterItem) {
     auto y2 = run(*enc, x2, valid);
     EXPECT_TRUE(torch::allclose(y.slice(1, 0, t), y2.slice(1, 0, t), 1e-5, 1e-6)) << "changed from position " << t;
   }
+}
+
+// The user's state (the last position, what evaluation scores) reads every real item of the window.
+TEST_P(BackboneConformance, TheLastStateSeesEveryRealItem) {
+  auto enc = build(GetParam(), 8);
+  auto valid = valid_for({7, 4}, kLen);
+  auto x = torch::randn({2, kLen, kDim});
+  auto last = run(*enc, x, valid).select(1, kLen - 1);
+  for (int64_t t = kLen - 4; t < kLen; ++t) {
+    auto x2 = x.clone();
+    x2.select(1, t).add_(torch::randn({2, kDim}));
+    auto last2 = run(*enc, x2, valid).select(1, kLen - 1);
+    for (int64_t r = 0; r < 2; ++r)
+      EXPECT_FALSE(torch::allclose(last[r], last2[r])) << "row " << r << ": the last state ignores position " << t;
+  }
+}
+
+// A training step predicts the batch's next items from forward(), or targets of the encoder's own choosing that
+// are items of the same row (a Cloze task), one per state.
+TEST_P(BackboneConformance, ATrainingStepPredictsItemsOfItsOwnRow) {
+  auto enc = build(GetParam(), 9);
+  enc->train();
+  auto valid = valid_for({7, 3}, kLen);
+  Batch b;
+  b.items = items_for(valid);
+  b.valid = valid;
+  b.targets = torch::cat({b.items.slice(1, 1), torch::tensor({{5}, {6}}, torch::kLong)}, 1).masked_fill(~valid, 0);
+  auto x = torch::randn({2, kLen, kDim});
+  torch::manual_seed(3);
+  TrainingView step = enc->train_forward(x, valid, b);
+  ASSERT_EQ(step.states.dim(), 3);
+  EXPECT_EQ(step.states.size(2), enc->output_dim());
+  EXPECT_TRUE(torch::isfinite(step.states).all().item<bool>());
+  if (!step.targets.defined()) {
+    EXPECT_EQ(step.states.sizes(), torch::IntArrayRef({2, kLen, enc->output_dim()}));
+    return;
+  }
+  ASSERT_EQ(step.targets.sizes(), step.states.sizes().slice(0, 2));
+  EXPECT_TRUE(enc->bidirectional()) << "an encoder choosing its own targets must say so (bidirectional())";
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t t = 0; t < step.targets.size(1); ++t) {
+      int64_t target = step.targets[r][t].item<int64_t>();
+      if (target == 0) continue;
+      bool of_row = b.items[r].eq(target).any().item<bool>() || b.targets[r].eq(target).any().item<bool>();
+      EXPECT_TRUE(of_row) << "row " << r << " position " << t << " predicts item " << target;
+    }
 }
 
 TEST_P(BackboneConformance, EveryRealPositionSeesItsOwnItem) {

@@ -119,7 +119,7 @@ INSTANTIATE_TEST_SUITE_P(NormPositions, SasrecCausality, ::testing::Values("post
 // positions = "from_start" is RecBole's convention: the oldest item of the window is position 0. A sequence then
 // gives the same outputs however much padding its batch adds, a full window gives what the default gives, and a
 // shorter one does not (its newest item is no longer at the last position).
-TEST(CausalTransformer, PositionsFromTheStartAreRecbolesConvention) {
+TEST(SequenceTransformer, PositionsFromTheStartAreRecbolesConvention) {
   auto encoder = [](const std::string& positions) {
     torch::manual_seed(9);
     auto e = make_sasrec({{"positions", positions}}, 8, 6);

@@ -56,6 +56,10 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
         "encoder_" + branch_names_[i],
         sequence_free ? std::make_shared<NoSequence>() : b->make_backbone(run.backbone.params, c)));
   }
+  if (encoders_.size() > 1 && encoders_[0]->bidirectional())
+    throw InputError("backbone '" + run.backbone.plugin + "' trains on targets of its own choosing (a Cloze task), " +
+                     "so it needs an item tower with one branch; '" + t->name + "' has " +
+                     std::to_string(encoders_.size()) + ": use one with a single branch (id, or early fusion)");
   for (size_t i = 0; i < run.losses.size(); ++i) {
     const ComponentEntry* o = registry.find(PluginKind::Objective, run.losses[i].plugin);
     if (!o) throw InputError("plugin not loaded: " + run.losses[i].plugin);
@@ -133,18 +137,26 @@ LossTerms AssembledModel::loss(const Batch& plain_batch, const torch::Tensor& lo
     for (auto& [name, f] : adapted_rows) with_adapted.features[adapted_key(name)] = f;
     view = &with_adapted;
   }
-  const Batch& batch = *view;
   // Each distinct item of the batch goes through the tower once; slots gather their rows.
-  std::vector<torch::Tensor> unique_vectors = tower_->forward(batch.unique_items, tower_features);
+  std::vector<torch::Tensor> unique_vectors = tower_->forward(view->unique_items, tower_features);
   ForwardOutput out;
-  out.batch = &batch;
+  Batch with_own_targets;
+  out.batch = view;
   out.log_popularity = log_popularity;
   out.progress = progress;
   for (size_t b = 0; b < encoders_.size(); ++b) {
     const auto& u = unique_vectors[b];
-    torch::Tensor inputs = u.index_select(0, batch.item_index.reshape({-1}))
-                               .reshape({batch.items.size(0), batch.items.size(1), u.size(1)});
-    out.branches.push_back({branch_names_[b], encoders_[b]->forward(inputs, batch.valid, batch), u});
+    torch::Tensor inputs = u.index_select(0, view->item_index.reshape({-1}))
+                               .reshape({view->items.size(0), view->items.size(1), u.size(1)});
+    TrainingView step = encoders_[b]->train_forward(inputs, view->valid, *view);
+    if (step.targets.defined()) {  // a task of the encoder's own (one branch, checked at assembly)
+      with_own_targets = *view;
+      with_own_targets.targets = step.targets;
+      // Every chosen target is an item of the batch, so it has a row among the batch's distinct items.
+      with_own_targets.target_index = torch::searchsorted(view->unique_items, step.targets);
+      out.batch = &with_own_targets;
+    }
+    out.branches.push_back({branch_names_[b], step.states, u});
   }
   // The whole catalogue only when a loss asks for it (full softmax), computed once per step.
   auto cache = std::make_shared<std::vector<torch::Tensor>>();

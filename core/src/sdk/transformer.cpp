@@ -103,7 +103,16 @@ torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarTyp
       .unsqueeze(1);
 }
 
-CausalTransformer::CausalTransformer(const TransformerOptions& o) : o_(o) {
+torch::Tensor bidirectional_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype) {
+  const int64_t L = valid.size(1);
+  auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(valid.device());
+  auto allowed = valid.unsqueeze(1).expand({valid.size(0), L, L}) | torch::eye(L, bool_opts).unsqueeze(0);
+  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(valid.device()))
+      .masked_fill(allowed.logical_not(), -1e9)
+      .unsqueeze(1);
+}
+
+SequenceTransformer::SequenceTransformer(const TransformerOptions& o) : o_(o) {
   positions_ = register_module("positions", torch::nn::Embedding(o.max_len, o.dim));
   input_norm_ =
       register_module("input_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.eps)));
@@ -114,7 +123,7 @@ CausalTransformer::CausalTransformer(const TransformerOptions& o) : o_(o) {
     blocks_.push_back(register_module("block" + std::to_string(i), std::make_shared<TransformerBlock>(o)));
 }
 
-torch::Tensor CausalTransformer::forward(const torch::Tensor& vectors, const torch::Tensor& valid) {
+torch::Tensor SequenceTransformer::forward(const torch::Tensor& vectors, const torch::Tensor& valid) {
   const int64_t L = vectors.size(1);
   if (L > o_.max_len)
     throw std::invalid_argument("sequence length " + std::to_string(L) + " exceeds max_len " +
@@ -133,7 +142,8 @@ torch::Tensor CausalTransformer::forward(const torch::Tensor& vectors, const tor
   x = dropout(drop_, x, o_.fast_dropout);
   auto keep = valid.unsqueeze(-1).to(x.dtype());
   x = x * keep;
-  auto mask = causal_attention_mask(valid, x.scalar_type());
+  auto mask = o_.causal ? causal_attention_mask(valid, x.scalar_type())
+                       : bidirectional_attention_mask(valid, x.scalar_type());
   for (auto& block : blocks_) x = block->forward(x, mask) * keep;
   if (o_.pre_norm) x = final_norm_->forward(x) * keep;
   return x;

@@ -37,8 +37,8 @@ class Fdsa : public SequenceEncoder {
        const std::vector<torch::Tensor>& features, int64_t num_items)
       : dim_(o.transformer.dim), fast_dropout_(o.transformer.fast_dropout), field_mean_(o.field_mean), num_fields_(std::max<int64_t>(1, int64_t(fields.size()))) {
     const int64_t d = dim_;
-    item_stream_ = register_module("item_stream", std::make_shared<CausalTransformer>(o.transformer));
-    feature_stream_ = register_module("feature_stream", std::make_shared<CausalTransformer>(o.transformer));
+    item_stream_ = register_module("item_stream", std::make_shared<SequenceTransformer>(o.transformer));
+    feature_stream_ = register_module("feature_stream", std::make_shared<SequenceTransformer>(o.transformer));
     // Each item's attributes, ragged (CSR): items have 0 to hundreds of them (LastFM tags: 31 on average, up to
     // 625), so a padded [items, max] table would make every batch hundreds of times wider than it needs to be.
     // Every field's attribute ids share one embedding table, field f's offset by the sizes of fields before it.
@@ -129,7 +129,7 @@ class Fdsa : public SequenceEncoder {
   bool fast_dropout_;
   bool field_mean_;
   int64_t num_fields_;
-  std::shared_ptr<CausalTransformer> item_stream_, feature_stream_;
+  std::shared_ptr<SequenceTransformer> item_stream_, feature_stream_;
   torch::Tensor offsets_, attribute_ids_, attribute_fields_;
   torch::nn::Embedding attributes_{nullptr};
   std::vector<torch::Tensor> feature_tables_;

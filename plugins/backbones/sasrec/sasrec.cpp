@@ -1,7 +1,7 @@
 // SASRec (Kang & McAuley 2018): learned positions + causal self-attention blocks (METHODS.md section 3).
 // The norm position, activation, inner size, dropout, epsilon and depth are options, so the ODMT code
 // (post-LN, ReLU, eps 1e-6), the original / pmixer port (pre-LN) and RecBole / S3-Rec (post-LN, GELU)
-// are all expressible. The computation itself is the SDK's CausalTransformer, shared with FDSA.
+// are all expressible. The computation itself is the SDK's SequenceTransformer, shared with FDSA.
 #include "mmsr/sdk/plugin.h"
 #include "mmsr/sdk/transformer.h"
 
@@ -12,7 +12,7 @@ using namespace mmsr;
 class Sasrec : public SequenceEncoder {
  public:
   explicit Sasrec(const TransformerOptions& o) {
-    transformer_ = register_module("transformer", std::make_shared<CausalTransformer>(o));
+    transformer_ = register_module("transformer", std::make_shared<SequenceTransformer>(o));
     init_normal_weights(*this, o.init_std);
   }
   torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor& valid, const Batch&) override {
@@ -21,7 +21,7 @@ class Sasrec : public SequenceEncoder {
   int64_t output_dim() const override { return transformer_->options().dim; }
 
  private:
-  std::shared_ptr<CausalTransformer> transformer_;
+  std::shared_ptr<SequenceTransformer> transformer_;
 };
 
 struct SasrecOptions {

@@ -1,6 +1,8 @@
 // Helpers for loss plugins: the positions of a batch that have a target, and their user states.
 #pragma once
 
+#include <stdexcept>
+
 #include "mmsr/sdk/modules.h"
 
 namespace mmsr {
@@ -48,7 +50,7 @@ inline InBatchLogits inbatch_logits(const ForwardOutput& out, bool unique, bool 
   auto window = torch::zeros({B, U}, long_opts.dtype(torch::kBool));
   auto rows = torch::arange(B, long_opts).unsqueeze(1);
   window.index_put_({rows.expand({B, L}), batch.item_index}, true);
-  window.index_put_({rows.expand({B, L}), batch.target_index}, true);
+  window.index_put_({rows.expand_as(batch.target_index), batch.target_index}, true);
 
   torch::Tensor cand_unique;  // [S] index into unique_items of every candidate column
   InBatchLogits result;
@@ -56,6 +58,11 @@ inline InBatchLogits inbatch_logits(const ForwardOutput& out, bool unique, bool 
     cand_unique = torch::arange(U, long_opts);
     result.target_column = batch.target_index.reshape({-1}).index_select(0, pos.flat);
   } else {
+    // The slots stand for next items: an encoder that chooses its own targets (a Cloze task) has other ones.
+    if (batch.targets.size(1) != L)
+      throw std::invalid_argument(
+          "the in-batch softmax over item slots needs next-item targets, and this backbone chooses its own; set the "
+          "loss's candidates = \"unique\" or use the full softmax");
     // Slots: B*L inputs, then each user's last target (the item after its window).
     auto slot_unique = torch::cat({batch.item_index.reshape({-1}), batch.target_index.select(1, L - 1)});
     auto slot_item = torch::cat({batch.items.reshape({-1}), batch.targets.select(1, L - 1)});

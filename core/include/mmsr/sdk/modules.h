@@ -75,14 +75,32 @@ class ItemTower : public torch::nn::Module {
   virtual std::vector<OptimizerGroupRequest> optimizer_groups() { return {}; }
 };
 
+// What a training step of an encoder predicts: its states and, for an encoder with a training task of its own, the
+// targets they predict ([B, L'] item ids, 0 where nothing is predicted; undefined = the batch's next items).
+struct TrainingView {
+  torch::Tensor states;   // [B, L', d_out]
+  torch::Tensor targets;  // [B, L'] or undefined
+};
+
 class SequenceEncoder : public torch::nn::Module {
  public:
   // vectors: [B, L, d_in]; valid: [B, L] bool. Returns [B, L, d_out]; position t may depend only on
-  // positions <= t. The batch gives item ids for encoders that read item features themselves (FDSA).
+  // positions <= t, unless bidirectional(). The batch gives item ids for encoders that read item features
+  // themselves (FDSA).
   virtual torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor& valid,
                                 const Batch& batch) = 0;
   virtual int64_t output_dim() const = 0;
   virtual std::vector<OptimizerGroupRequest> optimizer_groups() { return {}; }
+  // An encoder that reads the whole window at every position (BERT4Rec) says so. The host then uses only the last
+  // position of forward() (the user's state, which may see the whole window), trains through train_forward, and
+  // needs an item tower with one branch, so that one set of training targets serves the step.
+  virtual bool bidirectional() const { return false; }
+  // A training step (the host calls it for every loss computation, in training mode or not). The default
+  // predicts the batch's next items from forward(); an encoder with a task of its own (BERT4Rec's Cloze task)
+  // returns the targets it chose.
+  virtual TrainingView train_forward(const torch::Tensor& vectors, const torch::Tensor& valid, const Batch& batch) {
+    return {forward(vectors, valid, batch), torch::Tensor()};
+  }
 };
 
 struct BranchOutput {

@@ -129,6 +129,16 @@ class ParamBinding {
       readers_.push_back([member, read](const ParamSet& p, Options& o) { read(p, o.*member); });
   }
 
+  // Another default for a parameter bound before (an included one: BERT4Rec's transformer takes RecBole's values).
+  void default_of(const std::string& name, ParamValue value) {
+    for (size_t i = 0; i < decl_.specs().size(); ++i)
+      if (decl_.specs()[i].name == name) {
+        decl_.spec_at(i).default_value = std::move(value);
+        return;
+      }
+    throw std::logic_error("default_of: no parameter '" + name + "'");
+  }
+
   // The declaration; std::logic_error when a default is outside its own range (a bug in the binding).
   ParamDecl decl() const {
     decl_.check_defaults();

@@ -30,6 +30,7 @@ struct TransformerOptions {
   bool ff_dropout = true;  // dropout after the feed-forward's activation as well as after the feed-forward
   bool positions_from_start = false;  // RecBole's positions (0 = oldest item of the window) instead of from the newest
   bool fast_dropout = false;          // from the run (BuildContext::fast_dropout), not a parameter
+  bool causal = true;                 // from the plugin, not a parameter: false lets every position see the window
 };
 
 // The transformer's parameters (layers, heads, inner_size, dropouts, norm, activation, epsilon, scale_input,
@@ -78,13 +79,15 @@ class TransformerBlock : public torch::nn::Module {
 // [B, 1, L, L] additive mask of a left-padded batch: position i sees positions j <= i that hold an item, and
 // itself always.
 torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype);
+// The same without the order: position i sees every position that holds an item, and itself always (BERT4Rec).
+torch::Tensor bidirectional_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype);
 
 // SASRec's encoder body: item vectors + learned positions (by default counted from the right, so the newest item always
-// has the same position), LayerNorm (post-LN) and dropout, causal blocks, a final LayerNorm (pre-LN).
-// Outputs at padding positions are zero.
-class CausalTransformer : public torch::nn::Module {
+// has the same position), LayerNorm (post-LN) and dropout, blocks, a final LayerNorm (pre-LN). The blocks are causal
+// (SASRec, FDSA) unless the options say otherwise (BERT4Rec). Outputs at padding positions are zero.
+class SequenceTransformer : public torch::nn::Module {
  public:
-  explicit CausalTransformer(const TransformerOptions& o);
+  explicit SequenceTransformer(const TransformerOptions& o);
   torch::Tensor forward(const torch::Tensor& vectors, const torch::Tensor& valid);
   const TransformerOptions& options() const { return o_; }
 
