@@ -29,12 +29,12 @@ def stat_cell(stat):
     return "—" if stat is None else f"{short(stat[0])} ± {short(stat[1])}"
 
 
-NEGATIVE_SAMPLING = [("SASRec, full softmax", "SASRec"), ("SASRec, BCE with 1 negative", "SASRec (BCE)"),
-                     ("gSASRec, gBCE with 256 negatives, t = 0.75", "gSASRec")]
+NEXT_BASELINES = [("SASRec, full softmax", "SASRec"), ("SASRec, BCE with 1 negative", "SASRec (BCE)"),
+                  ("gSASRec, gBCE with 256 negatives, t = 0.75", "gSASRec"), ("BERT4Rec, Cloze task", "BERT4Rec")]
 
 
 def paper_of(dataset, protocol, model):
-    if model in ("SASRec (BCE)", "gSASRec"):  # rows the S3-Rec paper does not have
+    if model in ("SASRec (BCE)", "gSASRec", "BERT4Rec"):  # rows the S3-Rec paper does not have
         return None
     return PAPER[(dataset, "sampled" if protocol == SAMPLED else "full")].get(model.split(" (")[0])
 
@@ -184,6 +184,31 @@ def recbole_table(res, recbole_path):
     return "\n".join(lines)
 
 
+def bert4rec_recbole_table(res, recbole_path):
+    """BERT4Rec beside RecBole's on Beauty under RecBole's protocol, with one standard error of the test sample."""
+    model = "BERT4Rec (RecBole settings)"
+    lines = ["| BERT4Rec on Beauty | selected epoch | HR@10 | NDCG@10 | same model, history removed HR@10 / NDCG@10 |",
+             "|---|---|---|---|---|"]
+    for r in recbole_rows(recbole_path):
+        lines.append(f"| {r['tool']}, seed {r['seed']} | {r['best_epoch']} | {short(r['hr@10'])} | "
+                     f"{short(r['ndcg@10'])} | |")
+    seeds = sorted(res.seeds(model, "hr@10"))
+    for seed in seeds:
+        v = lambda metric, protocol="main": res.seeds(model, metric, protocol=protocol).get(seed)
+        removed = v("hr@10", "mask_history=true")
+        pair = f"{short(removed)} / {short(v('ndcg@10', 'mask_history=true'))}" if removed is not None else "—"
+        lines.append(f"| mmsr, seed {seed} | {int(v('best_epoch'))} | {short(v('hr@10'))} | {short(v('ndcg@10'))} | "
+                     f"{pair} |")
+    if not seeds:
+        lines.append("| mmsr | not run yet | | | |")
+    hr = res.mean_sd(model, "hr@10")
+    users = res.boards[0]["dataset_stats"].get("users") if res.boards else None
+    if hr and users:  # HR@10 is a proportion over the test users: its standard error is sqrt(p (1 - p) / n)
+        se = (hr[0] * (1 - hr[0]) / users) ** 0.5
+        lines.append(f"| one standard error of HR@10 ({users:,} test users) | | {short(se)} | | |")
+    return "\n".join(lines)
+
+
 def beauty_ties_sentence(beauty):
     share = tied_share(beauty, POP_VALID)
     if share is None:
@@ -191,21 +216,44 @@ def beauty_ties_sentence(beauty):
     return f"on Beauty {share * 100:.0f}% of PopRec's test targets are tied with at least one other candidate"
 
 
-def gsasrec_table(grids):
-    lines = ["| dataset | model | HR@10 | NDCG@10 | NDCG@10 / softmax SASRec's | selected epochs | training time |",
-             "|---|---|---|---|---|---|---|"]
+def next_baselines_table(grids):
+    """SASRec's softmax, BCE and gBCE trainings and BERT4Rec, under both of the paper's protocols."""
+    lines = ["| dataset | model | full HR@10 | full NDCG@10 | 99-neg HR@10 | 99-neg NDCG@10 | NDCG@10 / SASRec's | "
+             "Holm p vs SASRec | selected epochs | training time |", "|---" * 10 + "|"]
     for dataset, res in grids:
         softmax = res.mean_sd("SASRec", "ndcg@10")
-        for label, model in NEGATIVE_SAMPLING:
+        for label, model in NEXT_BASELINES:
             ndcg = res.mean_sd(model, "ndcg@10")
             if ndcg is None:
-                lines.append(f"| {dataset} | {label} | not run yet | | | | |")
+                lines.append(f"| {dataset} | {label} | not run yet |" + " |" * 7)
                 continue
             ratio = f"{ndcg[0] / softmax[0]:.2f}" if softmax and softmax[0] > 0 else "—"
+            p = "" if model == "SASRec" else p_cell(res.holm_p(model, "ndcg@10", baseline="SASRec"))
             seconds = res.mean_sd(model, "train_seconds")
             lines.append(f"| {dataset} | {label} | {stat_cell(res.mean_sd(model, 'hr@10'))} | {stat_cell(ndcg)} | "
-                         f"{ratio} | {epochs_cell(res, model)} | {seconds[0]:.0f} s |")
+                         f"{stat_cell(res.mean_sd(model, 'hr@10', protocol=SAMPLED))} | "
+                         f"{stat_cell(res.mean_sd(model, 'ndcg@10', protocol=SAMPLED))} | {ratio} | {p} | "
+                         f"{epochs_cell(res, model)} | {seconds[0]:.0f} s |")
     return "\n".join(lines)
+
+
+def p_cell(p):
+    return "—" if p is None else ("< .001" if p < 0.001 else f"{p:.3f}".lstrip("0"))
+
+
+def bert4rec_claim(grids):
+    """BERT4Rec against SASRec, the comparison its reproducibility studies keep revisiting."""
+    parts = []
+    for dataset, res in grids:
+        b, s = res.mean_sd("BERT4Rec", "ndcg@10"), res.mean_sd("SASRec", "ndcg@10")
+        if None in (b, s):
+            parts.append(f"{dataset}: not run yet")
+            continue
+        p = res.holm_p("BERT4Rec", "ndcg@10", baseline="SASRec")
+        verdict = "not significant" if p is None or p >= 0.05 else ("higher" if b[0] > s[0] else "lower")
+        parts.append(f"{dataset}: BERT4Rec's NDCG@10 is {b[0] / s[0]:.2f} of SASRec's ({verdict}, Holm p "
+                     f"{p_cell(p)})")
+    return "BERT4Rec against SASRec (full ranking, 3 seeds): " + "; ".join(parts) + "."
 
 
 def gsasrec_claim(grids):
@@ -235,8 +283,11 @@ def parity_blocks(results_class, folder):
                                          BEAUTY_TRAINED),
         "parity_beauty_ties": beauty_ties_sentence(beauty),
         "parity_lastfm_variants": variants_table(lastfm, grid("lastfm-sasrec-variants")),
-        "parity_gsasrec": gsasrec_table([("LastFM", lastfm), ("Beauty", beauty)]),
+        "parity_next_baselines": next_baselines_table([("LastFM", lastfm), ("Beauty", beauty)]),
         "parity_gsasrec_claim": gsasrec_claim([("LastFM", lastfm), ("Beauty", beauty)]),
+        "parity_bert4rec_claim": bert4rec_claim([("LastFM", lastfm), ("Beauty", beauty)]),
+        "parity_beauty_bert4rec_recbole": bert4rec_recbole_table(
+            grid("beauty-recbole-bert4rec"), os.path.join(os.path.dirname(folder), "recbole-beauty-bert4rec.jsonl")),
         "parity_lastfm_recbole": recbole_table(grid("lastfm-recbole-settings"),
                                                os.path.join(os.path.dirname(folder), "recbole-lastfm-sasrec.jsonl")),
     }

@@ -28,7 +28,8 @@ case "$study" in
 lastfm-sasrec-variants examples/parity/investigate/lastfm_sasrec.toml SASRec
 lastfm-recbole-settings examples/parity/investigate/lastfm_recbole_settings.toml -
 beauty-poprec-ties examples/parity/investigate/beauty_poprec_ties.toml -
-beauty examples/parity/beauty.toml SASRec" ;;
+beauty examples/parity/beauty.toml SASRec
+beauty-recbole-bert4rec examples/parity/investigate/beauty_recbole_bert4rec.toml -" ;;
   protocol) grids="ml100k-leave-one-out examples/protocol/ml100k_leave_one_out.toml SASRec
 ml100k-temporal examples/protocol/ml100k_temporal.toml SASRec" ;;
   *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity|protocol [mmsr run options]" >&2; exit 2 ;;
