@@ -316,6 +316,39 @@ TEST(BceLoss, CalibrationWeightsThePositiveByGsasrecsBeta) {
             bce);  // t = 0 is BCE, bit for bit
 }
 
+// gSASRec's code scores states against an output table of its own: the host feeds the backbone the tower's input
+// vectors and scores (in training and in evaluation) against its output vectors.
+TEST(IdTower, ASeparateOutputTableIsWhatStatesAreScoredAgainst) {
+  auto& r = registry();
+  auto model_with = [&](const std::string& output) {
+    RunSpec run;
+    run.tower = {"id", ParamSet::resolve(r.find(PluginKind::ItemTower, "id")->params,
+                                         {{"dim", int64_t(8)}, {"output", output}})};
+    run.backbone = {"sasrec", ParamSet::resolve(r.find(PluginKind::Backbone, "sasrec")->params, {})};
+    run.losses = {{"softmax", ParamSet::resolve(r.find(PluginKind::Objective, "softmax")->params, {}), 1.0}};
+    BuildContext c;
+    c.num_items = 20;
+    c.max_len = 5;
+    torch::manual_seed(4);
+    return std::make_unique<AssembledModel>(run, r, c);
+  };
+  auto tied = model_with("tied");
+  auto tied_tables = tied->item_tables();
+  EXPECT_TRUE(tied_tables.outputs[0].is_same(tied_tables.inputs[0]));
+
+  auto separate = model_with("separate");
+  auto tables = separate->item_tables();
+  EXPECT_FALSE(torch::allclose(tables.inputs[0], tables.outputs[0]));
+  EXPECT_TRUE(torch::equal(separate->all_item_vectors()[0], tables.outputs[0]));
+  Batch b = make_batch(torch::tensor({{1, 2, 3}, {4, 5, 6}}), torch::tensor({{2, 3, 7}, {5, 6, 8}}));
+  separate->loss(b, torch::zeros({21}), TrainProgress{}).total.backward();
+  for (const char* name : {"tower.table.weight", "tower.output_table.weight"}) {
+    const torch::Tensor* p = separate->named_parameters().find(name);
+    ASSERT_NE(p, nullptr) << name;
+    EXPECT_GT(p->grad().abs().sum().item<double>(), 0.0) << name << " gets no gradient";
+  }
+}
+
 TEST(Optimizer, ComponentGroupsGetTheirScaledAndScheduledLearningRates) {
   auto& r = registry();
   RunSpec run;

@@ -38,7 +38,7 @@ Evaluator::Evaluator(const ProtocolOptions& protocol, const Split& split, const 
 SplitEvaluation Evaluator::run(AssembledModel& model, bool test, TopLists* top) {
   torch::NoGradGuard no_grad;
   model.eval();
-  std::vector<torch::Tensor> tables = model.all_item_vectors();  // once per evaluation
+  AssembledModel::ItemTables tables = model.item_tables();  // once per evaluation
   const size_t nb = model.num_branches();
   SplitEvaluation out;
   out.names = model.branch_names();
@@ -51,13 +51,13 @@ SplitEvaluation Evaluator::run(AssembledModel& model, bool test, TopLists* top) 
   for (size_t begin = 0; begin < ordered.size(); begin += size_t(batch_size_)) {
     size_t end = std::min(ordered.size(), begin + size_t(batch_size_));
     Batch batch = to_device(builder_.evaluation_batch(ordered, begin, end), device_);
-    std::vector<torch::Tensor> states = model.last_states(batch, tables);
+    std::vector<torch::Tensor> states = model.last_states(batch, tables.inputs);
     torch::Tensor candidates = candidate_mask(ordered, begin, end, n_items);
     torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
     // Each branch's scores, then (with several branches) their mean: late fusion's "fused" ranking.
     torch::Tensor fused;
     for (size_t b = 0; b < nb; ++b) {
-      torch::Tensor scores = model.tower().score(b, states[b], tables[b]).to(torch::kFloat);
+      torch::Tensor scores = model.tower().score(b, states[b], tables.outputs[b]).to(torch::kFloat);
       fused = fused.defined() ? fused + scores : scores.clone();
       if (top && nb == 1) keep_top(scores, candidates, index, begin, *top);
       collect(scores, candidates, target, index, begin, out.ranks[b], out.ties[b]);

@@ -137,8 +137,11 @@ LossTerms AssembledModel::loss(const Batch& plain_batch, const torch::Tensor& lo
     for (auto& [name, f] : adapted_rows) with_adapted.features[adapted_key(name)] = f;
     view = &with_adapted;
   }
-  // Each distinct item of the batch goes through the tower once; slots gather their rows.
+  // Each distinct item of the batch goes through the tower once; slots gather their rows. Losses score against
+  // the tower's output vectors, which are the same unless its items have output vectors of their own.
   std::vector<torch::Tensor> unique_vectors = tower_->forward(view->unique_items, tower_features);
+  std::vector<torch::Tensor> scored_vectors = tower_->output_vectors(view->unique_items, tower_features);
+  if (scored_vectors.empty()) scored_vectors = unique_vectors;
   ForwardOutput out;
   Batch with_own_targets;
   out.batch = view;
@@ -156,7 +159,7 @@ LossTerms AssembledModel::loss(const Batch& plain_batch, const torch::Tensor& lo
       with_own_targets.target_index = torch::searchsorted(view->unique_items, step.targets);
       out.batch = &with_own_targets;
     }
-    out.branches.push_back({branch_names_[b], step.states, u});
+    out.branches.push_back({branch_names_[b], step.states, scored_vectors[b]});
   }
   // The whole catalogue only when a loss asks for it (full softmax), computed once per step.
   auto cache = std::make_shared<std::vector<torch::Tensor>>();
@@ -190,34 +193,56 @@ bool AssembledModel::trainable() {
   return false;
 }
 
+AssembledModel::ItemTables AssembledModel::item_tables() {
+  ItemTables t = catalogue(true, true);
+  if (t.outputs.empty()) t.outputs = t.inputs;
+  return t;
+}
+
 std::vector<torch::Tensor> AssembledModel::all_item_vectors() {
+  ItemTables t = catalogue(false, true);
+  return t.outputs.empty() ? catalogue(true, false).inputs : t.outputs;
+}
+
+AssembledModel::ItemTables AssembledModel::catalogue(bool inputs, bool outputs) {
   auto params = parameters();
   auto buffers = this->buffers();  // a model may hold buffers only (a popularity baseline)
   auto device = !params.empty()    ? params[0].device()
                 : !buffers.empty() ? buffers[0].device()
                                    : torch::Device(torch::kCPU);
   auto ids = torch::arange(num_items_ + 1, torch::TensorOptions().dtype(torch::kLong));
-  if (modalities_.empty()) return tower_->forward(ids.to(device), {});
-  // Chunks whose gathered features take at most about 256 MB (token-level features are large).
+  // Chunks whose gathered features take at most about 256 MB (token-level features are large); one without them.
   int64_t per_item = 0;
   for (const auto& info : modality_infos_)
     if (std::find(modalities_.begin(), modalities_.end(), info.name) != modalities_.end())
       per_item += info.tokens * info.dim * 4;
-  const int64_t chunk = std::max<int64_t>(1, (int64_t(256) << 20) / std::max<int64_t>(1, per_item));
-  std::vector<std::vector<torch::Tensor>> parts(branch_names_.size());
+  const int64_t chunk = modalities_.empty() ? num_items_ + 1
+                                            : std::max<int64_t>(1, (int64_t(256) << 20) / std::max<int64_t>(1, per_item));
+  std::vector<std::vector<torch::Tensor>> in_parts(branch_names_.size()), out_parts(branch_names_.size());
   for (int64_t begin = 0; begin <= num_items_; begin += chunk) {
-    auto slice = ids.slice(0, begin, std::min(num_items_ + 1, begin + chunk));
+    auto slice = ids.slice(0, begin, std::min(num_items_ + 1, begin + chunk)).to(device);
     ItemFeatures features;
     for (const auto& m : modalities_) {
       ModalityFeatures f = gather_(m, slice);
       features[m] = {f.values.to(device), f.mask.to(device)};
     }
-    auto vectors = tower_->forward(slice.to(device), tower_view(features, slice));
-    for (size_t b = 0; b < vectors.size(); ++b) parts[b].push_back(vectors[b]);
+    const ItemFeatures view = tower_view(features, slice);
+    if (inputs) {
+      auto vectors = tower_->forward(slice, view);
+      for (size_t b = 0; b < vectors.size(); ++b) in_parts[b].push_back(vectors[b]);
+    }
+    if (outputs) {
+      auto vectors = tower_->output_vectors(slice, view);
+      for (size_t b = 0; b < vectors.size(); ++b) out_parts[b].push_back(vectors[b]);
+    }
   }
-  std::vector<torch::Tensor> out;
-  for (auto& p : parts) out.push_back(p.size() == 1 ? p[0] : torch::cat(p, 0));
-  return out;
+  auto joined = [](std::vector<std::vector<torch::Tensor>>& parts) {
+    std::vector<torch::Tensor> out;
+    for (auto& p : parts)
+      if (!p.empty()) out.push_back(p.size() == 1 ? p[0] : torch::cat(p, 0));
+    return out;
+  };
+  return {joined(in_parts), joined(out_parts)};
 }
 
 std::vector<ModalityInfo> modality_infos(const FeatureStore* store) {
@@ -246,11 +271,12 @@ std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> featur
 }
 
 std::vector<torch::Tensor> AssembledModel::last_states(const Batch& batch,
-                                                       const std::vector<torch::Tensor>& tables) {
+                                                       const std::vector<torch::Tensor>& input_tables) {
   std::vector<torch::Tensor> states;
   for (size_t b = 0; b < encoders_.size(); ++b) {
-    torch::Tensor inputs = tables[b].index_select(0, batch.items.reshape({-1}))
-                               .reshape({batch.items.size(0), batch.items.size(1), tables[b].size(1)});
+    const torch::Tensor& table = input_tables[b];
+    torch::Tensor inputs = table.index_select(0, batch.items.reshape({-1}))
+                               .reshape({batch.items.size(0), batch.items.size(1), table.size(1)});
     torch::Tensor h = encoders_[b]->forward(inputs, batch.valid, batch);
     states.push_back(h.select(1, h.size(1) - 1));  // left padding: the last column is the newest item
   }

@@ -39,12 +39,18 @@ class AssembledModel : public torch::nn::Module {
 
   // Training forward and weighted loss.
   LossTerms loss(const Batch& batch, const torch::Tensor& log_popularity, const TrainProgress& progress);
-  // Item vectors of the whole catalogue, per branch: [N+1, d_b]. With modalities, in chunks of items whose
-  // gathered features stay within a fixed memory budget.
+  // The whole catalogue's vectors, per branch: [N+1, d_b]. With modalities, in chunks of items whose gathered
+  // features stay within a fixed memory budget.
+  struct ItemTables {
+    std::vector<torch::Tensor> inputs;   // what the backbone reads (ItemTower::forward)
+    std::vector<torch::Tensor> outputs;  // what states are scored against: the same tensors unless the tower's differ
+  };
+  ItemTables item_tables();
+  // Only the vectors states are scored against (a full-softmax loss needs no inputs).
   std::vector<torch::Tensor> all_item_vectors();
   const std::vector<std::string>& modalities() const { return modalities_; }
-  // User states at the last position, per branch, reading item vectors from precomputed tables.
-  std::vector<torch::Tensor> last_states(const Batch& batch, const std::vector<torch::Tensor>& tables);
+  // User states at the last position, per branch, reading item vectors from precomputed input tables.
+  std::vector<torch::Tensor> last_states(const Batch& batch, const std::vector<torch::Tensor>& input_tables);
   // Parameters claimed by components for optimizer groups of their own.
   std::vector<OptimizerGroupRequest> optimizer_groups();
 
@@ -57,6 +63,9 @@ class AssembledModel : public torch::nn::Module {
   std::vector<std::string> branch_names_;
   std::vector<std::string> modalities_;  // what the tower reads
   std::vector<ModalityInfo> modality_infos_;
+  // The tower's vectors for the whole catalogue, chunk by chunk: inputs, outputs, or both (outputs empty when the
+  // tower scores against its inputs).
+  ItemTables catalogue(bool inputs, bool outputs);
   std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;
   int64_t num_items_ = 0;
   // [train] adapt: per adapted modality, a trainable [N+1, D] table that starts as the frozen vectors (pooled, or

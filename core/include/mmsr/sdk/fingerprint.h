@@ -6,7 +6,7 @@
 // Raised whenever a type that crosses the plugin boundary changes layout (2: BuildContext side information;
 // 3: modality features in Batch, ItemTower and BuildContext; 4: BuildContext reads features only through the store;
 // 5: BuildContext carries the dropout kernel instead of a seed, TransformerOptions too; 6: SequenceEncoder may be
-// bidirectional and choose its own training targets, TransformerOptions::causal).
+// bidirectional and choose its own training targets, TransformerOptions::causal, ItemTower::output_vectors).
 #define MMSR_SDK_VERSION_STRING "6"
 
 #ifndef MMSR_TORCH_VERSION_STRING

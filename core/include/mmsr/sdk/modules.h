@@ -66,6 +66,12 @@ class ItemTower : public torch::nn::Module {
   // for id 0 (padding) may be anything. Called for a batch's distinct items in training, and for the catalogue in
   // chunks at evaluation (so a token-level modality is never gathered for all items at once).
   virtual std::vector<torch::Tensor> forward(const torch::Tensor& item_ids, const ItemFeatures& features) = 0;
+  // The vectors user states are scored against, for a tower whose items have output vectors of their own (an
+  // untied output table, as gSASRec's code has): one [U, d_b] tensor per branch, called like forward(). Empty (the
+  // default) scores against forward()'s vectors, which then serve as both input and output.
+  virtual std::vector<torch::Tensor> output_vectors(const torch::Tensor& /*item_ids*/, const ItemFeatures& /*features*/) {
+    return {};
+  }
   // Scores of states against item vectors: [..., d] x [C, d] -> [..., C], or batched per row,
   // [P, 1, d] x [P, C, d] -> [P, 1, C]. Default: dot product.
   virtual torch::Tensor score(size_t /*branch*/, const torch::Tensor& states,
@@ -106,7 +112,7 @@ class SequenceEncoder : public torch::nn::Module {
 struct BranchOutput {
   std::string name;
   torch::Tensor states;          // [B, L, d] user state per position
-  torch::Tensor unique_vectors;  // [U, d] vectors of batch.unique_items
+  torch::Tensor unique_vectors;  // [U, d] vectors of batch.unique_items that states are scored against
 };
 
 struct TrainProgress {
@@ -121,7 +127,7 @@ struct ForwardOutput {
   std::vector<BranchOutput> branches;
   torch::Tensor log_popularity;  // [N+1] log of training-split frequency (padding and unseen: 0)
   TrainProgress progress;
-  std::function<torch::Tensor(size_t branch)> all_item_vectors;  // [N+1, d]
+  std::function<torch::Tensor(size_t branch)> all_item_vectors;  // [N+1, d], the vectors states are scored against
   std::function<torch::Tensor(size_t branch, const torch::Tensor& states,
                               const torch::Tensor& item_vectors)>
       score;
