@@ -164,21 +164,28 @@ def recbole_rows(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
 
-def recbole_table(res, recbole_path):
-    model = "SASRec (RecBole settings)"
-    lines = ["| SASRec on LastFM | selected epoch | HR@10 | NDCG@10 | same model, history removed HR@10 / NDCG@10 | "
-             "99-neg HR@10 / NDCG@10 |", "|---|---|---|---|---|---|"]
-    for r in recbole_rows(recbole_path):
-        lines.append(f"| {r['tool']}, seed {r['seed']} | {r['best_epoch']} | {short(r['hr@10'])} | "
-                     f"{short(r['ndcg@10'])} | | |")
+def peer_rows(res, model, recbole_path, protocols):
+    """RecBole's converged seeds and mmsr's, at their selected epochs: HR@10 and NDCG@10 under RecBole's protocol,
+    then HR@10 / NDCG@10 of the same mmsr models under each further protocol."""
+    blank = " |" * len(protocols)
+    lines = [f"| {r['tool']}, seed {r['seed']} | {r['best_epoch']} | {short(r['hr@10'])} | {short(r['ndcg@10'])} |{blank}"
+             for r in recbole_rows(recbole_path)]
     seeds = sorted(res.seeds(model, "hr@10"))
     for seed in seeds:
         v = lambda metric, protocol="main": res.seeds(model, metric, protocol=protocol).get(seed)
         pair = lambda p: (f"{short(v('hr@10', p))} / {short(v('ndcg@10', p))}" if v("hr@10", p) is not None else "—")
         lines.append(f"| mmsr, seed {seed} | {int(v('best_epoch'))} | {short(v('hr@10'))} | {short(v('ndcg@10'))} | "
-                     f"{pair('mask_history=true')} | {pair('candidates=sampled mask_history=true')} |")
+                     + " | ".join(pair(p) for p in protocols) + " |")
     if not seeds:
-        lines.append("| mmsr | not run yet | | | | |")
+        lines.append("| mmsr | not run yet | | |" + blank)
+    return lines
+
+
+def recbole_table(res, recbole_path):
+    lines = ["| SASRec on LastFM | selected epoch | HR@10 | NDCG@10 | same model, history removed HR@10 / NDCG@10 | "
+             "99-neg HR@10 / NDCG@10 |", "|---|---|---|---|---|---|"]
+    lines += peer_rows(res, "SASRec (RecBole settings)", recbole_path,
+                       ["mask_history=true", "candidates=sampled mask_history=true"])
     full, sampled = PAPER[("LastFM", "full")]["SASRec"], PAPER[("LastFM", "sampled")]["SASRec"]
     lines.append(f"| paper | | | | {short(full[0])} / {short(full[1])} | {short(sampled[0])} / {short(sampled[1])} |")
     return "\n".join(lines)
@@ -189,18 +196,7 @@ def bert4rec_recbole_table(res, recbole_path):
     model = "BERT4Rec (RecBole settings)"
     lines = ["| BERT4Rec on Beauty | selected epoch | HR@10 | NDCG@10 | same model, history removed HR@10 / NDCG@10 |",
              "|---|---|---|---|---|"]
-    for r in recbole_rows(recbole_path):
-        lines.append(f"| {r['tool']}, seed {r['seed']} | {r['best_epoch']} | {short(r['hr@10'])} | "
-                     f"{short(r['ndcg@10'])} | |")
-    seeds = sorted(res.seeds(model, "hr@10"))
-    for seed in seeds:
-        v = lambda metric, protocol="main": res.seeds(model, metric, protocol=protocol).get(seed)
-        removed = v("hr@10", "mask_history=true")
-        pair = f"{short(removed)} / {short(v('ndcg@10', 'mask_history=true'))}" if removed is not None else "—"
-        lines.append(f"| mmsr, seed {seed} | {int(v('best_epoch'))} | {short(v('hr@10'))} | {short(v('ndcg@10'))} | "
-                     f"{pair} |")
-    if not seeds:
-        lines.append("| mmsr | not run yet | | | |")
+    lines += peer_rows(res, model, recbole_path, ["mask_history=true"])
     hr = res.mean_sd(model, "hr@10")
     users = res.boards[0]["dataset_stats"].get("users") if res.boards else None
     if hr and users:  # HR@10 is a proportion over the test users: its standard error is sqrt(p (1 - p) / n)

@@ -9,7 +9,7 @@
 #   kdsr        KDSR's correlation supervision and its ablations on Scientific, beside SASRec and ODMT
 #               (examples/kdsr/scientific.toml). 33 runs.
 #   protocol    mmsr's ID models on MovieLens-100K under leave-one-out and under a global temporal split
-#               (examples/protocol/); docs/protocol.md sets the two boards side by side. 36 runs, about an hour.
+#               (examples/protocol/); docs/protocol.md sets the two boards side by side. 42 runs, about an hour and a half.
 #   parity      the S3-Rec paper's baselines on LastFM and Beauty under both its protocols (examples/parity/), and
 #               the investigations docs/parity.md quotes (examples/parity/investigate/). Beauty takes most of it:
 #               several hours on 2 cores.

@@ -202,12 +202,8 @@ tower = { plugin = "late_fusion", dim = 16 }
 backbone = "bert4rec"
 loss = "softmax"
 )");
-  try {
-    run_experiment(parse(late), late, plugins(), quiet(t.path("late.sqlite")));
-    FAIL() << "expected an InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("needs an item tower with one branch"), std::string::npos) << e.what();
-  }
+  std::string error = test::input_error_of([&] { run_experiment(parse(late), late, plugins(), quiet(t.path("l.sqlite"))); });
+  EXPECT_NE(error.find("needs an item tower with one branch"), std::string::npos) << error;
 }
 
 TEST(Fdsa, ReadsTheS3RecAttributeFileOfLastFM) {
