@@ -5,12 +5,13 @@ The protocol study trains mmsr's ID models on MovieLens-100K twice, identical bu
 (ml100k_temporal.toml, grid ml100k-temporal). The blocks set the two boards side by side and say in one sentence how
 the ranking of the models changes.
 """
+import json
 import os
 
-from parity_tables import stat_cell
+from parity_tables import epochs_cell, short, stat_cell
 
 GRIDS = [("leave-one-out", "ml100k-leave-one-out"), ("temporal", "ml100k-temporal")]
-MODELS = ["PopRec", "GRU4Rec", "NextItNet", "SASRec", "SASRec (BCE)", "gSASRec"]
+MODELS = ["PopRec", "GRU4Rec", "NextItNet", "SASRec", "SASRec (BCE)", "gSASRec", "BERT4Rec"]
 METRICS = ["hr@10", "ndcg@10"]
 
 
@@ -87,10 +88,40 @@ def split_summary(boards):
     return "\n".join(lines)
 
 
+def reference_rows(path):
+    if not os.path.exists(path):
+        return []
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def gsasrec_reference(loo, path):
+    """mmsr's SASRec trained with BCE (one negative) and with gBCE (gSASRec), beside gSASRec's own code trained both
+    ways on the same split (benchmarks/gsasrec_reference.py)."""
+    lines = ["| implementation | training | test NDCG@10 | selected epoch |", "|---|---|---|---|"]
+    for model, training in (("SASRec (BCE)", "BCE, 1 negative"), ("gSASRec", "gBCE, 256 negatives, t = 0.75")):
+        lines.append(f"| mmsr (3 seeds) | {training} | {stat_cell(loo.mean_sd(model, 'ndcg@10'))} | "
+                     f"{epochs_cell(loo, model)} |")
+    refs = {(r["negatives"], r["calibration"]): r for r in reference_rows(path)}
+    for key, training in (((1, 0.0), "BCE, 1 negative"), ((256, 0.75), "gBCE, 256 negatives, t = 0.75")):
+        r = refs.get(key)
+        cells = f"{short(r['test_ndcg@10'])} | {r['best_epoch']}" if r else "not run yet |"
+        lines.append(f"| gSASRec's code (seed {r['seed'] if r else 1}) | {training} | {cells} |")
+    ref_bce, ref_g = refs.get((1, 0.0)), refs.get((256, 0.75))
+    ours_bce, ours_g = loo.mean_sd("SASRec (BCE)", "ndcg@10"), loo.mean_sd("gSASRec", "ndcg@10")
+    if ref_bce and ref_g and ours_bce and ours_g:
+        lines.append("")
+        lines.append(f"gBCE with 256 negatives reaches {ref_g['test_ndcg@10'] / ref_bce['test_ndcg@10']:.2f} of the "
+                     f"one-negative BCE's test NDCG@10 with gSASRec's own code and {ours_g[0] / ours_bce[0]:.2f} with "
+                     f"mmsr's.")
+    return "\n".join(lines)
+
+
 def protocol_blocks(results_class, folder):
     boards = [(name, results_class(os.path.join(folder, grid))) for name, grid in GRIDS]
     return {
         "protocol_ml100k_splits": split_summary(boards),
         "protocol_ml100k_boards": boards_table(boards),
         "protocol_ml100k_ranking": ranking_sentence(boards),
+        "protocol_gsasrec_reference": gsasrec_reference(
+            boards[0][1], os.path.join(os.path.dirname(folder), "gsasrec-reference-ml100k.jsonl")),
     }
