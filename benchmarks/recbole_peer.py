@@ -155,6 +155,11 @@ def main():
                          "leave the candidates; RecBole keeps them for sequential models")
     ap.add_argument("--resume-dir", help="keep each seed's state here every epoch; rerunning continues from it")
     args = ap.parse_args()
+    # The script works in a folder of its own (RecBole writes its logs into the current one): paths given relative to
+    # where it was started are made absolute first.
+    args.data = os.path.abspath(args.data)
+    if args.resume_dir:
+        args.resume_dir = os.path.abspath(args.resume_dir)
     # RecBole reloads the best epoch it saved itself with torch.load, which PyTorch >= 2.6 restricts by default.
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     ensure_recbole()
