@@ -112,7 +112,27 @@ def gsasrec_reference(loo, path):
         lines.append("")
         lines.append(f"gBCE with 256 negatives reaches {ref_g['test_ndcg@10'] / ref_bce['test_ndcg@10']:.2f} of the "
                      f"one-negative BCE's test NDCG@10 with gSASRec's own code and {ours_g[0] / ours_bce[0]:.2f} with "
-                     f"mmsr's.")
+                     f"mmsr's. mmsr's gSASRec is {ours_g[0] / ref_g['test_ndcg@10']:.2f} times the code's; mmsr's "
+                     f"one-negative SASRec is {ours_bce[0] / ref_bce['test_ndcg@10']:.2f} times the code's.")
+    return "\n".join(lines)
+
+
+GSASREC_VARIANTS = ["gSASRec (as in the study)", "untied output table", "pre-LN blocks", "untied, pre-LN", "16 negatives",
+                    "dropout 0.5", "ID tables from normal(0, 1)"]
+
+
+def gsasrec_variants(res, loo):
+    """gSASRec changed one thing at a time (examples/protocol/investigate/ml100k_gsasrec.toml, seed 1)."""
+    lines = ["| gSASRec on MovieLens-100K, seed 1 | test HR@10 | test NDCG@10 | selected epoch |", "|---|---|---|---|"]
+    for model in GSASREC_VARIANTS:
+        hr, ndcg, epoch = (res.seeds(model, m).get(1) for m in ("hr@10", "ndcg@10", "best_epoch"))
+        lines.append(f"| {model} | not run yet | | |" if ndcg is None else
+                     f"| {model} | {short(hr)} | {short(ndcg)} | {int(epoch)} |")
+    bce = loo.seeds("SASRec (BCE)", "ndcg@10").get(1)
+    if bce is not None:
+        lines.append(f"| for comparison: SASRec, BCE with 1 negative (the study's seed 1) | "
+                     f"{short(loo.seeds('SASRec (BCE)', 'hr@10')[1])} | {short(bce)} | "
+                     f"{int(loo.seeds('SASRec (BCE)', 'best_epoch')[1])} |")
     return "\n".join(lines)
 
 
@@ -122,6 +142,8 @@ def protocol_blocks(results_class, folder):
         "protocol_ml100k_splits": split_summary(boards),
         "protocol_ml100k_boards": boards_table(boards),
         "protocol_ml100k_ranking": ranking_sentence(boards),
+        "protocol_gsasrec_variants": gsasrec_variants(results_class(os.path.join(folder, "ml100k-gsasrec")),
+                                                      boards[0][1]),
         "protocol_gsasrec_reference": gsasrec_reference(
             boards[0][1], os.path.join(os.path.dirname(folder), "gsasrec-reference-ml100k.jsonl")),
     }

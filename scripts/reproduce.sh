@@ -9,7 +9,8 @@
 #   kdsr        KDSR's correlation supervision and its ablations on Scientific, beside SASRec and ODMT
 #               (examples/kdsr/scientific.toml). 33 runs.
 #   protocol    mmsr's ID models on MovieLens-100K under leave-one-out and under a global temporal split
-#               (examples/protocol/); docs/protocol.md sets the two boards side by side. 42 runs, about an hour and a half.
+#               (examples/protocol/); docs/protocol.md sets the two boards side by side, and
+#               looks into gSASRec (examples/protocol/investigate/). 49 runs, about two hours.
 #   parity      the S3-Rec paper's baselines on LastFM and Beauty under both its protocols (examples/parity/), and
 #               the investigations docs/parity.md quotes (examples/parity/investigate/). Beauty takes most of it:
 #               several hours on 2 cores.
@@ -31,7 +32,8 @@ beauty-poprec-ties examples/parity/investigate/beauty_poprec_ties.toml -
 beauty examples/parity/beauty.toml SASRec
 beauty-recbole-bert4rec examples/parity/investigate/beauty_recbole_bert4rec.toml -" ;;
   protocol) grids="ml100k-leave-one-out examples/protocol/ml100k_leave_one_out.toml SASRec
-ml100k-temporal examples/protocol/ml100k_temporal.toml SASRec" ;;
+ml100k-temporal examples/protocol/ml100k_temporal.toml SASRec
+ml100k-gsasrec examples/protocol/investigate/ml100k_gsasrec.toml -" ;;
   *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity|protocol [mmsr run options]" >&2; exit 2 ;;
 esac
 shift
