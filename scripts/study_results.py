@@ -74,6 +74,10 @@ def export(args):
             for branch, metric, value in rows:
                 w.writerow(label + [branch, metric, f"{value:.6f}"])
             w.writerow(label + ["fused", "best_epoch", best_epoch])
+            # An epoch's usual cost: the median is untouched by an epoch a busy or paused machine stretched.
+            epochs = sorted(t for (t,) in db.execute("SELECT seconds FROM epochs WHERE run_id = ?", (run_id,)))
+            if epochs:
+                w.writerow(label + ["fused", "median_epoch_seconds", f"{statistics.median(epochs):.2f}"])
             for phase in ("train", "total"):  # training alone; the run's whole time (with its evaluations)
                 t = db.execute("SELECT seconds FROM timings WHERE run_id = ? AND phase = ?", (run_id, phase)).fetchone()
                 if t:
