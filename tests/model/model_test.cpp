@@ -349,6 +349,51 @@ TEST(IdTower, ASeparateOutputTableIsWhatStatesAreScoredAgainst) {
   }
 }
 
+// The sampled softmax with the logQ correction, by hand on the items it drew (the same draw from the same seed):
+// each target against the drawn items, every logit minus log Q, a drawn copy of the target masked.
+TEST(SampledSoftmaxLoss, ScoresEachTargetAgainstTheDrawnItemsMinusLogQ) {
+  torch::manual_seed(7);
+  Batch b = make_batch(torch::tensor({{0, 1, 2}}), torch::tensor({{0, 2, 3}}));
+  auto h = torch::randn({1, 3, 4});
+  auto all = torch::randn({5, 4});
+  ForwardOutput out;
+  out.batch = &b;
+  out.branches.push_back({"id", h, torch::Tensor()});
+  out.all_item_vectors = [&](size_t) { return all; };
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  const std::vector<int64_t> counts = {0, 5, 1, 0, 2};  // training counts; the proposal is count + 1
+  const ComponentEntry* e = registry().find(PluginKind::Objective, "sampled_softmax");
+  auto build = [&](const std::string& proposal, bool logq) {
+    BuildContext c;
+    c.num_items = 4;
+    c.item_counts = &counts;
+    return e->make_objective(ParamSet::resolve(e->params, {{"negatives", int64_t(6)}, {"proposal", proposal},
+                                                           {"logq", logq}}), c);
+  };
+  auto q = torch::tensor({0.0f, 6.0f, 2.0f, 1.0f, 3.0f});
+  q = q / q.sum();
+  torch::manual_seed(3);
+  auto drawn = torch::multinomial(q, 6, true);
+  torch::manual_seed(3);
+  double loss = build("popularity", true)->compute(out).total.item<double>();
+  double expected = 0;
+  const int64_t targets[] = {2, 3};
+  for (int p = 0; p < 2; ++p) {
+    auto state = h[0][p + 1];
+    auto logit = [&](int64_t item) { return (state * all[item]).sum().item<double>() - std::log(q[item].item<double>()); };
+    double z = logit(targets[p]), sum = std::exp(z);
+    for (int64_t k = 0; k < 6; ++k)
+      if (drawn[k].item<int64_t>() != targets[p]) sum += std::exp(logit(drawn[k].item<int64_t>()));
+    expected += (std::log(sum) - z) / 2;
+  }
+  EXPECT_NEAR(loss, expected, 1e-5);
+  // Under a uniform proposal the correction is one constant on every logit, which the softmax ignores.
+  torch::manual_seed(3);
+  double corrected = build("uniform", true)->compute(out).total.item<double>();
+  torch::manual_seed(3);
+  EXPECT_NEAR(build("uniform", false)->compute(out).total.item<double>(), corrected, 1e-5);
+}
+
 TEST(Optimizer, ComponentGroupsGetTheirScaledAndScheduledLearningRates) {
   auto& r = registry();
   RunSpec run;
