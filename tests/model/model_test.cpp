@@ -394,6 +394,44 @@ TEST(SampledSoftmaxLoss, ScoresEachTargetAgainstTheDrawnItemsMinusLogQ) {
   EXPECT_NEAR(build("uniform", false)->compute(out).total.item<double>(), corrected, 1e-5);
 }
 
+// The chunked cross-entropy (softmax's `chunk`) computes the full matrix's loss and gradients, whatever the chunk
+// size and whatever the tower's score function (a dot product, or a cosine with a temperature as UniSRec's).
+TEST(SoftmaxLoss, ChunksGiveTheFullMatrixsLossAndGradients) {
+  torch::manual_seed(11);
+  Batch b = make_batch(torch::tensor({{0, 1, 2}, {3, 4, 5}}), torch::tensor({{0, 2, 6}, {4, 5, 1}}));
+  auto h = torch::randn({2, 3, 4}, torch::requires_grad());
+  auto all = torch::randn({7, 4}, torch::requires_grad());
+  using Score = std::function<torch::Tensor(size_t, const torch::Tensor&, const torch::Tensor&)>;
+  const Score dot = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  const Score cosine = [](size_t, const torch::Tensor& s, const torch::Tensor& v) {
+    namespace F = torch::nn::functional;
+    auto unit = F::NormalizeFuncOptions().dim(-1);
+    return torch::matmul(F::normalize(s, unit), F::normalize(v, unit).transpose(-2, -1)) / 0.1;
+  };
+  auto loss_and_grads = [&](const Score& score, int64_t chunk) {
+    ForwardOutput out;
+    out.batch = &b;
+    out.branches.push_back({"id", h, torch::Tensor()});
+    out.all_item_vectors = [&](size_t) { return all; };
+    out.score = score;
+    if (h.grad().defined()) h.mutable_grad().zero_();
+    if (all.grad().defined()) all.mutable_grad().zero_();
+    auto loss = make_objective("softmax", {{"chunk", chunk}})->compute(out).total;
+    loss.backward();
+    return std::make_tuple(loss.item<double>(), h.grad().clone(), all.grad().clone());
+  };
+  for (const Score& score : {dot, cosine}) {
+    auto [full, gh, ga] = loss_and_grads(score, 0);
+    for (int64_t chunk : {1, 2, 4, 100}) {
+      auto [loss, ch, ca] = loss_and_grads(score, chunk);
+      EXPECT_NEAR(loss, full, 1e-5) << "chunk " << chunk;
+      EXPECT_TRUE(torch::allclose(ch, gh, 1e-5, 1e-6)) << "chunk " << chunk;
+      EXPECT_TRUE(torch::allclose(ca, ga, 1e-5, 1e-6)) << "chunk " << chunk;
+    }
+    EXPECT_EQ(ga[0].abs().sum().item<double>(), 0.0) << "padding is never a class";
+  }
+}
+
 TEST(Optimizer, ComponentGroupsGetTheirScaledAndScheduledLearningRates) {
   auto& r = registry();
   RunSpec run;
