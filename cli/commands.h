@@ -35,6 +35,7 @@ std::unique_ptr<Command> add_report_command(CLI::App& app);
 std::unique_ptr<Command> add_merge_command(CLI::App& app);
 std::unique_ptr<Command> add_slurm_command(CLI::App& app);
 std::unique_ptr<Command> add_data_command(CLI::App& app);
+std::unique_ptr<Command> add_status_command(CLI::App& app);
 
 // Shared by the commands.
 // When this process started (steady-clock ticks): the first call fixes it, so main() calls it first.

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   commands.push_back(mmsr::cli::add_merge_command(app));
   commands.push_back(mmsr::cli::add_slurm_command(app));
   commands.push_back(mmsr::cli::add_data_command(app));
+  commands.push_back(mmsr::cli::add_status_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
