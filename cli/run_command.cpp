@@ -25,6 +25,7 @@ struct ChildSide {
   double linger_after_run = 0;    // tests only: see RunOptions::linger_after_run_seconds
   bool tty_progress = false;
   int64_t launched_at = 0;        // when the parent launched this run (steady-clock ticks)
+  double grid_after = 0;          // about how long the grid's later runs will take (the parent's estimate)
   int data_parallel_rank = 0;     // a data-parallel run's other process: train run KEY's share as rank R
   std::string rendezvous_file;    // ... meeting the others at this file
 };
@@ -89,6 +90,7 @@ class RunCommand : public Command {
     app_->add_option("--supervised-run", child_.supervised_key)->group("");
     app_->add_option("--experiment-id", child_.parent_experiment_id)->group("");
     app_->add_option("--launched-at", child_.launched_at)->group("");
+    app_->add_option("--grid-after", child_.grid_after)->group("");
     app_->add_option("--linger-after-run", child_.linger_after_run)->group("")->check(finite_in(0, 3600));
     app_->add_flag("--tty-progress", child_.tty_progress)->group("");
     app_->add_option("--data-parallel-rank", child_.data_parallel_rank)->group("");
@@ -182,6 +184,7 @@ class RunCommand : public Command {
       opt.experiment_id = child_.parent_experiment_id;
       opt.announce_data = false;
       opt.force_progress = child_.tty_progress;
+      opt.grid_after_seconds = child_.grid_after;
       opt.data_parallel_rank = child_.data_parallel_rank;
       opt.rendezvous_file = child_.rendezvous_file;
     } else if (!no_isolation_ && !dry_run_) {

@@ -20,6 +20,9 @@ struct RunOptions {
   bool verbose = false;  // one line per epoch
   bool force_progress = false;  // draw the progress line even when stderr is not a terminal (a supervised child)
   bool announce_data = true;    // the "data: ..." line
+  // A supervised child's side: about how long the grid's runs after this one will take (0 = not known yet), which
+  // its progress line shows beside its own time left.
+  double grid_after_seconds = 0;
   // Isolation: when set, every run executes in a child process started with this command line plus
   // "--supervised-run KEY", so that a crash, abort or kill inside a plugin fails that run only.
   std::vector<std::string> child_command;

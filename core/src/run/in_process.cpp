@@ -89,9 +89,11 @@ RunCallbacks progress_callbacks(GridContext& grid, ClaimedRun& run) {
     const double elapsed = seconds_since(run.started);
     const double done = double(s.epoch - 1) + double(s.step) / double(s.steps_per_epoch);
     const double eta = done > 0 ? elapsed / done * (double(s.max_epochs) - done) : 0;
-    grid.progress.show(fmt::format("{} | epoch {}/{} step {}/{} | loss {:.4f} | {} elapsed, at most {} left",
+    const double after = grid.options.grid_after_seconds;
+    grid.progress.show(fmt::format("{} | epoch {}/{} step {}/{} | loss {:.4f} | {} elapsed, at most {} left{}",
                                    run.title, s.epoch, s.max_epochs, s.step, s.steps_per_epoch, s.loss,
-                                   format_seconds(elapsed), format_seconds(eta)));
+                                   format_seconds(elapsed), format_seconds(eta),
+                                   after > 0 ? " | grid: about " + format_seconds(after) + " more after it" : ""));
   };
   cb.on_epoch = [&grid, &run, run_id](const EpochReport& e) {
     nlohmann::json terms = nlohmann::json::object(), valid = nlohmann::json::object();

@@ -132,7 +132,7 @@ std::string why_the_process_ended(const ChildExit& exit, const RunOptions& optio
 // records the run itself; when it dies without recording an end (a crash, an abort, a kill, its time limit), the
 // run is marked failed here with the cause and the child's last lines.
 void supervise_run(const RunOptions& options, const std::vector<RunRecord>& records, const std::string& title,
-                   Store& store, GridSummary& summary) {
+                   Store& store, GridSummary& summary, double grid_after_seconds) {
   for (const auto& r : records) {
     std::string holder = store.live_holder(r.run_key, options.stale_seconds);
     if (!holder.empty()) {
@@ -145,6 +145,7 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
   argv.insert(argv.end(), {"--supervised-run", records[0].run_key, "--experiment-id",
                            std::to_string(records[0].experiment_id), "--launched-at",
                            std::to_string(run_launch_ticks(options))});
+  if (grid_after_seconds > 0) argv.insert(argv.end(), {"--grid-after", fmt::format("{:.0f}", grid_after_seconds)});
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
   if (exit.timed_out && finished_before_the_limit(store, records)) {
     ++summary.finished;
@@ -286,10 +287,18 @@ int64_t record_experiment(Store& store, const Experiment& ex, const std::string&
 void run_each(GridContext& grid, int64_t experiment_id) {
   const RunOptions& options = grid.options;
   if (!options.only_run_key.empty()) grid.summary.found = false;
+  std::vector<std::vector<RunRecord>> all;
+  for (const auto& run : grid.ex.runs) all.push_back(run_records(grid.ex, run, grid.data, grid.registry, experiment_id));
+  // The grid's time left, for the progress line: the runs this command trained so far, on average, times the runs
+  // after the current one that were unfinished when the command started.
+  std::vector<int> unfinished_after(all.size() + 1, 0);
+  for (size_t i = all.size(); i-- > 0;) unfinished_after[i] = unfinished_after[i + 1] + !all_finished(grid.store, all[i]);
+  double trained_seconds = 0;
+  int trained = 0;
   int index = 0;
   for (const auto& run : grid.ex.runs) {
     ++index;
-    const std::vector<RunRecord> records = run_records(grid.ex, run, grid.data, grid.registry, experiment_id);
+    const std::vector<RunRecord>& records = all[size_t(index - 1)];
     const std::string& key = records[0].run_key;
     const std::string title = fmt::format("[{}/{}] {}{}{} seed {}", index, grid.ex.runs.size(), run.model_name,
                                           run.grid_label.empty() ? "" : " (",
@@ -308,7 +317,11 @@ void run_each(GridContext& grid, int64_t experiment_id) {
       continue;
     }
     if (!options.child_command.empty()) {
-      supervise_run(options, records, title, grid.store, grid.summary);
+      const auto start = Clock::now();
+      const double after = trained ? trained_seconds / trained * unfinished_after[size_t(index)] : 0;
+      supervise_run(options, records, title, grid.store, grid.summary, after);
+      trained_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+      ++trained;
       if (grid.summary.interrupted || grid.summary.input_error) return;
       continue;
     }
