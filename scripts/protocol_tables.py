@@ -133,6 +133,11 @@ def gsasrec_variants(res, loo):
         lines.append(f"| for comparison: SASRec, BCE with 1 negative (the study's seed 1) | "
                      f"{short(loo.seeds('SASRec (BCE)', 'hr@10')[1])} | {short(bce)} | "
                      f"{int(loo.seeds('SASRec (BCE)', 'best_epoch')[1])} |")
+    found = [res.seeds(m, "ndcg@10")[1] for m in GSASREC_VARIANTS if res.seeds(m, "ndcg@10").get(1) is not None]
+    if bce is not None and len(found) == len(GSASREC_VARIANTS):
+        lines.append("")
+        lines.append(f"Every variant's test NDCG@10 lies between {short(min(found))} and {short(max(found))}: at most "
+                     f"{max(found) / bce:.2f} of the one-negative BCE's {short(bce)}.")
     return "\n".join(lines)
 
 
