@@ -104,7 +104,8 @@ class StatusCommand : public Command {
       total += n;
       counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, status);
     }
-    std::cout << fmt::format("{}: {} runs recorded{}{}\n", store_, total, total ? ": " : "", counts);
+    std::cout << fmt::format("{}: {} run{} recorded{}{}\n", store_, total, total == 1 ? "" : "s", total ? ": " : "",
+                             counts);
     const auto running = rows_of(store, kRunning);
     if (!running.empty()) std::cout << "running:\n";
     for (const auto& r : running) std::cout << running_line(store, r, stale_seconds_) << "\n";
