@@ -138,6 +138,36 @@ void TrainStep(benchmark::State& state, const std::string& backbone) {
   state.SetItemsProcessed(state.iterations() * B * kLen);  // positions trained
 }
 
+// One loss's forward and backward for P = 2048 positions (forty users' windows) against a catalogue of range(0)
+// items, the states and the item table as a backbone and an ID tower would give them: the full softmax in one
+// matrix or in item chunks, the sampled softmax, and BCE with 1 or 256 negatives (SASRec's and gSASRec's).
+void LossStep(benchmark::State& state, const std::string& loss, std::map<std::string, ParamValue> params) {
+  torch::set_num_threads(1);
+  const int64_t n = state.range(0), rows = 40;
+  torch::manual_seed(1);
+  auto items = zipf_items(rows, kLen + 1, n, 4);
+  Batch batch = make_batch(items.slice(1, 0, kLen), items.slice(1, 1), true);
+  auto states = torch::randn({rows, kLen, kDim}, torch::requires_grad());
+  auto table = (torch::randn({n + 1, kDim}) * 0.1).requires_grad_(true);
+  const ComponentEntry* e = registry().find(PluginKind::Objective, loss);
+  BuildContext c;
+  c.num_items = n;
+  std::vector<int64_t> counts(size_t(n + 1), 1);
+  c.item_counts = &counts;
+  auto objective = e->make_objective(ParamSet::resolve(e->params, params), c);
+  ForwardOutput out;
+  out.batch = &batch;
+  out.all_item_vectors = [&](size_t) { return table; };
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  for (auto _ : state) {
+    out.branches = {{"id", states, table.index_select(0, batch.unique_items)}};
+    objective->compute(out).total.backward();
+    states.mutable_grad().zero_();
+    table.mutable_grad().zero_();
+  }
+  state.SetItemsProcessed(state.iterations() * rows * kLen);
+}
+
 void Dropout(benchmark::State& state, bool fast) {
   torch::set_num_threads(1);
   auto x = torch::randn({256, kLen, kDim});
@@ -410,6 +440,15 @@ void register_all() {
   for (const auto& name : registry().names(PluginKind::Backbone))
     benchmark::RegisterBenchmark(("TrainStep/" + name).c_str(), TrainStep, name)
         ->ArgName("B")->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond);
+  const std::vector<std::tuple<std::string, std::string, std::map<std::string, ParamValue>>> losses = {
+      {"softmax", "softmax", {}},
+      {"softmax_chunk8192", "softmax", {{"chunk", int64_t(8192)}}},
+      {"sampled_softmax256", "sampled_softmax", {{"negatives", int64_t(256)}}},
+      {"bce1", "bce", {}},
+      {"gbce256", "bce", {{"negatives", int64_t(256)}, {"calibration", 0.75}}}};
+  for (const auto& [label, loss, params] : losses)
+    benchmark::RegisterBenchmark(("LossStep/" + label).c_str(), LossStep, loss, params)
+        ->ArgName("items")->Arg(kItems)->Arg(100000)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("Dropout/torch", Dropout, false)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("Dropout/fast", Dropout, true)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("FullRanking", FullRanking)->ArgName("users")->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
