@@ -75,6 +75,16 @@ Batch make_batch(torch::Tensor items, torch::Tensor targets) {
   return b;
 }
 
+// What a catalogue-scoring loss reads of a step: the batch, one branch's states, the catalogue's vectors, dot products.
+ForwardOutput catalogue_output(const Batch& b, const torch::Tensor& h, const torch::Tensor& all) {
+  ForwardOutput out;
+  out.batch = &b;
+  out.branches.push_back({"id", h, torch::Tensor()});
+  out.all_item_vectors = [all](size_t) { return all; };
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  return out;
+}
+
 }  // namespace
 
 class SasrecCausality : public ::testing::TestWithParam<std::string> {};
@@ -255,11 +265,7 @@ TEST(SoftmaxLoss, EqualsCrossEntropyOverTheCatalogueWithoutPadding) {
   Batch b = make_batch(torch::tensor({{0, 1, 2}}), torch::tensor({{0, 2, 3}}));
   auto h = torch::randn({1, 3, 4});
   auto all = torch::randn({5, 4});
-  ForwardOutput out;
-  out.batch = &b;
-  out.branches.push_back({"id", h, torch::Tensor()});
-  out.all_item_vectors = [&](size_t) { return all; };
-  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.t()); };
+  ForwardOutput out = catalogue_output(b, h, all);
   double loss = make_objective("softmax", {})->compute(out).total.item<double>();
   auto z = torch::matmul(h[0].slice(0, 1), all.slice(0, 1).t());  // items 1..4 only
   double expected = torch::nn::functional::cross_entropy(z, torch::tensor({1, 2})).item<double>();
@@ -276,10 +282,7 @@ struct OneWindowCase {
     torch::manual_seed(seed);
     h = torch::randn({1, 3, 4});
     all = torch::randn({6, 4});
-    out.batch = &b;
-    out.branches.push_back({"id", h, torch::Tensor()});
-    out.all_item_vectors = [this](size_t) { return all; };
-    out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+    out = catalogue_output(b, h, all);
   }
   OneWindowCase(const OneWindowCase&) = delete;
 };
@@ -356,11 +359,7 @@ TEST(SampledSoftmaxLoss, ScoresEachTargetAgainstTheDrawnItemsMinusLogQ) {
   Batch b = make_batch(torch::tensor({{0, 1, 2}}), torch::tensor({{0, 2, 3}}));
   auto h = torch::randn({1, 3, 4});
   auto all = torch::randn({5, 4});
-  ForwardOutput out;
-  out.batch = &b;
-  out.branches.push_back({"id", h, torch::Tensor()});
-  out.all_item_vectors = [&](size_t) { return all; };
-  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.transpose(-2, -1)); };
+  ForwardOutput out = catalogue_output(b, h, all);
   const std::vector<int64_t> counts = {0, 5, 1, 0, 2};  // training counts; the proposal is count + 1
   const ComponentEntry* e = registry().find(PluginKind::Objective, "sampled_softmax");
   auto build = [&](const std::string& proposal, bool logq) {

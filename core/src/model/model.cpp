@@ -59,7 +59,7 @@ AssembledModel::AssembledModel(const RunSpec& run, const PluginRegistry& registr
   if (encoders_.size() > 1 && encoders_[0]->bidirectional())
     throw InputError("backbone '" + run.backbone.plugin + "' trains on targets of its own choosing (a Cloze task), " +
                      "so it needs an item tower with one branch; '" + t->name + "' has " +
-                     std::to_string(encoders_.size()) + ": use one with a single branch (id, or early fusion)");
+                     std::to_string(encoders_.size()) + ": use a tower with a single branch");
   for (size_t i = 0; i < run.losses.size(); ++i) {
     const ComponentEntry* o = registry.find(PluginKind::Objective, run.losses[i].plugin);
     if (!o) throw InputError("plugin not loaded: " + run.losses[i].plugin);
@@ -193,18 +193,11 @@ bool AssembledModel::trainable() {
   return false;
 }
 
-AssembledModel::ItemTables AssembledModel::item_tables() {
-  ItemTables t = catalogue(true, true);
-  if (t.outputs.empty()) t.outputs = t.inputs;
-  return t;
-}
+AssembledModel::ItemTables AssembledModel::item_tables() { return catalogue(true); }
 
-std::vector<torch::Tensor> AssembledModel::all_item_vectors() {
-  ItemTables t = catalogue(false, true);
-  return t.outputs.empty() ? catalogue(true, false).inputs : t.outputs;
-}
+std::vector<torch::Tensor> AssembledModel::all_item_vectors() { return catalogue(false).outputs; }
 
-AssembledModel::ItemTables AssembledModel::catalogue(bool inputs, bool outputs) {
+AssembledModel::ItemTables AssembledModel::catalogue(bool inputs) {
   auto params = parameters();
   auto buffers = this->buffers();  // a model may hold buffers only (a popularity baseline)
   auto device = !params.empty()    ? params[0].device()
@@ -219,6 +212,7 @@ AssembledModel::ItemTables AssembledModel::catalogue(bool inputs, bool outputs) 
   const int64_t chunk = modalities_.empty() ? num_items_ + 1
                                             : std::max<int64_t>(1, (int64_t(256) << 20) / std::max<int64_t>(1, per_item));
   std::vector<std::vector<torch::Tensor>> in_parts(branch_names_.size()), out_parts(branch_names_.size());
+  bool separate = false;  // whether the tower's items have output vectors of their own
   for (int64_t begin = 0; begin <= num_items_; begin += chunk) {
     auto slice = ids.slice(0, begin, std::min(num_items_ + 1, begin + chunk)).to(device);
     ItemFeatures features;
@@ -227,14 +221,11 @@ AssembledModel::ItemTables AssembledModel::catalogue(bool inputs, bool outputs) 
       features[m] = {f.values.to(device), f.mask.to(device)};
     }
     const ItemFeatures view = tower_view(features, slice);
-    if (inputs) {
-      auto vectors = tower_->forward(slice, view);
-      for (size_t b = 0; b < vectors.size(); ++b) in_parts[b].push_back(vectors[b]);
-    }
-    if (outputs) {
-      auto vectors = tower_->output_vectors(slice, view);
-      for (size_t b = 0; b < vectors.size(); ++b) out_parts[b].push_back(vectors[b]);
-    }
+    std::vector<torch::Tensor> in, out = tower_->output_vectors(slice, view);
+    separate = !out.empty();
+    if (inputs || !separate) in = tower_->forward(slice, view);
+    for (size_t b = 0; b < in.size(); ++b) in_parts[b].push_back(in[b]);
+    for (size_t b = 0; b < out.size(); ++b) out_parts[b].push_back(out[b]);
   }
   auto joined = [](std::vector<std::vector<torch::Tensor>>& parts) {
     std::vector<torch::Tensor> out;
@@ -242,7 +233,9 @@ AssembledModel::ItemTables AssembledModel::catalogue(bool inputs, bool outputs) 
       if (!p.empty()) out.push_back(p.size() == 1 ? p[0] : torch::cat(p, 0));
     return out;
   };
-  return {joined(in_parts), joined(out_parts)};
+  ItemTables t{joined(in_parts), joined(out_parts)};
+  if (!separate) t.outputs = t.inputs;  // a tied tower scores against its inputs: one table, not two copies
+  return t;
 }
 
 std::vector<ModalityInfo> modality_infos(const FeatureStore* store) {

@@ -63,9 +63,9 @@ class AssembledModel : public torch::nn::Module {
   std::vector<std::string> branch_names_;
   std::vector<std::string> modalities_;  // what the tower reads
   std::vector<ModalityInfo> modality_infos_;
-  // The tower's vectors for the whole catalogue, chunk by chunk: inputs, outputs, or both (outputs empty when the
-  // tower scores against its inputs).
-  ItemTables catalogue(bool inputs, bool outputs);
+  // The tower's vectors for the whole catalogue, chunk by chunk, each chunk's features gathered once: what states
+  // are scored against, and (with `inputs`) what the backbone reads; a tied tower's two are one table.
+  ItemTables catalogue(bool inputs);
   std::function<ModalityFeatures(const std::string&, const torch::Tensor&)> gather_;
   int64_t num_items_ = 0;
   // [train] adapt: per adapted modality, a trainable [N+1, D] table that starts as the frozen vectors (pooled, or

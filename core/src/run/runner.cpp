@@ -289,10 +289,11 @@ void run_each(GridContext& grid, int64_t experiment_id) {
   if (!options.only_run_key.empty()) grid.summary.found = false;
   std::vector<std::vector<RunRecord>> all;
   for (const auto& run : grid.ex.runs) all.push_back(run_records(grid.ex, run, grid.data, grid.registry, experiment_id));
-  // The grid's time left, for the progress line: the runs this command trained so far, on average, times the runs
-  // after the current one that were unfinished when the command started.
+  // The grid's time left, for the progress line of the runs this command supervises: the runs it trained so far, on
+  // average, times the runs after the current one that were unfinished when it started.
   std::vector<int> unfinished_after(all.size() + 1, 0);
-  for (size_t i = all.size(); i-- > 0;) unfinished_after[i] = unfinished_after[i + 1] + !all_finished(grid.store, all[i]);
+  if (!options.child_command.empty())
+    for (size_t i = all.size(); i-- > 0;) unfinished_after[i] = unfinished_after[i + 1] + !all_finished(grid.store, all[i]);
   double trained_seconds = 0;
   int trained = 0;
   int index = 0;
@@ -319,9 +320,12 @@ void run_each(GridContext& grid, int64_t experiment_id) {
     if (!options.child_command.empty()) {
       const auto start = Clock::now();
       const double after = trained ? trained_seconds / trained * unfinished_after[size_t(index)] : 0;
+      const int elsewhere = grid.summary.elsewhere;
       supervise_run(options, records, title, grid.store, grid.summary, after);
-      trained_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-      ++trained;
+      if (grid.summary.elsewhere == elsewhere) {  // trained here, not left to another runner
+        trained_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+        ++trained;
+      }
       if (grid.summary.interrupted || grid.summary.input_error) return;
       continue;
     }

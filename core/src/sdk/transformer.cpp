@@ -93,23 +93,29 @@ torch::Tensor TransformerBlock::forward(torch::Tensor x, const torch::Tensor& ma
   return norm2_->forward(x + dropout(drop2_, feed_forward(x), fast_dropout_));
 }
 
+namespace {
+
+// [B, 1, L, L] additive mask from where attention is allowed ([B or 1, L, L]): every position also sees itself, so
+// no row is ever fully masked.
+torch::Tensor additive_mask(const torch::Tensor& allowed, const torch::Tensor& valid, torch::ScalarType dtype) {
+  const int64_t L = valid.size(1);
+  auto everywhere = allowed | torch::eye(L, torch::TensorOptions().dtype(torch::kBool).device(valid.device())).unsqueeze(0);
+  return torch::zeros(everywhere.sizes(), torch::TensorOptions().dtype(dtype).device(valid.device()))
+      .masked_fill(everywhere.logical_not(), -1e9)
+      .unsqueeze(1);
+}
+
+}  // namespace
+
 torch::Tensor causal_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype) {
   const int64_t L = valid.size(1);
-  auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(valid.device());
-  auto allowed = torch::ones({L, L}, bool_opts).tril().unsqueeze(0) & valid.unsqueeze(1);
-  allowed = allowed | torch::eye(L, bool_opts).unsqueeze(0);
-  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(valid.device()))
-      .masked_fill(allowed.logical_not(), -1e9)
-      .unsqueeze(1);
+  auto earlier = torch::ones({L, L}, torch::TensorOptions().dtype(torch::kBool).device(valid.device())).tril();
+  return additive_mask(earlier.unsqueeze(0) & valid.unsqueeze(1), valid, dtype);
 }
 
 torch::Tensor bidirectional_attention_mask(const torch::Tensor& valid, torch::ScalarType dtype) {
   const int64_t L = valid.size(1);
-  auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(valid.device());
-  auto allowed = valid.unsqueeze(1).expand({valid.size(0), L, L}) | torch::eye(L, bool_opts).unsqueeze(0);
-  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(valid.device()))
-      .masked_fill(allowed.logical_not(), -1e9)
-      .unsqueeze(1);
+  return additive_mask(valid.unsqueeze(1).expand({valid.size(0), L, L}), valid, dtype);
 }
 
 SequenceTransformer::SequenceTransformer(const TransformerOptions& o) : o_(o) {
