@@ -3,7 +3,13 @@
 //   TrainStep/<backbone>/B:<batch>     one training step (forward, full-softmax loss, backward, Adam) of every backbone
 //                                      plugin the registry holds, ID tower, d = 64, L = 50, a Beauty-sized catalogue
 //   Dropout/<kernel>                   a [256, 50, 64] dropout mask: torch's serial Bernoulli against mmsr's fast kernel
-//   FullRanking/users:<U>              scores of U users against 12,102 items, history masked, count-based ranks
+//   FullRanking/users:<U>              scores of U users against 12,102 items as one matrix, history masked by a
+//                                      candidate mask, count-based ranks (the evaluation before item blocks; what
+//                                      sampled candidates still use)
+//   RankInBlocks/items:<N>/users:<U>/block:<K>
+//                                      full ranking of 2,048 users against N items, U users a batch and K items a
+//                                      block (0: the evaluator's own choice), with its GFLOP/s and the sgemm peak
+//   SgemmPeak                          that peak: the best single-thread rate of a 1,024-square product
 //   Batching/<kind>                    host-side batch construction from a split (all-position and prefix samples)
 //   ReadInteractions/<order>           reading and preprocessing a 2M-row RecBole .inter file (k-core 5), its rows
 //                                      grouped by user or shuffled
@@ -44,6 +50,7 @@
 #include "mmsr/registry.h"
 #include "mmsr/sdk/dropout.h"
 #include "eval/evaluate.h"
+#include "eval/item_blocks.h"
 #include "model/model.h"
 
 namespace {
@@ -191,6 +198,74 @@ void FullRanking(benchmark::State& state) {
     benchmark::DoNotOptimize(counts.first.data_ptr());
   }
   state.SetItemsProcessed(state.iterations() * U);  // users ranked
+}
+
+// The machine's single-thread sgemm rate (GFLOP/s): the best of a few square products of 1,024, measured once per
+// process so that every ratio to it comes from the same run.
+double sgemm_peak_gflops() {
+  static const double peak = [] {
+    torch::set_num_threads(1);
+    const int64_t n = 1024;
+    auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+    torch::mm_out(c, a, b);  // warm up
+    double best = 0;
+    for (int rep = 0; rep < 20; ++rep) {
+      const auto start = std::chrono::steady_clock::now();
+      torch::mm_out(c, a, b);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      best = std::max(best, 2.0 * double(n * n * n) / seconds / 1e9);
+    }
+    return best;
+  }();
+  return peak;
+}
+
+void SgemmPeak(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(sgemm_peak_gflops());
+  state.counters["gflops"] = sgemm_peak_gflops();
+}
+
+// Full ranking of 2,048 users (Zipf targets, 9 history items each, masked) against N items, in batches of U users and
+// blocks of K items (0: what the evaluator chooses, evaluation_shape): scores and the count-based ranks, no top
+// lists (what each validation computes).
+// Counters: users per second, and the scoring's GFLOP/s as a share of the run's own sgemm peak.
+void RankInBlocks(benchmark::State& state) {
+  torch::set_num_threads(1);
+  const int64_t n = state.range(0), users = 2048;
+  const EvaluationShape shape =
+      evaluation_shape(state.range(1), state.range(2), n, torch::Device(torch::kCPU));
+  const int64_t block = shape.items_per_block > 0 ? shape.items_per_block : n + 1;
+  auto table = torch::randn({n + 1, kDim}) * 0.1;
+  auto states = torch::randn({users, kDim});
+  auto history = zipf_items(users, 9, n, 3);
+  auto target = zipf_items(users, 1, n, 4).squeeze(1);
+  std::vector<std::vector<int32_t>> excluded(static_cast<size_t>(users));
+  const auto* h = history.data_ptr<int64_t>();
+  const auto* t = target.data_ptr<int64_t>();
+  for (int64_t u = 0; u < users; ++u) {
+    auto& ex = excluded[size_t(u)];
+    ex.push_back(0);
+    for (int64_t j = 0; j < 9; ++j) ex.push_back(int32_t(h[u * 9 + j]));
+    std::sort(ex.begin(), ex.end());
+    ex.erase(std::unique(ex.begin(), ex.end()), ex.end());
+    ex.erase(std::remove(ex.begin(), ex.end(), int32_t(t[u])), ex.end());
+  }
+  const BranchScore dot = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.t()); };
+  int64_t recounted = 0;
+  for (auto _ : state)
+    for (int64_t begin = 0; begin < users; begin += shape.users) {
+      const int64_t end = std::min(users, begin + shape.users);
+      ItemBlockBatch batch{{states.slice(0, begin, end)}, target.slice(0, begin, end),
+                           {excluded.begin() + begin, excluded.begin() + end}};
+      recounted += rank_in_item_blocks(dot, {table}, batch, block, 0).recounted_rows;
+    }
+  state.SetItemsProcessed(state.iterations() * users);
+  const double flops = 2.0 * double(users) * double(n + 1) * double(kDim) * double(state.iterations());
+  state.counters["gflops"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+  state.counters["sgemm_peak_gflops"] = sgemm_peak_gflops();
+  state.counters["users_per_batch"] = double(shape.users);
+  state.counters["items_per_block"] = double(block);
+  state.counters["recounted_rows"] = double(recounted);
 }
 
 struct SyntheticSplit {
@@ -452,6 +527,11 @@ void register_all() {
   benchmark::RegisterBenchmark("Dropout/torch", Dropout, false)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("Dropout/fast", Dropout, true)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("FullRanking", FullRanking)->ArgName("users")->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("SgemmPeak", SgemmPeak)->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("RankInBlocks", RankInBlocks)
+      ->ArgNames({"items", "users", "block"})->Args({kItems, 0, 0})->Args({100000, 0, 0})->Args({1000000, 0, 0})
+      ->Args({100000, 128, 2048})->Args({100000, 256, 1024})->Args({100000, 256, 4096})->Args({100000, 512, 2048})
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("Batching/all_position", Batching, false)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("Batching/prefix", Batching, true)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("ReadInteractions/grouped", ReadInteractions, false)->Unit(benchmark::kMillisecond);

@@ -14,6 +14,7 @@
 #include "mmsr/interrupt.h"
 #include "mmsr/report.h"
 #include "mmsr/runner.h"
+#include "mmsr/store.h"
 
 namespace mmsr::cli {
 namespace {
@@ -44,7 +45,7 @@ class RunCommand : public Command {
     const std::string base = std::filesystem::absolute(file_).parent_path().string();
     Experiment ex = parse_experiment(
         text, file_, base, [&](PluginKind k, const std::string& n) { return registry.find(k, n); },
-        [&](PluginKind k) { return registry.names(k); });
+        [&](PluginKind k) { return registry.names(k); }, train_defaults());
     keep_only_the_chosen_runs(ex);
     RunOptions opt = run_options(global);
     install_interrupt_handlers();
@@ -95,6 +96,15 @@ class RunCommand : public Command {
     app_->add_flag("--tty-progress", child_.tty_progress)->group("");
     app_->add_option("--data-parallel-rank", child_.data_parallel_rank)->group("");
     app_->add_option("--rendezvous", child_.rendezvous_file)->group("");
+  }
+
+  // A store made before the speed options became defaults resolves its grids as it always did (mmsr/config.h).
+  TrainDefaults train_defaults() const {
+    if (!store_keeps_original_train_defaults(store_)) return kCurrentTrainDefaults;
+    if (child_.supervised_key.empty() && !quiet_)
+      std::cerr << "note: " << store_ << " was made before fast_dropout and length_buckets were on by default; its "
+                << "grids keep them off where the file does not set them, so its runs resume as they were\n";
+    return TrainDefaults::original;
   }
 
   // --seeds, --models and --threads: the same runs (same identities) as the full grid, fewer of them.

@@ -14,6 +14,9 @@
 #   parity      the S3-Rec paper's baselines on LastFM and Beauty under both its protocols (examples/parity/), and
 #               the investigations docs/parity.md quotes (examples/parity/investigate/). Beauty takes most of it:
 #               several hours on 2 cores.
+#   performance the suite's evaluation benchmarks (results/performance/benchmarks.json, measured first, alone) and
+#               SASRec against a million items (examples/performance/million_items.toml: peak memory, epoch time).
+#               About an hour on 2 cores.
 #
 # Each grid's store is build/studies/STUDY[-GRID].sqlite (MMSR_STUDY_DIR overrides the folder); MMSR_RUNNERS runners
 # (default 2, one thread each) share a grid; MMSR_BIN names another build's mmsr. Options after the study name go to
@@ -34,7 +37,8 @@ beauty-recbole-bert4rec examples/parity/investigate/beauty_recbole_bert4rec.toml
   protocol) grids="ml100k-leave-one-out examples/protocol/ml100k_leave_one_out.toml SASRec
 ml100k-temporal examples/protocol/ml100k_temporal.toml SASRec
 ml100k-gsasrec examples/protocol/investigate/ml100k_gsasrec.toml -" ;;
-  *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity|protocol [mmsr run options]" >&2; exit 2 ;;
+  performance) grids="million-items examples/performance/million_items.toml -" ;;
+  *) echo "usage: scripts/reproduce.sh multimodal|kdsr|parity|protocol|performance [mmsr run options]" >&2; exit 2 ;;
 esac
 shift
 mmsr="${MMSR_BIN:-$root/build/bin/mmsr}"  # another build's mmsr (e.g. a frozen copy while the tree is rebuilt)
@@ -45,6 +49,11 @@ mkdir -p "$stores"
 start=$(date +%s)
 
 if [ "$study" = multimodal ]; then "$root/scripts/scientific_features.sh"; fi
+if [ "$study" = performance ]; then  # before the grids, so that nothing of the study runs beside it
+  mkdir -p "$root/results/performance"
+  "$(dirname "$mmsr")/mmsr_bench" --benchmark_filter='SgemmPeak|RankInBlocks|FullRanking/users:256' \
+    --benchmark_out="$root/results/performance/benchmarks.json" --benchmark_out_format=json
+fi
 
 # The runners of one grid, side by side on one store; stops the script when one fails.
 run_grid() {

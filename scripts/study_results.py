@@ -24,6 +24,7 @@ import subprocess
 import sys
 
 import parity_tables  # noqa: E402 (beside this script)
+import performance_tables  # noqa: E402
 import protocol_tables  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +83,12 @@ def export(args):
                 t = db.execute("SELECT seconds FROM timings WHERE run_id = ? AND phase = ?", (run_id, phase)).fetchone()
                 if t:
                     w.writerow(label + ["fused", phase + "_seconds", f"{t[0]:.1f}"])
+            # The process's peak resident memory (VmHWM) by the end of training (its validations included) and by
+            # the end of the run (its test evaluation included).
+            for phase, name in (("train", "train_peak_mb"), ("total", "peak_mb")):
+                t = db.execute("SELECT peak_rss_mb FROM timings WHERE run_id = ? AND phase = ?", (run_id, phase)).fetchone()
+                if t and t[0] is not None:
+                    w.writerow(label + ["fused", name, f"{t[0]:.0f}"])
     runs = [r[:4] for r in runs if names[r[4]] == "main"]  # breakdowns and ranks: the main protocol's
     with open(os.path.join(args.out, "popularity.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -451,7 +458,8 @@ def data_blocks(folder):
 STUDIES = {"multimodal": lambda res, folder: multimodal_blocks(res), "kdsr": kdsr_blocks,
            "data": lambda res, folder: data_blocks(folder),
            "parity": lambda res, folder: parity_tables.parity_blocks(Results, folder),
-           "protocol": lambda res, folder: protocol_tables.protocol_blocks(Results, folder)}
+           "protocol": lambda res, folder: protocol_tables.protocol_blocks(Results, folder),
+           "performance": lambda res, folder: performance_tables.performance_blocks(Results, folder)}
 
 
 def tables(args):

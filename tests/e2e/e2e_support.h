@@ -25,11 +25,12 @@ inline PluginRegistry& plugins() {
   return *r;
 }
 
-inline Experiment parse(const std::string& text, const std::string& base = "/tmp") {
+inline Experiment parse(const std::string& text, const std::string& base = "/tmp",
+                        TrainDefaults defaults = kCurrentTrainDefaults) {
   auto& r = plugins();
   return parse_experiment(
       text, "e2e.toml", base, [&](PluginKind k, const std::string& n) { return r.find(k, n); },
-      [&](PluginKind k) { return r.names(k); });
+      [&](PluginKind k) { return r.names(k); }, defaults);
 }
 
 inline int64_t count(const std::string& db_path, const std::string& sql) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fstream>
 #include <string>
 
 #include "e2e/e2e_support.h"
@@ -111,6 +112,31 @@ TEST(Identity, AStoreKeyedWithTheSdkVersionIsReKeyedAndItsRunsAreNotRedone) {
   EXPECT_EQ(count(store, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'"), kStoreSchemaVersion);
   GridSummary merged_again = run_experiment(ex, text, plugins(), quiet(merged));
   EXPECT_EQ(merged_again.skipped, 2);
+}
+
+// A store made before the speed options became defaults (its runs trained without them, and no record of the
+// defaults it was made with) is resumed by `mmsr run` with the same grid file: nothing is trained again, and the
+// run says why. The same file into a new store trains with the options, as new runs.
+TEST(Identity, AStoreMadeBeforeTheFastDefaultsResumesItsRunsAsTheyWere) {
+  TempDir t;
+  const std::string grid = t.path("tiny.toml"), old_store = t.path("old.sqlite"), new_store = t.path("new.sqlite");
+  std::string text = tiny("loss = \"softmax\"");
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1]");
+  std::ofstream(grid) << text;
+  GridSummary first = run_experiment(parse(text, "/tmp", TrainDefaults::original), text, plugins(), quiet(old_store));
+  ASSERT_EQ(first.finished, 1);
+  sql(old_store, "DELETE FROM meta WHERE key = 'train_defaults'");
+  const CliResult again = run_cli("run " + grid + " --store " + old_store + " --no-report");
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("was made before fast_dropout and length_buckets were on by default"), std::string::npos)
+      << again.output;
+  EXPECT_EQ(count(old_store, "SELECT COUNT(*) FROM runs"), 1) << again.output;
+  EXPECT_EQ(count(old_store, "SELECT COUNT(*) FROM runs WHERE config LIKE '%fast_dropout%'"), 0);
+
+  const CliResult fresh = run_cli("run " + grid + " --store " + new_store + " --no-report -q");
+  EXPECT_EQ(fresh.code, 0) << fresh.output;
+  EXPECT_EQ(count(new_store, "SELECT COUNT(*) FROM runs WHERE config LIKE '%\"fast_dropout\":true%' AND "
+                             "config LIKE '%\"length_buckets\":true%'"), 1);
 }
 
 }  // namespace mmsr

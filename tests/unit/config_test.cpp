@@ -23,11 +23,11 @@ backbone = { plugin = "sasrec", layers = [1, 2] }
 loss = "softmax"
 )";
 
-Experiment parse(const std::string& text) {
+Experiment parse(const std::string& text, TrainDefaults defaults = kCurrentTrainDefaults) {
   static PluginRegistry r = test::declared_registry();
   return parse_experiment(
       text, "exp.toml", "/tmp", [&](PluginKind k, const std::string& n) { return r.find(k, n); },
-      [&](PluginKind k) { return r.names(k); });
+      [&](PluginKind k) { return r.names(k); }, defaults);
 }
 
 // The message of the InputError a text raises ("" when it parses).
@@ -60,15 +60,41 @@ TEST(Config, ThreadsDoNotChangeARunsIdentity) {
 TEST(Config, OptionalTrainingKeysCountOnlyWhenUsed) {
   auto with = [](const std::string& line) {
     std::string t = kValid;
-    return parse(t.replace(t.find("epochs = 2"), 10, "epochs = 2\n" + line)).runs[0];
+    return parse(t.replace(t.find("epochs = 2"), 10, "epochs = 2\n" + line), TrainDefaults::original).runs[0];
   };
-  const RunSpec plain = parse(kValid).runs[0];
+  const RunSpec plain = parse(kValid, TrainDefaults::original).runs[0];
   for (const char* unchanged : {"processes = 1", "fast_dropout = false", "precision = \"fp32\"", "adapt = []"}) {
     EXPECT_EQ(with(unchanged).config_key, plain.config_key) << unchanged;
     EXPECT_EQ(with(unchanged).config_json, plain.config_json) << unchanged;
   }
   for (const char* changed : {"processes = 2", "fast_dropout = true"})
     EXPECT_NE(with(changed).config_key, plain.config_key) << changed;
+}
+
+// New grids train with the speed options; a grid read for a store made before them resolves as it always did: the
+// options off where the file is silent, and the same identities as a file that turns them off by name.
+TEST(Config, NewGridsTrainFastAndOldStoresKeepTheirDefaults) {
+  auto with = [](const std::string& line, TrainDefaults d) {
+    std::string t = kValid;
+    return parse(t.replace(t.find("epochs = 2"), 10, "epochs = 2\n" + line), d).runs[0];
+  };
+  const RunSpec fresh = parse(kValid).runs[0];
+  EXPECT_TRUE(fresh.train.get_bool("fast_dropout"));
+  EXPECT_TRUE(fresh.train.get_bool("length_buckets"));
+  EXPECT_NE(fresh.config_json.find("\"fast_dropout\":true"), std::string::npos) << fresh.config_json;
+  const RunSpec old = parse(kValid, TrainDefaults::original).runs[0];
+  EXPECT_FALSE(old.train.get_bool("fast_dropout"));
+  EXPECT_FALSE(old.train.get_bool("length_buckets"));
+  const std::string both_off = "fast_dropout = false\nlength_buckets = false";
+  EXPECT_EQ(old.config_json, with(both_off, TrainDefaults::fast).config_json);
+  EXPECT_EQ(old.config_key, with(both_off, TrainDefaults::fast).config_key);
+  EXPECT_EQ(fresh.config_key, with("fast_dropout = true\nlength_buckets = true", TrainDefaults::original).config_key);
+  // What a model sets for itself wins over either default.
+  std::string t = kValid;
+  t.replace(t.find("loss = \"softmax\""), 16, "loss = \"softmax\"\ntrain = { length_buckets = true }");
+  const RunSpec own = parse(t, TrainDefaults::original).runs[0];
+  EXPECT_TRUE(own.train.get_bool("length_buckets"));
+  EXPECT_FALSE(own.train.get_bool("fast_dropout"));
 }
 
 // A plugin parameter added after release (ParamDecl::added_after_release, here shaped like the transformer's ff_dropout) is

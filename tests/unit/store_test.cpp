@@ -60,6 +60,34 @@ TEST(Store, AFinishedRunIsCompleteAndAnUnfinishedOneIsRestarted) {
   EXPECT_FALSE(s.run_status("nope").has_value());
 }
 
+// A store begun now records the defaults its grids resolve with; one holding runs without that record was made
+// before the speed options became defaults and keeps the original ones (however often it is opened again).
+TEST(Store, AStoreMadeBeforeTheFastDefaultsKeepsTheOriginalOnes) {
+  TempDir t;
+  const std::string fresh = t.path("fresh.sqlite"), old = t.path("old.sqlite");
+  EXPECT_FALSE(store_keeps_original_train_defaults(fresh));  // not there yet
+  {
+    Store s(fresh);
+    s.put_dataset("d", "data", "src", "{}");
+    RunRecord r = record("k1");
+    r.experiment_id = s.add_experiment("x", "x.toml", "", "");
+    s.begin_run(r);
+  }
+  EXPECT_FALSE(store_keeps_original_train_defaults(fresh));
+  {
+    Store s(old);
+    s.put_dataset("d", "data", "src", "{}");
+    RunRecord r = record("k1");
+    r.experiment_id = s.add_experiment("x", "x.toml", "", "");
+    s.begin_run(r);
+    sqlite3_exec(s.handle(), "DELETE FROM meta WHERE key = 'train_defaults'", nullptr, nullptr, nullptr);
+  }
+  EXPECT_TRUE(store_keeps_original_train_defaults(old));
+  { Store reopened(old); }
+  EXPECT_TRUE(store_keeps_original_train_defaults(old));
+  EXPECT_TRUE(Store(old, StoreAccess::ReadOnly).keeps_original_train_defaults());
+}
+
 TEST(Store, RefusesForeignAndNewerFiles) {
   TempDir t;
   auto foreign = t.path("other.sqlite");

@@ -56,10 +56,10 @@ struct TrainOptions {
   std::string optimizer = "adam";
   double lr = 1e-3, weight_decay = 0.0, clip_norm = 0.0;
   int64_t epochs = 50, patience = 10, eval_every = 1, batch_size = 256;
-  bool length_buckets = false;
-  int64_t eval_batch_size = 0, threads = 0, processes = 1;
+  bool length_buckets = true;
+  int64_t eval_batch_size = 0, eval_item_block = 0, threads = 0, processes = 1;
   std::string device = "auto", precision = "fp32";
-  bool fast_dropout = false;
+  bool fast_dropout = true;
   std::vector<std::string> adapt;  // KDSR's trainable modality embeddings and their asynchronous step
   double adapt_lr_scale = 1.0;
   std::vector<int64_t> adapt_milestones;
@@ -143,10 +143,16 @@ struct Experiment {
   SyntheticOptions synthetic;
 };
 
+// Which defaults the [train] keys a file leaves out take. The speed options (fast_dropout, length_buckets) became
+// defaults after stores existed; a store made before keeps resolving its grids with the original values, so its
+// runs keep their identities and resume as they were (train_defaults_of_store in mmsr/store.h says which applies).
+enum class TrainDefaults { original, fast };
+constexpr TrainDefaults kCurrentTrainDefaults = TrainDefaults::fast;
+
 Experiment load_experiment(const std::string& path, const EntryLookup& lookup,
-                           const EntryNames& names);
+                           const EntryNames& names, TrainDefaults defaults = kCurrentTrainDefaults);
 Experiment parse_experiment(const std::string& toml_text, const std::string& display_name,
                             const std::string& base_dir, const EntryLookup& lookup,
-                            const EntryNames& names);
+                            const EntryNames& names, TrainDefaults defaults = kCurrentTrainDefaults);
 
 }  // namespace mmsr

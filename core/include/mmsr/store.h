@@ -112,6 +112,12 @@ std::string checkpoint_file(const std::string& store_path, const std::string& ru
 // what a run that ends with a result removes.
 std::vector<std::string> checkpoint_files(const std::string& path);
 
+// Whether the store at `path` was made before the speed options became [train]'s defaults (it holds runs and no
+// record of the defaults it was made with): its grids then resolve with the original defaults (TrainDefaults in
+// mmsr/config.h), so its runs keep their identities. False for a path that does not exist yet, or is no store (the
+// store's own checks report that when it is opened).
+bool store_keeps_original_train_defaults(const std::string& path);
+
 // ReadOnly: what reports, merge sources and inspection use. The file must exist and is never written: no schema is
 // created in an empty file, no -wal is checkpointed, an older schema is upgraded in a copy in memory.
 enum class StoreAccess { ReadWrite, ReadOnly };
@@ -180,6 +186,9 @@ class Store {
   // One split and branch of a run's per-user ranks, in user order.
   std::vector<RankRecord> run_ranks(int64_t run_id, const std::string& split, const std::string& branch);
   std::vector<TimingRecord> run_timings(int64_t run_id);
+
+  // See store_keeps_original_train_defaults.
+  bool keeps_original_train_defaults();
 
   sqlite3* handle() { return db_; }
 

@@ -233,7 +233,7 @@ void read_also_evaluate(const Parser& p, const toml::table& root, Experiment& ex
 }  // namespace
 
 Experiment parse_experiment(const std::string& text, const std::string& file, const std::string& base_dir,
-                            const EntryLookup& lookup, const EntryNames& names) {
+                            const EntryLookup& lookup, const EntryNames& names, TrainDefaults defaults) {
   const toml::table root = parse_toml(text, file);
   Parser p(file, lookup, names);
   refuse_unknown_sections(p, root);
@@ -245,19 +245,19 @@ Experiment parse_experiment(const std::string& text, const std::string& file, co
   read_modalities(p, root, ex);
   read_protocol(p, root, ex);
   read_also_evaluate(p, root, ex);
-  config_detail::read_models(p, root, ex);
+  config_detail::read_models(p, root, ex, defaults);
   return ex;
 }
 
 Experiment load_experiment(const std::string& path, const EntryLookup& lookup,
-                           const EntryNames& names) {
+                           const EntryNames& names, TrainDefaults defaults) {
   require_readable_file(path, "experiment file");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot open the experiment file");
   std::stringstream buf;
   buf << in.rdbuf();
   std::string base = std::filesystem::absolute(path).parent_path().string();
-  return parse_experiment(buf.str(), path, base, lookup, names);
+  return parse_experiment(buf.str(), path, base, lookup, names, defaults);
 }
 
 }  // namespace mmsr

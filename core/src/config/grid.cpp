@@ -12,7 +12,7 @@ namespace mmsr::config_detail {
 namespace {
 
 // Parameters of [train] that do not change a run's result: kept out of its identity.
-const std::set<std::string> kNotIdentity = {"threads", "eval_batch_size"};
+const std::set<std::string> kNotIdentity = {"threads", "eval_batch_size", "eval_item_block"};
 
 nlohmann::json params_json(const ParamSet& p, const std::set<std::string>& drop = {}) {
   nlohmann::json j = nlohmann::json::parse(p.to_json());
@@ -42,6 +42,21 @@ nlohmann::json train_identity(const ParamSet& train) {
   if (t.adapt.empty())
     for (const char* k : {"adapt", "adapt_lr_scale", "adapt_milestones", "adapt_gamma"}) j.erase(k);
   return j;
+}
+
+// The original values of the keys whose defaults changed: a grid read for a store made before takes them where
+// the file is silent (a key the file sets is an ordinary slot and wins).
+std::vector<Slot> original_train_defaults(const std::vector<Slot>& given) {
+  std::vector<Slot> out;
+  for (const char* key : {"fast_dropout", "length_buckets"}) {
+    if (std::any_of(given.begin(), given.end(), [&](const Slot& s) { return s.key == key; })) continue;
+    Slot s;
+    s.key = key;
+    s.target = -2;
+    s.values = {ParamValue(false)};
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 // A model's components and its slots (the global [train] slots first, the model's own replacing them).
@@ -193,10 +208,14 @@ void expand(const ModelGrid& g, const std::vector<uint64_t>& seeds, std::vector<
 
 }  // namespace
 
-void read_models(const Parser& p, const toml::table& root, Experiment& ex) {
+void read_models(const Parser& p, const toml::table& root, Experiment& ex, TrainDefaults defaults) {
   const toml::table* train = p.sub_table(root, "train", "");
   std::vector<Slot> global_train;
   if (train) global_train = p.read_table(*train, train_section(), "[train]", -2, true);
+  if (defaults == TrainDefaults::original) {
+    auto originals = original_train_defaults(global_train);
+    global_train.insert(global_train.begin(), originals.begin(), originals.end());
+  }
   const toml::node* models = root.get("model");
   if (!models || !models->is_array_of_tables())
     p.fail(models, "no models: add at least one [[model]] with tower, backbone and loss");

@@ -185,9 +185,13 @@ void bind_optimisation(ParamBinding<TrainOptions>& b) {
 void bind_execution(ParamBinding<TrainOptions>& b) {
   using O = TrainOptions;
   b.field("eval_batch_size", &O::eval_batch_size,
-          "users per evaluation batch (metrics do not depend on it); 0 = as many as keep one batch's scores within "
-          "8 MB, which stays in the CPU cache (measured 2.4x faster per user than 1024 on Beauty)")
+          "users per evaluation batch (metrics do not depend on it); 0 = 256 on the CPU, 1,024 on a GPU")
       .range(0, 1000000);
+  b.field("eval_item_block", &O::eval_item_block,
+          "items scored at once in full-ranking evaluation (ranks do not depend on it), so that memory does not grow "
+          "with the catalogue; 0 = 1,024 on the CPU (a batch's scores then stay in the core's cache), on a GPU as "
+          "many as keep a batch's scores within 1 GB")
+      .range(0, 1000000000);
   b.field("threads", &O::threads, "CPU threads for LibTorch, per process (0 = all cores, shared by the processes)")
       .range(0, 1024);
   b.field("processes", &O::processes,

@@ -1,5 +1,7 @@
 #include "eval/evaluate.h"
 
+#include "eval/item_blocks.h"
+
 #include <torch/utils.h>
 
 #include <algorithm>
@@ -13,12 +15,13 @@
 namespace mmsr {
 
 Evaluator::Evaluator(const ParamSet& protocol, const Split& split, const BatchBuilder& builder,
-                     int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
-    : Evaluator(protocol_options(protocol), split, builder, batch_size, device, std::move(negatives)) {}
+                     EvaluationShape shape, torch::Device device, std::vector<std::vector<int32_t>> negatives)
+    : Evaluator(protocol_options(protocol), split, builder, shape, device, std::move(negatives)) {}
 
 Evaluator::Evaluator(const ProtocolOptions& protocol, const Split& split, const BatchBuilder& builder,
-                     int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives)
-    : split_(split), builder_(builder), batch_size_(batch_size), device_(device), negatives_(std::move(negatives)),
+                     EvaluationShape shape, torch::Device device, std::vector<std::vector<int32_t>> negatives)
+    : split_(split), builder_(builder), batch_size_(shape.users), items_per_block_(shape.items_per_block),
+      device_(device), negatives_(std::move(negatives)),
       mask_history_(protocol.mask_history), tie_rule_(parse_tie_rule(protocol.ties)), ks_(protocol.ks),
       top_k_(protocol.candidates == "full" ? *std::max_element(protocol.ks.begin(), protocol.ks.end()) : 0),
       diversity_modality_(protocol.diversity_modality) {
@@ -39,36 +42,88 @@ SplitEvaluation Evaluator::run(AssembledModel& model, bool test, TopLists* top) 
   torch::NoGradGuard no_grad;
   model.eval();
   AssembledModel::ItemTables tables = model.item_tables();  // once per evaluation
-  const size_t nb = model.num_branches();
   SplitEvaluation out;
   out.names = model.branch_names();
-  if (nb > 1) out.names.push_back("fused");
+  if (model.num_branches() > 1) out.names.push_back("fused");
   const auto& ordered = ordered_[test];
-  const auto& index = index_[test];
   out.ranks.assign(out.names.size(), std::vector<double>(ordered.size(), 0.0));
   out.ties.assign(out.names.size(), std::vector<int64_t>(ordered.size(), 0));
-  const int64_t n_items = split_.num_items();
   for (size_t begin = 0; begin < ordered.size(); begin += size_t(batch_size_)) {
     size_t end = std::min(ordered.size(), begin + size_t(batch_size_));
     Batch batch = to_device(builder_.evaluation_batch(ordered, begin, end), device_);
     std::vector<torch::Tensor> states = model.last_states(batch, tables.inputs);
-    torch::Tensor candidates = candidate_mask(ordered, begin, end, n_items);
-    torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
-    // Each branch's scores, then (with several branches) their mean: late fusion's "fused" ranking.
-    torch::Tensor fused;
-    for (size_t b = 0; b < nb; ++b) {
-      torch::Tensor scores = model.tower().score(b, states[b], tables.outputs[b]).to(torch::kFloat);
-      fused = fused.defined() ? fused + scores : scores.clone();
-      if (top && nb == 1) keep_top(scores, candidates, index, begin, *top);
-      collect(scores, candidates, target, index, begin, out.ranks[b], out.ties[b]);
-    }
-    if (nb > 1) {
-      fused = fused / double(nb);
-      if (top) keep_top(fused, candidates, index, begin, *top);
-      collect(fused, candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
-    }
+    // Full ranking streams the catalogue in blocks; sampled candidates are picked out of whole rows of scores.
+    if (negatives_.empty()) rank_in_blocks(model, tables, batch, states, begin, end, test, out, top);
+    else rank_whole(model, tables, batch, states, begin, end, test, out, top);
   }
   model.train();
+  return out;
+}
+
+void Evaluator::rank_whole(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
+                           const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
+                           SplitEvaluation& out, TopLists* top) const {
+  const size_t nb = model.num_branches();
+  const auto& index = index_[test];
+  torch::Tensor candidates = candidate_mask(ordered_[test], begin, end, split_.num_items());
+  torch::Tensor target = batch.targets.select(1, batch.targets.size(1) - 1).unsqueeze(1);
+  // Each branch's scores, then (with several branches) their mean: late fusion's "fused" ranking.
+  torch::Tensor fused;
+  for (size_t b = 0; b < nb; ++b) {
+    torch::Tensor scores = model.tower().score(b, states[b], tables.outputs[b]).to(torch::kFloat);
+    fused = fused.defined() ? fused + scores : scores.clone();
+    if (top && nb == 1) keep_top(scores, candidates, index, begin, *top);
+    collect(scores, candidates, target, index, begin, out.ranks[b], out.ties[b]);
+  }
+  if (nb > 1) {
+    fused = fused / double(nb);
+    if (top) keep_top(fused, candidates, index, begin, *top);
+    collect(fused, candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
+  }
+}
+
+void Evaluator::rank_in_blocks(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
+                               const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
+                               SplitEvaluation& out, TopLists* top) const {
+  const auto& index = index_[test];
+  ItemBlockBatch rows{states, batch.targets.select(1, batch.targets.size(1) - 1).contiguous(),
+                      excluded_items(ordered_[test], begin, end)};
+  const int64_t k = top ? std::min<int64_t>(top->k, split_.num_items()) : 0;
+  const BranchScore score = [&](size_t b, const torch::Tensor& s, const torch::Tensor& items) {
+    return model.tower().score(b, s, items);
+  };
+  ItemBlockRanks r = rank_in_item_blocks(score, tables.outputs, rows, items_per_block_, k);
+  for (size_t o = 0; o < r.higher.size(); ++o) {
+    const auto* hp = r.higher[o].data_ptr<int64_t>();
+    const auto* tp = r.tied[o].data_ptr<int64_t>();
+    for (size_t i = 0; i < end - begin; ++i) {
+      const size_t e = size_t(index[begin + i]);
+      out.ranks[o][e] = rank_from_counts(hp[i], tp[i], tie_rule_);
+      out.ties[o][e] = tp[i];
+    }
+  }
+  if (k == 0) return;
+  const torch::Tensor best = r.top.to(torch::kLong).contiguous();
+  const auto* bp = best.data_ptr<int64_t>();
+  for (size_t i = 0; i < end - begin; ++i) {
+    int32_t* row = top->items.data() + size_t(index[begin + i]) * size_t(top->k);
+    for (int64_t j = 0; j < k; ++j) row[j] = int32_t(bp[int64_t(i) * k + j]);
+  }
+}
+
+std::vector<std::vector<int32_t>> Evaluator::excluded_items(const std::vector<EvaluationEvent>& events, size_t begin,
+                                                            size_t end) const {
+  std::vector<std::vector<int32_t>> out(end - begin);
+  for (size_t r = 0; r < out.size(); ++r) {
+    const EvaluationEvent& e = events[begin + r];
+    auto& ex = out[r];
+    ex.push_back(0);
+    if (mask_history_) ex.insert(ex.end(), split_.history(e.user), split_.history(e.user) + e.position);
+    std::sort(ex.begin(), ex.end());
+    ex.erase(std::unique(ex.begin(), ex.end()), ex.end());
+    const int32_t target = split_.target(e);
+    ex.erase(std::remove(ex.begin(), ex.end(), target), ex.end());
+  }
   return out;
 }
 
@@ -123,10 +178,15 @@ void Evaluator::collect(torch::Tensor scores, const torch::Tensor& candidates, c
   }
 }
 
-int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Device& device) {
-  if (given > 0) return given;
-  if (!device.is_cpu()) return 1024;
-  return std::clamp<int64_t>((int64_t(8) << 20) / (4 * (num_items + 1)), 16, 4096);
+EvaluationShape evaluation_shape(int64_t given_users, int64_t given_items_per_block, int64_t num_items,
+                                 const torch::Device& device) {
+  EvaluationShape shape;
+  shape.users = given_users > 0 ? given_users : device.is_cpu() ? 256 : 1024;
+  if (given_items_per_block > 0) shape.items_per_block = given_items_per_block;
+  else if (device.is_cpu()) shape.items_per_block = 1024;
+  else shape.items_per_block = std::max<int64_t>((int64_t(256) << 20) / shape.users, 1024);  // 1 GB of scores
+  shape.items_per_block = std::min(shape.items_per_block, num_items + 1);
+  return shape;
 }
 
 std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks) {

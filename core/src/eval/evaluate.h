@@ -36,13 +36,20 @@ struct ProtocolRecords {
   std::vector<GroupMetricRecord> group_metrics;
 };
 
+// How evaluation cuts its work: users per batch, and items per scoring block under full ranking (eval/item_blocks.h:
+// the catalogue is scored one block at a time; the ranks do not depend on either).
+struct EvaluationShape {
+  int64_t users = 0;
+  int64_t items_per_block = 0;
+};
+
 class Evaluator {
  public:
   // `negatives`: each user's sampled negatives under candidates = "sampled"; empty for full ranking.
-  Evaluator(const ParamSet& protocol, const Split& split, const BatchBuilder& builder, int64_t batch_size,
+  Evaluator(const ParamSet& protocol, const Split& split, const BatchBuilder& builder, EvaluationShape shape,
             torch::Device device, std::vector<std::vector<int32_t>> negatives);
   Evaluator(const ProtocolOptions& protocol, const Split& split, const BatchBuilder& builder,
-            int64_t batch_size, torch::Device device, std::vector<std::vector<int32_t>> negatives);
+            EvaluationShape shape, torch::Device device, std::vector<std::vector<int32_t>> negatives);
   // Ranks the target of every validation (test = false) or test event. With `top`, also keeps each event's top
   // top->k candidates of the model's score (the fused one with several branches) in top->items.
   SplitEvaluation run(AssembledModel& model, bool test, TopLists* top = nullptr);
@@ -61,10 +68,22 @@ class Evaluator {
   void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
                const std::vector<int32_t>& index, size_t begin, std::vector<double>& ranks,
                std::vector<int64_t>& ties) const;
+  // One batch's ranks (and top lists): sampled candidates out of whole rows of scores; full ranking one block of items
+  // at a time.
+  void rank_whole(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
+                  const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test, SplitEvaluation& out,
+                  TopLists* top) const;
+  void rank_in_blocks(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
+                      const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
+                      SplitEvaluation& out, TopLists* top) const;
+  // Per row of a batch, sorted: the items that never compete with its target (padding, masked history).
+  std::vector<std::vector<int32_t>> excluded_items(const std::vector<EvaluationEvent>& events, size_t begin,
+                                                   size_t end) const;
 
   const Split& split_;
   const BatchBuilder& builder_;
   int64_t batch_size_;
+  int64_t items_per_block_;
   torch::Device device_;
   std::vector<std::vector<int32_t>> negatives_;
   bool mask_history_;
@@ -77,9 +96,12 @@ class Evaluator {
   std::vector<int32_t> index_[2];
 };
 
-// Users per evaluation batch: as given, or (0) as many as keep a batch's [users, items] scores within 8 MB on the
-// CPU, where the comparisons that count ranks then run in cache (docs/performance.md); 1024 on a GPU.
-int64_t evaluation_batch_size(int64_t given, int64_t num_items, const torch::Device& device);
+// Users per evaluation batch and items per scoring block, each as given or (0) chosen. On the CPU, 256 users and
+// blocks of 1,024 items: 1 MB of scores, which the counting reads back from the core's cache (measured against
+// other shapes by the suite's RankInBlocks: docs/performance.md). On a GPU, 1,024 users and blocks that keep a
+// batch's scores within 1 GB.
+EvaluationShape evaluation_shape(int64_t given_users, int64_t given_items_per_block, int64_t num_items,
+                                 const torch::Device& device);
 
 // The experiment's metrics of one list of ranks.
 std::vector<MetricValue> branch_metrics(const Experiment& ex, const std::vector<double>& ranks);

@@ -267,6 +267,22 @@ int Store::stored_schema_version(bool empty_is_new) {
   return version;
 }
 
+bool Store::keeps_original_train_defaults() {
+  if (Statement q(db_, "SELECT value FROM meta WHERE key='train_defaults'"); q.step()) return false;
+  Statement runs(db_, "SELECT COUNT(*) FROM runs");
+  return runs.step() && runs.integer(0) > 0;
+}
+
+bool store_keeps_original_train_defaults(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  try {
+    return Store(path, StoreAccess::ReadOnly).keeps_original_train_defaults();
+  } catch (const InputError&) {
+    return false;
+  }
+}
+
 std::string Store::another_store_hint() const {
   return access_ == StoreAccess::ReadOnly ? "name an mmsr results store" : "pass another path";
 }
@@ -287,6 +303,10 @@ void Store::migrate() {
   exec(kSchema);
   exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" +
        std::to_string(kStoreSchemaVersion) + "'), ('created_by', 'mmsr')");
+  // A store begun now records that its grids resolve with the current [train] defaults; one that already holds runs
+  // without that record was made before them and keeps the original ones.
+  if (Statement q(db_, "SELECT COUNT(*) FROM runs"); q.step() && q.integer(0) == 0)
+    exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('train_defaults', 'fast')");
   // Forward migrations are additive: new tables are created above, new columns added here.
   if (!runs_has_column("claimed_by")) {
     exec("ALTER TABLE runs ADD COLUMN claimed_by TEXT");

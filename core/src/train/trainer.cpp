@@ -188,8 +188,8 @@ class Training {
     batch_size_ = train_.batch_size;
     steps_per_epoch_ = (int64_t(samples_.size()) + batch_size_ - 1) / batch_size_;
     max_epochs_ = trainable_ ? train_.epochs : 0;
-    eval_batch_ = evaluation_batch_size(train_.eval_batch_size, split_.num_items(), device_);
-    evaluator_.emplace(ex_.protocol, split_, builder_, eval_batch_, device_,
+    eval_shape_ = evaluation_shape(train_.eval_batch_size, train_.eval_item_block, split_.num_items(), device_);
+    evaluator_.emplace(ex_.protocol, split_, builder_, eval_shape_, device_,
                        sampled_negatives(ex_.protocol, ex_.base_dir, data_));
   }
 
@@ -351,7 +351,7 @@ class Training {
     outcome_.timings.push_back({"test_eval", since(started), peak_rss_mb()});
     for (const auto& variant : ex_.also_evaluate) {
       auto variant_started = Clock::now();
-      Evaluator evaluator(variant.protocol, split_, builder_, eval_batch_, device_,
+      Evaluator evaluator(variant.protocol, split_, builder_, eval_shape_, device_,
                           sampled_negatives(variant.protocol, ex_.base_dir, data_));
       ProtocolRecords records = evaluate_selected(ex_, evaluator, *model_, group_of_event);
       VariantOutcome v{std::move(records.metrics), std::move(records.ranks), std::move(records.group_metrics),
@@ -386,7 +386,8 @@ class Training {
   torch::Tensor log_popularity_;
   BatchBuilder builder_;
   std::vector<BatchBuilder::Sample> samples_;
-  int64_t batch_size_ = 0, steps_per_epoch_ = 0, max_epochs_ = 0, eval_batch_ = 0;
+  int64_t batch_size_ = 0, steps_per_epoch_ = 0, max_epochs_ = 0;
+  EvaluationShape eval_shape_;
   std::optional<Evaluator> evaluator_;
   TrainingState st_;
   std::vector<torch::Tensor> best_state_;
