@@ -17,7 +17,9 @@
 //                                      key, then reading and checking the entry
 //   FeatureGather/rows:<n>             gathering token-level feature rows from a memory-mapped .npy file
 //   ImtStep/<dedupe|per_slot>          an ODMT (IMT tower) training step computing each distinct item once, or once per
-//                                      batch slot, on a batch whose items follow a Zipf popularity
+//                                      batch slot, on a batch whose items follow a Zipf popularity, with the runs'
+//                                      default dropout kernel; ImtStep/dedupe/torch_dropout with LibTorch's.
+//                                      MMSR_BENCH_TRACE=FILE writes the first step's operators as a Chrome trace
 //
 //   build/bin/mmsr_bench [--store results/benchmarks.sqlite] [Google Benchmark flags, e.g. --benchmark_filter=Train]
 //
@@ -26,6 +28,7 @@
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <torch/optim/adam.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -109,10 +112,12 @@ torch::Tensor zipf_items(int64_t rows, int64_t cols, int64_t n, uint64_t seed) {
   return out;
 }
 
+// What a run builds its model with by default (the dropout kernel included).
 BuildContext id_context() {
   BuildContext c;
   c.num_items = kItems;
   c.max_len = kLen;
+  c.fast_dropout = TrainOptions{}.fast_dropout;
   return c;
 }
 
@@ -415,7 +420,7 @@ void FeatureGather(benchmark::State& state) {
 
 // ODMT's IMT tower over 30 text and 50 image tokens per item (the paper's counts, features 128-d here) and a SASRec
 // per branch; B = 64 sequences of 50 items from a Zipf catalogue of 12,101 items.
-void ImtStep(benchmark::State& state, bool dedupe) {
+void ImtStep(benchmark::State& state, bool dedupe, bool fast_dropout) {
   torch::set_num_threads(1);
   constexpr int64_t T = 30, V = 50, D = 128, B = 64;
   auto text = torch::randn({kItems + 1, T, D}), image = torch::randn({kItems + 1, V, D});
@@ -426,6 +431,7 @@ void ImtStep(benchmark::State& state, bool dedupe) {
   BuildContext c = id_context();
   c.modalities = {{"text", false, T, D}, {"image", false, V, D}};
   c.gather = gather;
+  c.fast_dropout = fast_dropout;
   RunSpec run;
   run.tower = component(PluginKind::ItemTower, "imt", {{"dim", kDim}});
   run.backbone = component(PluginKind::Backbone, "sasrec", {});
@@ -438,11 +444,16 @@ void ImtStep(benchmark::State& state, bool dedupe) {
   Batch batch = make_batch(items, targets, dedupe);
   batch.features = {{"text", gather("text", batch.unique_items)}, {"image", gather("image", batch.unique_items)}};
   auto log_pop = torch::zeros({kItems + 1});
+  // MMSR_BENCH_TRACE=FILE: the first step's operators, as a Chrome trace of LibTorch's profiler (a profile by op).
+  const char* trace = std::getenv("MMSR_BENCH_TRACE");
+  std::optional<torch::autograd::profiler::RecordProfile> profile;
+  if (trace) profile.emplace(std::string(trace));
   for (auto _ : state) {
     LossTerms loss = model.loss(batch, log_pop, {1, 1, 0});
     opt.zero_grad();
     loss.total.backward();
     opt.step();
+    profile.reset();
   }
   state.counters["tower_items"] = double(batch.unique_items.size(0));
   state.SetItemsProcessed(state.iterations() * B * kLen);
@@ -538,8 +549,10 @@ void register_all() {
   benchmark::RegisterBenchmark("ReadInteractions/shuffled", ReadInteractions, true)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("ReadInteractions/cached", ReadInteractionsCached)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("FeatureGather", FeatureGather)->ArgName("rows")->Arg(1024)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("ImtStep/dedupe", ImtStep, true)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("ImtStep/per_slot", ImtStep, false)->Unit(benchmark::kMillisecond);
+  // As runs train by default (fast dropout masks), and with LibTorch's dropout (as before it was the default).
+  benchmark::RegisterBenchmark("ImtStep/dedupe", ImtStep, true, TrainOptions{}.fast_dropout)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("ImtStep/dedupe/torch_dropout", ImtStep, true, false)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("ImtStep/per_slot", ImtStep, false, TrainOptions{}.fast_dropout)->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace
