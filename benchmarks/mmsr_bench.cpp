@@ -63,9 +63,14 @@ using namespace mmsr;
 constexpr int64_t kItems = 12101, kLen = 50, kDim = 64;
 
 PluginRegistry& registry() {
+  // The plugins beside the executable (../lib/mmsr/plugins, as mmsr finds its own), so that a copy of an older
+  // build measures with its own plugins; else the build tree's.
   static PluginRegistry* r = [] {
     auto* reg = new PluginRegistry();
-    reg->load_directory(MMSR_PLUGIN_DIR);
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+    const auto beside = default_plugin_dirs(exe).back();
+    reg->load_directory(std::filesystem::is_directory(beside, ec) ? beside : std::string(MMSR_PLUGIN_DIR));
     return reg;
   }();
   return *r;

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "mmsr/sdk/dropout.h"
+#include "mmsr/sdk/transformer.h"
 
 namespace mmsr {
 namespace {
@@ -59,6 +60,52 @@ TEST(TorchDropout, IsTorchsOwnWhenTheFastKernelIsOff) {
   torch::manual_seed(9);
   auto theirs = torch::nn::Dropout(0.5)->forward(x);
   EXPECT_TRUE(torch::equal(ours, theirs));
+}
+
+// Dropout of some rows draws what dropout of the whole tensor draws: the rows' values are equal, bit for bit, with
+// either kernel, and the generator is left where the whole tensor's dropout leaves it.
+TEST(DropoutRows, AreTheWholeTensorsRows) {
+  auto x = torch::randn({4, 9, 16});
+  const auto rows = torch::tensor({0, 4, 8}, torch::kLong);
+  for (bool fast : {false, true}) {
+    torch::manual_seed(3);
+    auto whole = mmsr::dropout(x, 0.3, true, fast).index_select(1, rows);
+    const double next_whole = torch::rand({1}).item<double>();
+    torch::manual_seed(3);
+    auto part = mmsr::dropout_rows(x.index_select(1, rows), x.sizes(), 1, rows, 0.3, true, fast);
+    EXPECT_TRUE(torch::equal(whole, part)) << "fast " << fast;
+    EXPECT_EQ(torch::rand({1}).item<double>(), next_whole) << "fast " << fast;
+  }
+}
+
+// A transformer block asked for some positions only gives, in training (dropout drawn) and in both norm orders,
+// what the whole block gives at them: the IMT's last block computes only the three positions it reads.
+TEST(DropoutRows, ABlockComputedAtSomePositionsIsTheWholeBlockThere) {
+  const int64_t B = 5, L = 11, d = 16;
+  auto x = torch::randn({B, L, d});
+  auto valid = torch::ones({B, L}, torch::kBool);
+  valid.slice(1, 7, 9).fill_(false);  // padding that no query may attend to
+  const auto mask = bidirectional_attention_mask(valid, torch::kFloat);
+  const auto rows = torch::tensor({0, 6, 10}, torch::kLong);
+  for (bool pre_norm : {false, true})
+    for (bool fast : {false, true}) {
+      TransformerOptions o;
+      o.dim = d;
+      o.heads = 2;
+      o.pre_norm = pre_norm;
+      o.dropout = 0.2;
+      o.attn_dropout = 0.3;
+      o.fast_dropout = fast;
+      torch::manual_seed(1);
+      TransformerBlock block(o);
+      block.train();
+      torch::manual_seed(5);
+      auto whole = block.forward(x, mask).index_select(1, rows);
+      torch::manual_seed(5);
+      auto part = block.forward_rows(x, mask, rows);
+      EXPECT_TRUE(torch::allclose(whole, part, 1e-5, 1e-6)) << "pre_norm " << pre_norm << " fast " << fast
+                                                            << " max diff " << (whole - part).abs().max().item<float>();
+    }
 }
 
 }  // namespace

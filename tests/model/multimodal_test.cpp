@@ -66,25 +66,31 @@ TEST(Imt, TheAttentionWeightsFollowThePapersMask) {
   auto out = tower->forward(ids, f.of(ids));
   ASSERT_EQ(out.size(), 3u);
   const int64_t id_pos = kTextTokens + kImageTokens;
-  for (auto* a : layers) {
-    auto w = a->last_weights();  // [U, heads, 8 queries, 8 keys]
+  // The first block's queries are every token; the last block computes only the positions read from it (text
+  // [CLS], image class token, ID).
+  std::vector<std::vector<int64_t>> queries(2);
+  for (int64_t q = 0; q <= id_pos; ++q) queries[0].push_back(q);
+  queries[1] = {0, kTextTokens, id_pos};
+  for (size_t l = 0; l < layers.size(); ++l) {
+    auto w = layers[l]->last_weights();  // [U, heads, queries, keys]
     ASSERT_EQ(w.size(-1), id_pos + 1);
-    // No text or image token attends to the ID token.
-    EXPECT_EQ(w.index({torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(0, id_pos), id_pos})
-                  .abs()
-                  .max()
-                  .item<float>(),
-              0.0f);
-    // Nothing but the padded token itself attends to a padded text token (items 1, 3, 5: row 0, 2, 4).
-    for (int64_t row : {0, 2, 4}) {
-      auto to_pad = w[row].select(-1, kTextTokens - 1);  // [heads, queries]
-      for (int64_t q = 0; q <= id_pos; ++q)
-        if (q != kTextTokens - 1) EXPECT_EQ(to_pad.select(-1, q).abs().max().item<float>(), 0.0f) << "query " << q;
+    ASSERT_EQ(w.size(2), int64_t(queries[l].size()));
+    for (size_t i = 0; i < queries[l].size(); ++i) {
+      const int64_t q = queries[l][i];
+      auto row = w.select(2, int64_t(i));  // [U, heads, keys]
+      if (q == id_pos) {
+        // The ID token attends to every real token.
+        EXPECT_GT(row.slice(-1, 0, kTextTokens - 1).min().item<float>(), 0.0f);
+        EXPECT_GT(row.slice(-1, kTextTokens, id_pos + 1).min().item<float>(), 0.0f);
+      } else {
+        // No text or image token attends to the ID token.
+        EXPECT_EQ(row.select(-1, id_pos).abs().max().item<float>(), 0.0f) << "layer " << l << " query " << q;
+      }
+      // Nothing but the padded token itself attends to a padded text token (items 1, 3, 5: row 0, 2, 4).
+      if (q != kTextTokens - 1)
+        for (int64_t item : {0, 2, 4})
+          EXPECT_EQ(row[item].select(-1, kTextTokens - 1).abs().max().item<float>(), 0.0f) << "query " << q;
     }
-    // The ID token attends to every real token.
-    auto from_id = w.select(2, id_pos);  // [U, heads, keys]
-    EXPECT_GT(from_id.slice(-1, 0, kTextTokens - 1).min().item<float>(), 0.0f);
-    EXPECT_GT(from_id.slice(-1, kTextTokens, id_pos + 1).min().item<float>(), 0.0f);
   }
   // Without the ID mask, text tokens do attend to the ID token.
   auto open = imt(f, {{"id_mask", false}});

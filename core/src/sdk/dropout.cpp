@@ -24,9 +24,9 @@ uint64_t draw_seed() {
   return at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
 }
 
-// A [sizes] tensor of 0 (dropped) and 1 / (1 - p) (kept).
-torch::Tensor fast_mask(const torch::Tensor& like, double p) {
-  auto mask = torch::empty(like.sizes(), like.options().dtype(torch::kFloat).requires_grad(false));
+// A [sizes] tensor of 0 (dropped) and 1 / (1 - p) (kept), of the options' dtype.
+torch::Tensor fast_mask(torch::IntArrayRef sizes, const torch::TensorOptions& options, double p) {
+  auto mask = torch::empty(sizes, options.dtype(torch::kFloat).requires_grad(false));
   const uint64_t seed = draw_seed();
   const uint32_t threshold = uint32_t(std::llround(p * 65536.0));  // a lane below it is dropped
   const float keep = float(1.0 / (1.0 - p));
@@ -48,7 +48,8 @@ torch::Tensor fast_mask(const torch::Tensor& like, double p) {
       for (int64_t k = 0; 4 * w + k < n; ++k) m[4 * w + k] = lane(bits, int(k)) < threshold ? 0.0f : keep;
     }
   });
-  return like.scalar_type() == torch::kFloat ? mask : mask.to(like.scalar_type());
+  const auto dtype = c10::typeMetaToScalarType(options.dtype());
+  return dtype == torch::kFloat ? mask : mask.to(dtype);
 }
 
 }  // namespace
@@ -56,7 +57,21 @@ torch::Tensor fast_mask(const torch::Tensor& like, double p) {
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training, bool fast) {
   if (!training || p <= 0.0) return x;
   if (!fast || !x.device().is_cpu() || p >= 1.0) return torch::dropout(x, p, training);
-  return x * fast_mask(x, p);
+  return x * fast_mask(x.sizes(), x.options(), p);
+}
+
+torch::Tensor dropout_rows(const torch::Tensor& x, torch::IntArrayRef full, int64_t dim, const torch::Tensor& rows,
+                           double p, bool training, bool fast) {
+  if (!training || p <= 0.0) return x;
+  if (p >= 1.0) return x * 0;
+  torch::Tensor mask;
+  if (fast && x.device().is_cpu()) {
+    mask = fast_mask(full, x.options(), p);
+  } else {
+    // What torch::dropout does on the CPU: Bernoulli(1 - p) noise of the whole shape, divided by 1 - p.
+    mask = torch::empty(full, x.options().requires_grad(false)).bernoulli_(1 - p).div_(1 - p);
+  }
+  return x * mask.index_select(dim, rows);
 }
 
 }  // namespace mmsr

@@ -65,6 +65,25 @@ torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor
   return out_->forward(context);
 }
 
+torch::Tensor SelfAttention::forward_rows(const torch::Tensor& x, const torch::Tensor& additive_mask,
+                                          const torch::Tensor& rows) {
+  const int64_t B = x.size(0), L = x.size(1), R = rows.size(0), dh = dim_ / heads_;
+  // The fused projection's weights, split: queries of the rows, keys and values of every position.
+  const auto& w = qkv_->weight;
+  const auto& b = qkv_->bias;
+  auto q = torch::linear(x.index_select(1, rows), w.slice(0, 0, dim_), b.slice(0, 0, dim_))
+               .view({B, R, heads_, dh})
+               .transpose(1, 2);  // [B, H, R, dh]
+  auto kv = torch::linear(x, w.slice(0, dim_), b.slice(0, dim_)).view({B, L, 2, heads_, dh}).permute({2, 0, 3, 1, 4});
+  auto scores = torch::matmul(q, kv[0].transpose(-2, -1)) / std::sqrt(double(dh)) +
+                additive_mask.index_select(2, rows);
+  auto probabilities = torch::softmax(scores, -1);
+  if (keep_) last_weights_ = probabilities.detach();
+  auto weights = dropout_rows(drop_, probabilities, {B, heads_, L, L}, 2, rows, fast_dropout_);
+  auto context = torch::matmul(weights, kv[1]).transpose(1, 2).reshape({B, R, dim_});
+  return out_->forward(context);
+}
+
 TransformerBlock::TransformerBlock(const TransformerOptions& o)
     : pre_norm_(o.pre_norm), gelu_(o.gelu), ff_dropout_(o.ff_dropout), fast_dropout_(o.fast_dropout) {
   attn_ = register_module("attn", std::make_shared<SelfAttention>(o));
@@ -82,6 +101,29 @@ torch::Tensor TransformerBlock::feed_forward(const torch::Tensor& x) {
   auto h = ff1_->forward(x);
   h = gelu_ ? torch::gelu(h) : torch::relu(h);
   return ff2_->forward(ff_dropout_ ? dropout(drop_ff_, h, fast_dropout_) : h);
+}
+
+torch::Tensor TransformerBlock::feed_forward_rows(const torch::Tensor& x, int64_t full_length, const torch::Tensor& rows) {
+  auto h = ff1_->forward(x);
+  h = gelu_ ? torch::gelu(h) : torch::relu(h);
+  if (ff_dropout_) h = dropout_rows(drop_ff_, h, {h.size(0), full_length, h.size(2)}, 1, rows, fast_dropout_);
+  return ff2_->forward(h);
+}
+
+torch::Tensor TransformerBlock::forward_rows(const torch::Tensor& x, const torch::Tensor& mask,
+                                             const torch::Tensor& rows) {
+  const int64_t B = x.size(0), L = x.size(1), d = x.size(2);
+  auto at_rows = [&](const torch::nn::Dropout& drop, const torch::Tensor& t) {
+    return dropout_rows(drop, t, {B, L, d}, 1, rows, fast_dropout_);
+  };
+  auto y = x.index_select(1, rows);
+  // The draws in forward's order: attention weights, drop1, the feed-forward's, drop2.
+  if (pre_norm_) {
+    y = y + at_rows(drop1_, attn_->forward_rows(norm1_->forward(x), mask, rows));
+    return y + at_rows(drop2_, feed_forward_rows(norm2_->forward(y), L, rows));
+  }
+  y = norm1_->forward(y + at_rows(drop1_, attn_->forward_rows(x, mask, rows)));
+  return norm2_->forward(y + at_rows(drop2_, feed_forward_rows(y, L, rows)));
 }
 
 torch::Tensor TransformerBlock::forward(torch::Tensor x, const torch::Tensor& mask) {

@@ -145,8 +145,14 @@ class ImtTower : public ItemTower {
     }
     auto X = dropout(drop_, torch::cat(parts, 1), o_.transformer.fast_dropout);
     const auto mask = key_mask(torch::cat(valid, 1), bool(ids_));
-    for (auto& b : blocks_) X = b->forward(X, mask);
-    return {ids_ ? X.select(1, Tt + Tv) : torch::Tensor(), X.select(1, 0), X.select(1, Tt)};
+    for (size_t i = 0; i + 1 < blocks_.size(); ++i) X = blocks_[i]->forward(X, mask);
+    // Only the [CLS], class-token and ID positions of the last block are read: it computes only them (the same
+    // values; its keys and values still come from every token).
+    std::vector<int64_t> read = {0, Tt};
+    if (ids_) read.push_back(Tt + Tv);
+    const auto rows = torch::tensor(read, torch::TensorOptions().dtype(torch::kLong).device(X.device()));
+    const auto out = blocks_.back()->forward_rows(X, mask, rows);  // [U, 2 or 3, d]
+    return {ids_ ? out.select(1, 2) : torch::Tensor(), out.select(1, 0), out.select(1, 1)};
   }
 
   // [U, 1, K, K] additive mask: key k is visible to query q when it is a real token and, under the ID mask, when

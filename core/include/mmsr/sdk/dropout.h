@@ -22,4 +22,16 @@ inline torch::Tensor dropout(const torch::nn::Dropout& module, const torch::Tens
   return mmsr::dropout(x, module->options.p(), module->is_training(), fast);
 }
 
+// Dropout of some rows of a tensor: x holds the rows `rows` (along `dim`) of a tensor of shape `full`. The mask is
+// drawn for the whole shape, with the same draws from the generator as mmsr::dropout on the whole tensor, and its
+// rows applied, so that a layer computing only some positions gives what the whole layer gives at them (on the
+// CPU; a GPU's fused kernel draws otherwise).
+torch::Tensor dropout_rows(const torch::Tensor& x, torch::IntArrayRef full, int64_t dim, const torch::Tensor& rows,
+                           double p, bool training, bool fast);
+
+inline torch::Tensor dropout_rows(const torch::nn::Dropout& module, const torch::Tensor& x, torch::IntArrayRef full,
+                                  int64_t dim, const torch::Tensor& rows, bool fast) {
+  return mmsr::dropout_rows(x, full, dim, rows, module->options.p(), module->is_training(), fast);
+}
+
 }  // namespace mmsr

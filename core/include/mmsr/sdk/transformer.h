@@ -48,6 +48,9 @@ class SelfAttention : public torch::nn::Module {
   explicit SelfAttention(const TransformerOptions& o);
   // x: [B, L, d]; additive_mask broadcastable to [B, heads, L, L].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  // Only the queries at positions `rows` ([R] indices): [B, R, d], what forward gives at them (the keys and values
+  // still come from every position; additive_mask then has L rows: [B or 1, 1 or heads, L, L]).
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& rows);
   // For tests and inspection: keep the attention weights [B, heads, L, L] of the last forward.
   void keep_weights(bool keep) { keep_ = keep; }
   const torch::Tensor& last_weights() const { return last_weights_; }
@@ -65,10 +68,14 @@ class TransformerBlock : public torch::nn::Module {
  public:
   explicit TransformerBlock(const TransformerOptions& o);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask);
+  // The block's output at positions `rows` only ([B, R, d]), as forward gives it there, for a last block whose other
+  // positions nobody reads (the same dropout draws: mmsr::dropout_rows). Much less work when R is small.
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& rows);
   SelfAttention& attention() { return *attn_; }
 
  private:
   torch::Tensor feed_forward(const torch::Tensor& x);
+  torch::Tensor feed_forward_rows(const torch::Tensor& x, int64_t full_length, const torch::Tensor& rows);
   bool pre_norm_, gelu_, ff_dropout_, fast_dropout_;
   std::shared_ptr<SelfAttention> attn_;
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
