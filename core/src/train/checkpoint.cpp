@@ -22,14 +22,24 @@ struct LoadedCheckpoint {
   torch::Tensor rng_cpu;
 };
 
-void write_whole(const std::string& path, const std::string& data) {
+// The archive written to `path` as LibTorch serialises it, sealed (mmsr/sealed.h): never a second copy in memory,
+// which for a large catalogue's table and its optimizer state would be gigabytes.
+void write_sealed(const std::string& path, torch::serialize::OutputArchive& archive) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), std::streamsize(data.size()));
-  out.flush();
-  if (!out) {
+  SealedWriter writer(out);
+  uint64_t written = 0;
+  bool ok = bool(out);
+  archive.save_to([&](const void* data, size_t size) -> size_t {
+    ok = ok && writer.write(data, size);
+    written += size;
+    return size;  // a failed stream is reported below, not inside LibTorch's writer
+  });
+  ok = ok && writer.finish();
+  if (!ok) {
+    out.close();
     std::error_code ec;
     std::filesystem::remove(path, ec);
-    throw InputError(path + ": cannot write the run's checkpoint (" + std::to_string(data.size()) +
+    throw InputError(path + ": cannot write the run's checkpoint (" + std::to_string(written) +
                      " bytes; is the disk full?); free some space and rerun, or run with --no-checkpoints");
   }
 }
@@ -121,13 +131,11 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
     std::lock_guard<std::mutex> lock(gen.mutex());
     archive.write("rng_cpu", gen.get_state());
   }
-  // Serialised in memory and sealed, then written whole or not at all: a kill or a full disk during the write
-  // leaves the previous checkpoint, and a failed write is a clear error rather than an exception inside
-  // LibTorch's writer. The checkpoint it replaces stays as .prev: the one to resume from if this one is damaged.
-  std::ostringstream bytes;
-  archive.save_to(bytes);
+  // Written to a temporary file and sealed, then renamed: a kill or a full disk during the write leaves the
+  // previous checkpoint, and a failed write is a clear error rather than an exception inside LibTorch's writer.
+  // The checkpoint it replaces stays as .prev: the one to resume from if this one is damaged.
   const std::string tmp = path + ".tmp";
-  write_whole(tmp, seal(bytes.str()));
+  write_sealed(tmp, archive);
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) std::filesystem::rename(path, path + ".prev");
   std::filesystem::rename(tmp, path);

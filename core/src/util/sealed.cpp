@@ -31,6 +31,28 @@ std::string seal(std::string payload) {
   return payload;
 }
 
+SealedWriter::SealedWriter(std::ostream& out) : out_(out), state_(XXH3_createState()) {
+  XXH3_64bits_reset(static_cast<XXH3_state_t*>(state_));
+}
+
+SealedWriter::~SealedWriter() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+
+bool SealedWriter::write(const void* data, size_t size) {
+  XXH3_64bits_update(static_cast<XXH3_state_t*>(state_), data, size);
+  size_ += size;
+  out_.write(static_cast<const char*>(data), std::streamsize(size));
+  return bool(out_);
+}
+
+bool SealedWriter::finish() {
+  std::string trailer(kMagic, sizeof kMagic);
+  put_u64(trailer, size_);
+  put_u64(trailer, XXH3_64bits_digest(static_cast<XXH3_state_t*>(state_)));
+  out_.write(trailer.data(), std::streamsize(trailer.size()));
+  out_.flush();
+  return bool(out_);
+}
+
 std::optional<std::string_view> unseal(std::string_view bytes) {
   if (bytes.size() < kTrailer) return std::nullopt;
   const char* trailer = bytes.data() + bytes.size() - kTrailer;
