@@ -115,6 +115,24 @@ TEST(ItemBlocks, TopListsAreTheBestCandidatesOfTheWholeMatrix) {
   }
 }
 
+// With every score tied (a popularity-like model before training), the top lists are the lowest-numbered candidates:
+// the order does not depend on the blocks.
+TEST(ItemBlocks, TiedTopListsKeepTheLowestItems) {
+  Case c = make_case(1, 5);
+  const BranchScore same = [](size_t, const torch::Tensor& s, const torch::Tensor& items) {
+    return torch::zeros({s.size(0), items.size(0)});
+  };
+  for (int64_t block : {9, 1000}) {
+    const ItemBlockRanks r = rank_in_item_blocks(same, c.tables, {c.states, c.target, c.excluded}, block, 5);
+    for (int64_t u = 0; u < kUsers; ++u) {
+      std::vector<int64_t> expected;
+      for (int32_t i = 1; int64_t(expected.size()) < 5; ++i)
+        if (!std::binary_search(c.excluded[size_t(u)].begin(), c.excluded[size_t(u)].end(), i)) expected.push_back(i);
+      EXPECT_TRUE(torch::equal(r.top[u], torch::tensor(expected, torch::kLong))) << "user " << u << " block " << block;
+    }
+  }
+}
+
 // A kernel that gives a [U, U] product other low bits than a block (simulated: the target scoring is nudged):
 // without the recount, every target would rank against a value its block never computed.
 TEST(ItemBlocks, ATargetScoredDifferentlyByItsBlockIsCountedAgain) {

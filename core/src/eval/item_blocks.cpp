@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace mmsr {
 namespace {
@@ -89,11 +90,59 @@ struct RowCounts {
   return {higher, tied};
 }
 
+// Each row's k best candidates so far (the CPU's top lists), one heap per row whose front is the worst kept: a
+// lower score, or the same score and a higher item id (items come in increasing order, so ties keep the lower id).
+class RowTops {
+ public:
+  RowTops(size_t rows, int64_t k) : k_(size_t(k)), heaps_(rows) {}
+
+  void scan(size_t r, const float* row, int64_t lo, int64_t width, const std::vector<int32_t>& excluded) {
+    auto& heap = heaps_[r];
+    for (int64_t j = 0; j < width; ++j) {
+      const float v = read_nan_as_inf(row[j]);
+      if (heap.size() == k_ && !(v > heap.front().score)) continue;
+      const int32_t item = int32_t(lo + j);
+      if (std::binary_search(excluded.begin(), excluded.end(), item)) continue;
+      if (heap.size() == k_) {
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.pop_back();
+      }
+      heap.push_back({v, item});
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+
+  // [rows, k] item ids, best first; a row with fewer than k candidates ends with its excluded items, lowest first.
+  torch::Tensor items(const std::vector<std::vector<int32_t>>& excluded) const {
+    auto out = torch::zeros({int64_t(heaps_.size()), int64_t(k_)}, torch::kLong);
+    auto* o = out.data_ptr<int64_t>();
+    for (size_t r = 0; r < heaps_.size(); ++r) {
+      auto kept = heaps_[r];
+      std::sort(kept.begin(), kept.end(), better);
+      size_t j = 0;
+      for (; j < kept.size(); ++j) o[r * k_ + j] = kept[j].item;
+      for (size_t e = 0; j < k_ && e < excluded[r].size(); ++e, ++j) o[r * k_ + j] = excluded[r][e];
+    }
+    return out;
+  }
+
+ private:
+  struct Entry {
+    float score;
+    int32_t item;
+  };
+  static bool better(const Entry& a, const Entry& b) {
+    return a.score > b.score || (a.score == b.score && a.item < b.item);
+  }
+  size_t k_;
+  std::vector<std::vector<Entry>> heaps_;
+};
+
 // The CPU's count of a block: one pass per row over its scores, no candidate mask (the row's excluded items of the
-// block are few: their own comparisons are subtracted).
+// block are few: their own comparisons are subtracted); with `tops`, the last output's top lists too.
 void count_block_on_cpu(CountPass& p, const std::vector<torch::Tensor>& scores,
                         const std::vector<std::vector<int32_t>>& excluded, const torch::Tensor& target, int64_t lo,
-                        int64_t hi) {
+                        int64_t hi, RowTops* tops) {
   const int64_t rows = target.size(0), width = hi - lo;
   const int64_t* targets = target.data_ptr<int64_t>();
   for (size_t o = 0; o < scores.size(); ++o) {
@@ -116,6 +165,7 @@ void count_block_on_cpu(CountPass& p, const std::vector<torch::Tensor>& scores,
         higher[r] += c.higher;
         tied[r] += c.tied;
         if (targets[r] >= lo && targets[r] < hi) home[r] = read_nan_as_inf(row[targets[r] - lo]);
+        if (tops && o + 1 == scores.size()) tops->scan(size_t(r), row, lo, width, ex);
       }
     });
   }
@@ -146,17 +196,22 @@ CountPass count_pass(const BranchScore& score, const std::vector<torch::Tensor>&
   p.target_score = std::move(target_score);
   const int64_t n = tables.front().size(0);
   const bool on_cpu = batch.target.device().is_cpu();
+  std::optional<RowTops> tops;
+  if (on_cpu && k > 0) tops.emplace(batch.excluded.size(), k);
   for (int64_t lo = 0; lo < n; lo += items_per_block) {
     const int64_t hi = std::min(n, lo + items_per_block);
     std::vector<torch::Tensor> items;
     for (const auto& t : tables) items.push_back(t.slice(0, lo, hi));
     const auto scores = output_scores(score, batch.states, items, /*nan_as_inf=*/!on_cpu);
-    if (on_cpu) count_block_on_cpu(p, scores, batch.excluded, batch.target, lo, hi);
-    if (on_cpu && k == 0) continue;
+    if (on_cpu) {
+      count_block_on_cpu(p, scores, batch.excluded, batch.target, lo, hi, tops ? &*tops : nullptr);
+      continue;
+    }
     const torch::Tensor mask = block_candidates(batch.excluded, lo, hi).to(scores.front().device());
-    if (!on_cpu) count_block(p, scores, mask, batch.target, lo, hi);
+    count_block(p, scores, mask, batch.target, lo, hi);
     if (k > 0) keep_best(p, scores.back(), mask, lo, k);
   }
+  if (tops) p.top_items = tops->items(batch.excluded);
   return p;
 }
 
