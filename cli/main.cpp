@@ -1,8 +1,6 @@
 // mmsr: the command line. Exit codes: 0 success, 1 some runs failed, 2 bad input (nothing written),
 // 130 interrupted by a signal (the current run recorded as interrupted). Each subcommand is a Command of its own
 // (commands.h); this file builds the parser and turns errors into exit codes.
-#include <malloc.h>
-
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "commands.h"
+#include "mmsr/allocator.h"
 #include "mmsr/errors.h"
 
 namespace {
@@ -18,12 +17,7 @@ void set_up_process() {
   // A file-size limit (ulimit -f) should be a clear "disk full" error from the store, not a kill by SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
   mmsr::cli::process_start_ticks();  // when the command started, for the "to_first_step" timing of its runs
-  // Training allocates and frees tensors of tens of MB every step. glibc serves those with mmap and returns
-  // them to the kernel on free, so every step page-faults them in again (measured: half the CPU time in the
-  // kernel on Beauty). Keeping them in the heap removes that cost.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 64 << 20);
+  mmsr::keep_large_allocations_in_heap();
 }
 
 }  // namespace
