@@ -54,15 +54,15 @@ SplitEvaluation Evaluator::run(AssembledModel& model, bool test, TopLists* top) 
     std::vector<torch::Tensor> states = model.last_states(batch, tables.inputs);
     // Full ranking streams the catalogue in blocks; sampled candidates are picked out of whole rows of scores.
     if (negatives_.empty()) rank_in_blocks(model, tables, batch, states, begin, end, test, out, top);
-    else rank_whole(model, tables, batch, states, begin, end, test, out, top);
+    else rank_sampled(model, tables, batch, states, begin, end, test, out);
   }
   model.train();
   return out;
 }
 
-void Evaluator::rank_whole(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
-                           const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
-                           SplitEvaluation& out, TopLists* top) const {
+void Evaluator::rank_sampled(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
+                             const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
+                             SplitEvaluation& out) const {
   const size_t nb = model.num_branches();
   const auto& index = index_[test];
   torch::Tensor candidates = candidate_mask(ordered_[test], begin, end, split_.num_items());
@@ -72,14 +72,9 @@ void Evaluator::rank_whole(AssembledModel& model, const AssembledModel::ItemTabl
   for (size_t b = 0; b < nb; ++b) {
     torch::Tensor scores = model.tower().score(b, states[b], tables.outputs[b]).to(torch::kFloat);
     fused = fused.defined() ? fused + scores : scores.clone();
-    if (top && nb == 1) keep_top(scores, candidates, index, begin, *top);
     collect(scores, candidates, target, index, begin, out.ranks[b], out.ties[b]);
   }
-  if (nb > 1) {
-    fused = fused / double(nb);
-    if (top) keep_top(fused, candidates, index, begin, *top);
-    collect(fused, candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
-  }
+  if (nb > 1) collect(fused / double(nb), candidates, target, index, begin, out.ranks[nb], out.ties[nb]);
 }
 
 void Evaluator::rank_in_blocks(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
@@ -127,41 +122,20 @@ std::vector<std::vector<int32_t>> Evaluator::excluded_items(const std::vector<Ev
   return out;
 }
 
-// [B, N+1] bool: true for items that compete with the target. Padding never does; the user's history does not
-// when masking is on (except the target itself, which may be a repeat). Under sampled evaluation only the user's
-// negatives do.
+// [B, N+1] bool under sampled evaluation: true for the items that compete with the target, the user's negatives and
+// the target itself. (Full ranking excludes items instead: excluded_items.)
 torch::Tensor Evaluator::candidate_mask(const std::vector<EvaluationEvent>& events, size_t begin, size_t end,
                                         int64_t n_items) const {
   const int64_t B = int64_t(end - begin);
-  auto mask = torch::ones({B, n_items + 1}, torch::kBool);
+  auto mask = torch::zeros({B, n_items + 1}, torch::kBool);
   auto* m = mask.data_ptr<bool>();
   for (int64_t r = 0; r < B; ++r) {
     bool* row = m + r * (n_items + 1);
-    row[0] = false;
     const EvaluationEvent& e = events[begin + size_t(r)];
-    if (!negatives_.empty()) {
-      std::fill(row, row + n_items + 1, false);
-      for (int32_t i : negatives_[size_t(e.user)]) row[i] = true;
-    } else if (mask_history_) {
-      const int32_t* h = split_.history(e.user);
-      for (int64_t j = 0; j < e.position; ++j) row[h[j]] = false;
-    }
+    for (int32_t i : negatives_[size_t(e.user)]) row[i] = true;
     row[split_.target(e)] = true;
   }
   return mask.to(device_);
-}
-
-// The rows' top->k candidates by score, best first, written at their events' places.
-void Evaluator::keep_top(const torch::Tensor& scores, const torch::Tensor& candidates, const std::vector<int32_t>& index,
-                         size_t begin, TopLists& top) const {
-  const int64_t k = std::min<int64_t>(top.k, scores.size(1) - 1);
-  torch::Tensor masked = scores.masked_fill(candidates.logical_not(), -std::numeric_limits<float>::infinity());
-  torch::Tensor best = std::get<1>(masked.topk(k, 1)).to(torch::kCPU, torch::kLong).contiguous();
-  const auto* bp = best.data_ptr<int64_t>();
-  for (int64_t i = 0; i < best.size(0); ++i) {
-    int32_t* row = top.items.data() + size_t(index[begin + size_t(i)]) * size_t(top.k);
-    for (int64_t j = 0; j < k; ++j) row[j] = int32_t(bp[i * k + j]);
-  }
 }
 
 void Evaluator::collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,

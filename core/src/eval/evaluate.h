@@ -63,16 +63,14 @@ class Evaluator {
  private:
   torch::Tensor candidate_mask(const std::vector<EvaluationEvent>& events, size_t begin, size_t end,
                                int64_t n_items) const;
-  void keep_top(const torch::Tensor& scores, const torch::Tensor& candidates, const std::vector<int32_t>& index,
-                size_t begin, TopLists& top) const;
   void collect(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& target,
                const std::vector<int32_t>& index, size_t begin, std::vector<double>& ranks,
                std::vector<int64_t>& ties) const;
-  // One batch's ranks (and top lists): sampled candidates out of whole rows of scores; full ranking one block of items
-  // at a time.
-  void rank_whole(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
-                  const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test, SplitEvaluation& out,
-                  TopLists* top) const;
+  // One batch's ranks: sampled candidates out of whole rows of scores (no top lists: the beyond-accuracy metrics
+  // are full ranking's); full ranking one block of items at a time, with the top lists when asked.
+  void rank_sampled(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
+                    const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
+                    SplitEvaluation& out) const;
   void rank_in_blocks(AssembledModel& model, const AssembledModel::ItemTables& tables, const Batch& batch,
                       const std::vector<torch::Tensor>& states, size_t begin, size_t end, bool test,
                       SplitEvaluation& out, TopLists* top) const;
