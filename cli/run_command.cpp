@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -46,6 +47,7 @@ class RunCommand : public Command {
     Experiment ex = parse_experiment(
         text, file_, base, [&](PluginKind k, const std::string& n) { return registry.find(k, n); },
         [&](PluginKind k) { return registry.names(k); }, train_defaults());
+    share_the_cores();
     keep_only_the_chosen_runs(ex);
     RunOptions opt = run_options(global);
     install_interrupt_handlers();
@@ -70,6 +72,10 @@ class RunCommand : public Command {
                      "CPU threads per run, overriding [train].threads (not part of a run's identity: e.g. two "
                      "grids side by side with --threads 1 each)")
         ->check(CLI::Range(int64_t(0), int64_t(1024)));
+    app_->add_option("--jobs,-j", jobs_,
+                     "runs trained at a time, each in its own process with the CPU's cores shared out unless --threads "
+                     "says otherwise (not part of a run's identity)")
+        ->check(CLI::Range(int64_t(1), int64_t(256)));
     app_->add_flag("--no-isolation", no_isolation_,
                    "train every run inside this process (faster to start; a crash in a plugin then stops the grid)");
     app_->add_option("--shard", shard_,
@@ -105,6 +111,13 @@ class RunCommand : public Command {
       std::cerr << "note: " << store_ << " was made before fast_dropout and length_buckets were on by default; its "
                 << "grids keep them off where the file does not set them, so its runs resume as they were\n";
     return TrainDefaults::original;
+  }
+
+  // --jobs N without --threads: each run gets an equal share of the cores.
+  void share_the_cores() {
+    if (jobs_ <= 1) return;
+    if (no_isolation_) throw InputError("--jobs needs isolation: drop --no-isolation");
+    if (threads_ < 0) threads_ = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / jobs_);
   }
 
   // --seeds, --models and --threads: the same runs (same identities) as the full grid, fewer of them.
@@ -202,7 +215,9 @@ class RunCommand : public Command {
       opt.child_command = same_run;
       if (quiet_) opt.child_command.push_back("-q");
       if (verbose_) opt.child_command.push_back("-v");
-      if (!quiet_ && isatty(STDERR_FILENO)) opt.child_command.push_back("--tty-progress");
+      // Several runs at a time would draw over each other's progress line: each then prints its end only.
+      if (!quiet_ && isatty(STDERR_FILENO) && jobs_ == 1) opt.child_command.push_back("--tty-progress");
+      opt.jobs = jobs_;
     } else if (run_timeout_ > 0) {
       throw InputError("--run-timeout needs isolation: drop --no-isolation");
     }
@@ -241,7 +256,7 @@ class RunCommand : public Command {
        no_checkpoints_ = false;
   std::vector<uint64_t> seeds_;
   std::vector<std::string> models_;
-  int64_t threads_ = -1;
+  int64_t threads_ = -1, jobs_ = 1;
   double run_timeout_ = 0;
   ChildSide child_;
 };

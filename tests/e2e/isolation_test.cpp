@@ -128,6 +128,31 @@ TEST(Isolation, ATimeLimitAfterTheResultWasRecordedLeavesItFinished) {
   EXPECT_GT(count(store, "SELECT COUNT(*) FROM metrics"), 0);
 }
 
+// --jobs 2: two runs at a time, each in its own process; a crash still fails its run only, every run is recorded
+// once, and the counts add up. The runs linger 3 s after recording their result, so two runs in turn would start at
+// least 3 s apart; side by side they start together.
+TEST(Isolation, JobsTrainRunsSideBySideEachOnce) {
+  TempDir t;
+  std::string text = with_failing_model("segfault");
+  text.replace(text.find("seeds = [1]"), 11, "seeds = [1, 2]");
+  const std::string file = t.file("grid.toml", text), store = t.path("s.sqlite");
+  Result r = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store +
+                      " -q --no-report --jobs 2 --linger-after-run 3");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("4 runs: 2 finished now, 0 already finished, 2 failed"), std::string::npos) << r.output;
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs"), 4);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE model_name='SASRec' AND status='finished'"), 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE model_name='Failing' AND error LIKE '%signal 11%'"), 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs a JOIN runs b ON a.model_name = 'SASRec' AND b.model_name = "
+                         "'SASRec' AND a.seed = 1 AND b.seed = 2 WHERE ABS(julianday(a.started_at) - "
+                         "julianday(b.started_at)) * 86400 < 2"),
+            1) << r.output;
+  Result refused = mmsr_cli(std::string("--plugin ") + MMSR_CRASH_PLUGIN + " run " + file + " --store " + store +
+                            " --jobs 2 --no-isolation");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.output.find("--jobs needs isolation"), std::string::npos) << refused.output;
+}
+
 // One row in `experiments` per `mmsr run` invocation, whatever the number of runs (each run's own process used to
 // add one).
 TEST(Isolation, OneExperimentRowPerInvocation) {

@@ -26,6 +26,8 @@ struct RunOptions {
   // Isolation: when set, every run executes in a child process started with this command line plus
   // "--supervised-run KEY", so that a crash, abort or kill inside a plugin fails that run only.
   std::vector<std::string> child_command;
+  // With isolation: how many runs train at a time, each in its own process (mmsr run --jobs).
+  int64_t jobs = 1;
   double run_timeout_seconds = 0;  // with isolation: a run still going after this long is stopped (0 = none)
   std::string only_run_key;        // the supervised child's side: this run only
   int64_t experiment_id = 0;       // the supervised child's side: its parent's row in `experiments` (0 = add one)

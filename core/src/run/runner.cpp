@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -67,11 +69,9 @@ void remove_checkpoint(const std::string& path) {
 }
 
 int64_t run_launch_ticks(const RunOptions& options) {
-  static bool first = true;
+  static std::atomic<bool> first{true};  // --jobs: runs are launched from several threads
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  const int64_t ticks = first && options.command_start_ticks > 0 ? options.command_start_ticks : now;
-  first = false;
-  return ticks;
+  return first.exchange(false) && options.command_start_ticks > 0 ? options.command_start_ticks : now;
 }
 
 std::string short_error(const std::string& what) { return one_line(what.substr(0, what.find('\n'))); }
@@ -130,9 +130,11 @@ std::string why_the_process_ended(const ChildExit& exit, const RunOptions& optio
 
 // Runs one grid run in a child process (the same command with --supervised-run KEY). The child claims and
 // records the run itself; when it dies without recording an end (a crash, an abort, a kill, its time limit), the
-// run is marked failed here with the cause and the child's last lines.
+// run is marked failed here with the cause and the child's last lines. `shared` guards the store and the counts
+// while the child is not running (--jobs runs several of these at once).
 void supervise_run(const RunOptions& options, const std::vector<RunRecord>& records, const std::string& title,
-                   Store& store, GridSummary& summary, double grid_after_seconds) {
+                   Store& store, GridSummary& summary, double grid_after_seconds, std::mutex& shared) {
+  std::unique_lock<std::mutex> lock(shared);
   for (const auto& r : records) {
     std::string holder = store.live_holder(r.run_key, options.stale_seconds);
     if (!holder.empty()) {
@@ -146,7 +148,9 @@ void supervise_run(const RunOptions& options, const std::vector<RunRecord>& reco
                            std::to_string(records[0].experiment_id), "--launched-at",
                            std::to_string(run_launch_ticks(options))});
   if (grid_after_seconds > 0) argv.insert(argv.end(), {"--grid-after", fmt::format("{:.0f}", grid_after_seconds)});
+  lock.unlock();
   ChildExit exit = run_child(argv, options.run_timeout_seconds);
+  lock.lock();
   if (exit.timed_out && finished_before_the_limit(store, records)) {
     ++summary.finished;
     std::cerr << title << ": finished just before the time limit of " << format_seconds(options.run_timeout_seconds)
@@ -282,26 +286,21 @@ int64_t record_experiment(Store& store, const Experiment& ex, const std::string&
   return id;
 }
 
-// The grid's runs in order, each skipped, left to another runner, run in a child process or run here, until the
-// grid must stop (a signal, or an input error in a run's process).
-void run_each(GridContext& grid, int64_t experiment_id) {
+// A run of the grid this command has to train (not finished, in its share).
+struct PendingRun {
+  const RunSpec* run;
+  const std::vector<RunRecord>* records;
+  std::string title;
+};
+
+// The runs still to train, in the grid's order; the finished ones are counted and named as skipped.
+std::vector<PendingRun> pending_runs(GridContext& grid, const std::vector<std::vector<RunRecord>>& all) {
   const RunOptions& options = grid.options;
-  if (!options.only_run_key.empty()) grid.summary.found = false;
-  std::vector<std::vector<RunRecord>> all;
-  for (const auto& run : grid.ex.runs) all.push_back(run_records(grid.ex, run, grid.data, grid.registry, experiment_id));
-  // The grid's time left, for the progress line of the runs this command supervises: the runs it trained so far, on
-  // average, times the runs after the current one that were unfinished when it started.
-  std::vector<int> unfinished_after(all.size() + 1, 0);
-  if (!options.child_command.empty())
-    for (size_t i = all.size(); i-- > 0;) unfinished_after[i] = unfinished_after[i + 1] + !all_finished(grid.store, all[i]);
-  double trained_seconds = 0;
-  int trained = 0;
-  int index = 0;
-  for (const auto& run : grid.ex.runs) {
-    ++index;
-    const std::vector<RunRecord>& records = all[size_t(index - 1)];
-    const std::string& key = records[0].run_key;
-    const std::string title = fmt::format("[{}/{}] {}{}{} seed {}", index, grid.ex.runs.size(), run.model_name,
+  std::vector<PendingRun> pending;
+  for (size_t i = 0; i < grid.ex.runs.size(); ++i) {
+    const RunSpec& run = grid.ex.runs[i];
+    const std::string& key = all[i][0].run_key;
+    const std::string title = fmt::format("[{}/{}] {}{}{} seed {}", i + 1, grid.ex.runs.size(), run.model_name,
                                           run.grid_label.empty() ? "" : " (",
                                           run.grid_label.empty() ? "" : run.grid_label + ")", run.seed);
     if (options.shard_count > 1 && shard_of(key, options.shard_count) != options.shard_index) {
@@ -312,24 +311,71 @@ void run_each(GridContext& grid, int64_t experiment_id) {
       if (key != options.only_run_key) continue;
       grid.summary.found = true;
     }
-    if (all_finished(grid.store, records)) {
+    if (all_finished(grid.store, all[i])) {
       ++grid.summary.skipped;
       std::cerr << title << ": already finished, skipped\n";
       continue;
     }
-    if (!options.child_command.empty()) {
-      const auto start = Clock::now();
-      const double after = trained ? trained_seconds / trained * unfinished_after[size_t(index)] : 0;
-      const int elsewhere = grid.summary.elsewhere;
-      supervise_run(options, records, title, grid.store, grid.summary, after);
-      if (grid.summary.elsewhere == elsewhere) {  // trained here, not left to another runner
-        trained_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-        ++trained;
-      }
-      if (grid.summary.interrupted || grid.summary.input_error) return;
-      continue;
+    pending.push_back({&run, &all[i], title});
+  }
+  return pending;
+}
+
+// One run after the other, each in its own process. The progress line of each shows the grid's time left: the runs
+// trained so far, on average, times the runs still to train after it.
+void supervise_in_turn(GridContext& grid, const std::vector<PendingRun>& pending) {
+  std::mutex shared;
+  double trained_seconds = 0;
+  int trained = 0;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const auto start = Clock::now();
+    const double after = trained ? trained_seconds / trained * double(pending.size() - i - 1) : 0;
+    const int elsewhere = grid.summary.elsewhere;
+    supervise_run(grid.options, *pending[i].records, pending[i].title, grid.store, grid.summary, after, shared);
+    if (grid.summary.elsewhere == elsewhere) {  // trained here, not left to another runner
+      trained_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+      ++trained;
     }
-    if (!run_in_this_process(grid, run, records, title)) return;
+    if (grid.summary.interrupted || grid.summary.input_error) return;
+  }
+}
+
+// --jobs N: N runs at a time, each in its own process, taken in the grid's order by whichever slot is free; a stop
+// signal or an input error lets the running ones end and starts no other.
+void supervise_in_parallel(GridContext& grid, const std::vector<PendingRun>& pending) {
+  std::mutex shared;
+  size_t next = 0;
+  auto slot = [&] {
+    for (;;) {
+      const PendingRun* p = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(shared);
+        if (next == pending.size() || grid.summary.interrupted || grid.summary.input_error) return;
+        p = &pending[next++];
+      }
+      supervise_run(grid.options, *p->records, p->title, grid.store, grid.summary, 0, shared);
+    }
+  };
+  std::vector<std::thread> slots;
+  for (int64_t j = 0; j < std::min<int64_t>(grid.options.jobs, int64_t(pending.size())); ++j) slots.emplace_back(slot);
+  for (auto& t : slots) t.join();
+}
+
+// The grid's runs in order, each skipped, left to another runner, run in a child process or run here, until the
+// grid must stop (a signal, or an input error in a run's process).
+void run_each(GridContext& grid, int64_t experiment_id) {
+  const RunOptions& options = grid.options;
+  if (!options.only_run_key.empty()) grid.summary.found = false;
+  std::vector<std::vector<RunRecord>> all;
+  for (const auto& run : grid.ex.runs) all.push_back(run_records(grid.ex, run, grid.data, grid.registry, experiment_id));
+  const std::vector<PendingRun> pending = pending_runs(grid, all);
+  if (options.child_command.empty()) {
+    for (const auto& p : pending)
+      if (!run_in_this_process(grid, *p.run, *p.records, p.title)) return;
+  } else if (options.jobs > 1) {
+    supervise_in_parallel(grid, pending);
+  } else {
+    supervise_in_turn(grid, pending);
   }
 }
 
