@@ -19,6 +19,7 @@
 //   ImtStep/<dedupe|per_slot>          an ODMT (IMT tower) training step computing each distinct item once, or once per
 //                                      batch slot, on a batch whose items follow a Zipf popularity, with the runs'
 //                                      default dropout kernel; ImtStep/dedupe/torch_dropout with LibTorch's.
+//                                      MMSR_BENCH_OPS=1 prints a step's operators by self time and input shapes;
 //                                      MMSR_BENCH_TRACE=FILE writes the first step's operators as a Chrome trace
 //
 //   build/bin/mmsr_bench [--store results/benchmarks.sqlite] [Google Benchmark flags, e.g. --benchmark_filter=Train]
@@ -30,6 +31,8 @@
 #include <torch/optim/adam.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +42,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -426,6 +430,37 @@ void FeatureGather(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * n * TokenFile::tokens * TokenFile::dim * 4);
 }
 
+// MMSR_BENCH_OPS=1: one step's LibTorch operators by self time, with their input shapes (which matrix a "mul" was
+// on), the 45 largest; on stdout.
+template <class Step>
+void print_operators_by_self_time(Step& step) {
+  using namespace torch::autograd::profiler;
+  enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, true));
+  step();
+  std::map<std::string, double> self_us;
+  for (auto& events : disableProfilerLegacy()) {
+    std::vector<std::pair<LegacyEvent*, double>> open;  // an operator and its children's time so far
+    for (auto& e : events) {
+      if (e.kindStr() == "push") {
+        open.push_back({&e, 0.0});
+      } else if (e.kindStr() == "pop" && !open.empty()) {
+        auto [start, children] = open.back();
+        open.pop_back();
+        const double us = start->cpuElapsedUs(e);
+        std::string key = start->name();
+        for (const auto& shape : start->shapes()) key += " " + fmt::format("[{}]", fmt::join(shape, ","));
+        self_us[key] += us - children;
+        if (!open.empty()) open.back().second += us;
+      }
+    }
+  }
+  std::vector<std::pair<double, std::string>> ranked;
+  for (const auto& [key, us] : self_us) ranked.push_back({us, key});
+  std::sort(ranked.rbegin(), ranked.rend());
+  for (size_t i = 0; i < std::min<size_t>(45, ranked.size()); ++i)
+    std::printf("%9.1f ms  %s\n", ranked[i].first / 1e3, ranked[i].second.c_str());
+}
+
 // ODMT's IMT tower over 30 text and 50 image tokens per item (the paper's counts, features 128-d here) and a SASRec
 // per branch; B = 64 sequences of 50 items from a Zipf catalogue of 12,101 items.
 void ImtStep(benchmark::State& state, bool dedupe, bool fast_dropout) {
@@ -462,6 +497,7 @@ void ImtStep(benchmark::State& state, bool dedupe, bool fast_dropout) {
     opt.step();
   };
   step();  // untimed: the first step's allocations and lazy set-up are not what an epoch's steps cost
+  if (std::getenv("MMSR_BENCH_OPS")) print_operators_by_self_time(step);
   if (trace) profile.emplace(std::string(trace));
   for (auto _ : state) {
     step();

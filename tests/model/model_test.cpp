@@ -260,6 +260,81 @@ TEST(InBatchLoss, NoDebiasAndUniqueCandidatesDiffer) {
   EXPECT_TRUE(torch::isfinite(h.grad()).all().item<bool>());
 }
 
+// The in-batch logits over item slots written out as slots, [P, B*L + B], as the losses once computed them: a
+// column per slot, padding and the user's window items masked, the target's own slot kept.
+struct SlotLogits {
+  torch::Tensor logits, target_slot;
+};
+SlotLogits slot_logits(const Batch& b, const torch::Tensor& h, const torch::Tensor& uv, const torch::Tensor& log_pop) {
+  const int64_t B = b.items.size(0), L = b.items.size(1);
+  auto slot_item = torch::cat({b.items.reshape({-1}), b.targets.select(1, L - 1)});
+  auto slot_unique = torch::cat({b.item_index.reshape({-1}), b.target_index.select(1, L - 1)});
+  auto flat = b.targets.reshape({-1}).nonzero().squeeze(1);
+  auto row = flat.div(L, "floor"), column = flat.remainder(L), target = b.targets.reshape({-1}).index_select(0, flat);
+  auto next_item = b.items.reshape({-1}).index_select(0, (flat + 1).clamp_max(B * L - 1));
+  auto target_slot = torch::where(column.lt(L - 1) & next_item.eq(target), flat + 1, B * L + row);
+  auto window = torch::zeros({B, b.unique_items.size(0)}, torch::kBool);
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t t = 0; t < L; ++t) window[r][b.item_index[r][t].item<int64_t>()] = window[r][b.target_index[r][t].item<int64_t>()] = true;
+  auto mask = window.index_select(0, row).index_select(1, slot_unique) | slot_item.eq(0).unsqueeze(0);
+  mask.scatter_(1, target_slot.unsqueeze(1), false);
+  auto z = torch::matmul(h.reshape({-1, h.size(-1)}).index_select(0, flat), uv.index_select(0, slot_unique).t()) -
+           log_pop.index_select(0, slot_item).unsqueeze(0);
+  return {z.masked_fill(mask, -1e9), target_slot};
+}
+
+// An item in several other users' windows is several negatives (one per slot); the loss computed over distinct items
+// with the log of their slot counts is the slots' loss, in value and in gradient, for the cross-entropy and for the
+// online distillation.
+TEST(InBatchLoss, SlotsComputedAsDistinctItemsAreTheSlots) {
+  torch::manual_seed(9);
+  // Item 7 fills three slots of users 1 and 2 and none of user 0's window; user 1 repeats it.
+  Batch b = make_batch(torch::tensor({{0, 1, 2, 3}, {7, 4, 7, 11}, {0, 5, 7, 6}}),
+                       torch::tensor({{0, 2, 3, 8}, {4, 7, 11, 9}, {0, 7, 6, 10}}));
+  const int64_t U = b.unique_items.size(0), d = 5;
+  auto log_pop = torch::log(torch::rand({12}) + 0.1);
+  ForwardOutput out;
+  out.batch = &b;
+  out.log_popularity = log_pop;
+  std::vector<torch::Tensor> hs, uvs;
+  for (const char* name : {"id", "text", "image"}) {
+    hs.push_back(torch::randn({3, 4, d}, torch::requires_grad()));
+    uvs.push_back(torch::randn({U, d}, torch::requires_grad()));
+    out.branches.push_back({name, hs.back(), uvs.back()});
+  }
+  out.score = [](size_t, const torch::Tensor& s, const torch::Tensor& v) { return torch::matmul(s, v.t()); };
+  auto ce = make_objective("inbatch", {})->compute(out).total;
+  auto kl = make_objective("distill", {{"alpha", 0.5}, {"temperature", 0.7}})->compute(out).total;
+  EXPECT_NEAR(make_objective("inbatch", {})->compute(out).total.item<double>(),
+              naive_inbatch(b, hs[0], uvs[0], log_pop) + naive_inbatch(b, hs[1], uvs[1], log_pop) +
+                  naive_inbatch(b, hs[2], uvs[2], log_pop),
+              1e-5);
+  std::vector<torch::Tensor> slots;
+  torch::Tensor target_slot, ce_ref;
+  for (size_t i = 0; i < 3; ++i) {
+    SlotLogits s = slot_logits(b, hs[i], uvs[i], log_pop);
+    slots.push_back(s.logits);
+    target_slot = s.target_slot;
+    auto term = torch::nn::functional::cross_entropy(s.logits, s.target_slot);
+    ce_ref = ce_ref.defined() ? ce_ref + term : term;
+  }
+  const double T = 0.7;
+  auto divergence = [&](const torch::Tensor& teacher, const torch::Tensor& student) {
+    auto lp = torch::log_softmax(teacher / T, -1), lq = torch::log_softmax(student / T, -1);
+    return (lp.exp() * (lp - lq)).sum(-1).mean() * T * T;
+  };
+  auto kl_ref = (divergence(slots[0], slots[2]) + divergence(slots[0], slots[1]) +
+                 divergence((slots[0] + slots[1] + slots[2]) / 3, slots[0])) * 0.5;
+  EXPECT_NEAR(ce.item<double>(), ce_ref.item<double>(), 1e-5);
+  EXPECT_NEAR(kl.item<double>(), kl_ref.item<double>(), 1e-6);
+  std::vector<torch::Tensor> params;
+  for (size_t i = 0; i < 3; ++i) params.insert(params.end(), {hs[i], uvs[i]});
+  auto grads = torch::autograd::grad({ce + kl}, params);
+  auto grads_ref = torch::autograd::grad({ce_ref + kl_ref}, params);
+  for (size_t i = 0; i < params.size(); ++i)
+    EXPECT_TRUE(torch::allclose(grads[i], grads_ref[i], 1e-4, 1e-6)) << i << "\n" << grads[i] << "\n" << grads_ref[i];
+}
+
 TEST(SoftmaxLoss, EqualsCrossEntropyOverTheCatalogueWithoutPadding) {
   torch::manual_seed(7);
   Batch b = make_batch(torch::tensor({{0, 1, 2}}), torch::tensor({{0, 2, 3}}));

@@ -55,8 +55,10 @@ SelfAttention::SelfAttention(const TransformerOptions& o)
 
 torch::Tensor SelfAttention::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
   const int64_t B = x.size(0), L = x.size(1), dh = dim_ / heads_;
-  auto parts = qkv_->forward(x).view({B, L, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
-  auto q = parts[0], k = parts[1], v = parts[2];  // [B, H, L, dh]
+  // unbind, not three selects: its backward writes each part's gradient once instead of zero-filling three copies
+  // of the whole projection and adding them.
+  auto parts = qkv_->forward(x).view({B, L, 3, heads_, dh}).permute({2, 0, 3, 1, 4}).unbind(0);
+  const auto &q = parts[0], &k = parts[1], &v = parts[2];  // [B, H, L, dh]
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh)) + additive_mask;
   auto probabilities = torch::softmax(scores, -1);
   if (keep_) last_weights_ = probabilities.detach();
@@ -74,7 +76,7 @@ torch::Tensor SelfAttention::forward_rows(const torch::Tensor& x, const torch::T
   auto q = torch::linear(x.index_select(1, rows), w.slice(0, 0, dim_), b.slice(0, 0, dim_))
                .view({B, R, heads_, dh})
                .transpose(1, 2);  // [B, H, R, dh]
-  auto kv = torch::linear(x, w.slice(0, dim_), b.slice(0, dim_)).view({B, L, 2, heads_, dh}).permute({2, 0, 3, 1, 4});
+  auto kv = torch::linear(x, w.slice(0, dim_), b.slice(0, dim_)).view({B, L, 2, heads_, dh}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto scores = torch::matmul(q, kv[0].transpose(-2, -1)) / std::sqrt(double(dh)) +
                 additive_mask.index_select(2, rows);
   auto probabilities = torch::softmax(scores, -1);

@@ -12,6 +12,8 @@
 #include <torch/nn/functional/activation.h>
 
 #include <cmath>
+#include <deque>
+#include <map>
 
 #include "mmsr/sdk/loss_helpers.h"
 #include "mmsr/sdk/plugin.h"
@@ -25,6 +27,56 @@ struct DistillOptions {
   std::string teacher = "id";
   std::vector<std::string> students = {"image", "text"};
   bool unique = false, debias = true, detach = false, soft_ce = false, ensemble = true;
+};
+
+// The softened distributions of one step's logits, each computed once (the ID branch is a teacher twice and a
+// student once): s(z/T) of each teacher, log s(z/T) of each logits. s is the softmax itself: the exp of the
+// log-softmax is several times slower on the masked (-1e9) columns. Logits are known by address.
+class Softened {
+ public:
+  Softened(const InBatchLogits& in, double temperature, bool detach_teachers)
+      : in_(in), T_(temperature), detach_(detach_teachers) {}
+
+  // Mean over rows of KL(s(teacher/T) || s(student/T)), or of the soft cross-entropy -sum_j p_j log q_j.
+  torch::Tensor divergence(const torch::Tensor& teacher_logits, const torch::Tensor& student, bool soft_ce) {
+    const torch::Tensor& teacher = as_teacher(teacher_logits);
+    const torch::Tensor& p = prob(teacher);
+    auto per_row = soft_ce ? -(p * log_prob(student)).sum(-1) : (p * (log_prob(teacher) - log_prob(student))).sum(-1);
+    return per_row.mean();
+  }
+  // Logits made by the caller (the ensemble's), kept at an address that stays put.
+  const torch::Tensor& keep(torch::Tensor t) { return made_.emplace_back(std::move(t)); }
+
+ private:
+  const torch::Tensor& as_teacher(const torch::Tensor& z) {
+    if (!detach_) return z;
+    auto& d = detached_[&z];
+    if (!d) d = &keep(z.detach());
+    return *d;
+  }
+  const torch::Tensor& scaled(const torch::Tensor& z) {
+    return once(scaled_, z, [&] { return in_.softmax_logits(z, T_); });
+  }
+  const torch::Tensor& log_prob(const torch::Tensor& z) {
+    return once(log_probs_, z, [&] { return torch::log_softmax(scaled(z), -1); });
+  }
+  const torch::Tensor& prob(const torch::Tensor& z) {
+    return once(probs_, z, [&] { return torch::softmax(scaled(z), -1); });
+  }
+  template <class Make>
+  static const torch::Tensor& once(std::map<const torch::Tensor*, torch::Tensor>& memo, const torch::Tensor& z,
+                                   Make make) {
+    auto& t = memo[&z];
+    if (!t.defined()) t = make();
+    return t;
+  }
+
+  const InBatchLogits& in_;
+  double T_;
+  bool detach_;
+  std::deque<torch::Tensor> made_;
+  std::map<const torch::Tensor*, torch::Tensor> scaled_, log_probs_, probs_;
+  std::map<const torch::Tensor*, const torch::Tensor*> detached_;
 };
 
 class Distillation : public Objective {
@@ -46,14 +98,9 @@ class Distillation : public Objective {
       throw std::invalid_argument("distill: the model has no branch '" + name + "'");
     };
     const double T = o_.temperature;
-    // Divergence of the student from the teacher, both given as logits, over the in-batch candidates.
-    auto divergence = [&](torch::Tensor teacher, const torch::Tensor& student) {
-      if (o_.detach) teacher = teacher.detach();
-      auto p_log = torch::log_softmax(teacher / T, -1);
-      auto q_log = torch::log_softmax(student / T, -1);
-      auto p = p_log.exp();
-      auto per_row = o_.soft_ce ? -(p * q_log).sum(-1) : (p * (p_log - q_log)).sum(-1);
-      return per_row.mean() * (T * T);
+    Softened soft(in, T, o_.detach);
+    auto divergence = [&](const torch::Tensor& teacher_logits, const torch::Tensor& student) {
+      return soft.divergence(teacher_logits, student, o_.soft_ce) * (T * T);
     };
     LossTerms result;
     torch::Tensor kl;
@@ -64,7 +111,7 @@ class Distillation : public Objective {
       kl = kl.defined() ? kl + term : term;
     }
     if (o_.ensemble) {
-      auto mean = torch::stack(in.logits).mean(0);
+      const torch::Tensor& mean = soft.keep(torch::stack(in.logits).mean(0));
       auto term = divergence(mean, teacher);
       result.terms.emplace_back("kl_ensemble_to_" + o_.teacher, term.detach());
       kl = kl.defined() ? kl + term : term;

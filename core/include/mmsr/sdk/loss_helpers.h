@@ -1,7 +1,9 @@
 // Helpers for loss plugins: the positions of a batch that have a target, and their user states.
 #pragma once
 
+#include <any>
 #include <stdexcept>
+#include <string>
 
 #include "mmsr/sdk/modules.h"
 
@@ -32,66 +34,84 @@ inline torch::Tensor states_at(const torch::Tensor& states, const torch::Tensor&
 // The debiased in-batch softmax's logits (METHODS.md section 2), per branch, shared by every loss that reads them
 // (the in-batch cross-entropy, ODMT's online distillation). Candidates are the batch's item slots (each user's
 // window: its L inputs plus its last target) or each distinct item once; the score of candidate j is
-// h . e_j - log pop(j); a column is masked (-1e9) when it is padding or an item of the same user's window other
+// h . e_j - log pop(j); a column is masked (about -1e9) when it is padding or an item of the same user's window other
 // than the target column.
+//
+// The slots are computed as distinct items: the slot columns of one item have one score and are masked alike for a
+// row, except the row's target column, so a softmax over the slots (at any temperature T) is a softmax over the
+// distinct items of the logits z / T + log(the item's number of unmasked columns). Losses take the softmax's logits
+// from softmax_logits(); every cross-entropy and divergence is then the slots' (tests: InBatchLoss.*), on [P, U]
+// matrices instead of [P, B*L + B].
 struct InBatchLogits {
-  std::vector<torch::Tensor> logits;  // per branch: [P, S]
-  torch::Tensor target_column;        // [P]
+  std::vector<torch::Tensor> logits;  // per branch: [P, U] the score of each distinct item (U = batch.unique_items)
+  torch::Tensor log_columns;          // [P, U] log of each item's number of columns; undefined: one each (unique)
+  torch::Tensor target_column;        // [P] index into batch.unique_items
+
+  // The logits of the softmax over the candidate columns at temperature T, for branch logits or a mix of them.
+  torch::Tensor softmax_logits(const torch::Tensor& z, double temperature = 1.0) const {
+    auto scaled = temperature == 1.0 ? z : z / temperature;
+    return log_columns.defined() ? scaled + log_columns : scaled;
+  }
 };
 
-inline InBatchLogits inbatch_logits(const ForwardOutput& out, bool unique, bool debias) {
-  const Batch& batch = *out.batch;
+// Where a user's window holds each distinct item: window[b, u] (inputs or targets).
+inline torch::Tensor window_items(const Batch& batch) {
   const int64_t B = batch.items.size(0), L = batch.items.size(1);
-  const int64_t U = batch.unique_items.size(0);
-  TargetPositions pos = target_positions(batch);
-  auto long_opts = pos.flat.options();
-
-  // window[b, u]: distinct item u occurs in user b's window (inputs or targets).
-  auto window = torch::zeros({B, U}, long_opts.dtype(torch::kBool));
-  auto rows = torch::arange(B, long_opts).unsqueeze(1);
+  auto window = torch::zeros({B, batch.unique_items.size(0)}, batch.item_index.options().dtype(torch::kBool));
+  auto rows = torch::arange(B, batch.item_index.options()).unsqueeze(1);
   window.index_put_({rows.expand({B, L}), batch.item_index}, true);
   window.index_put_({rows.expand_as(batch.target_index), batch.target_index}, true);
+  return window;
+}
 
-  torch::Tensor cand_unique;  // [S] index into unique_items of every candidate column
+// Log of each distinct item's number of slots (the B*L inputs and each user's last target; padding is none):
+// -inf for an item with no slot.
+inline torch::Tensor log_slot_counts(const Batch& batch) {
+  const int64_t L = batch.items.size(1);
+  if (batch.targets.size(1) != L)
+    throw std::invalid_argument(
+        "the in-batch softmax over item slots needs next-item targets, and this backbone chooses its own; set the "
+        "loss's candidates = \"unique\" or use the full softmax");
+  auto slot_unique = torch::cat({batch.item_index.reshape({-1}), batch.target_index.select(1, L - 1)});
+  auto slot_item = torch::cat({batch.items.reshape({-1}), batch.targets.select(1, L - 1)});
+  auto counts = torch::zeros({batch.unique_items.size(0)}, torch::TensorOptions().device(slot_unique.device()));
+  counts.index_add_(0, slot_unique, slot_item.ne(0).to(counts.scalar_type()));
+  return counts.log();
+}
+
+inline InBatchLogits inbatch_logits(const ForwardOutput& out, bool unique, bool debias) {
+  // Computed once per step: a second loss of the same candidates reads the same tensors (and one backward pass goes
+  // through them, which is the gradient of the two losses computed apart).
+  const std::string key = std::string("inbatch_logits/") + (unique ? "unique" : "slots") + (debias ? "/debias" : "");
+  if (auto it = out.shared.find(key); it != out.shared.end()) return std::any_cast<InBatchLogits>(it->second);
+  const Batch& batch = *out.batch;
+  TargetPositions pos = target_positions(batch);
   InBatchLogits result;
-  if (unique) {
-    cand_unique = torch::arange(U, long_opts);
-    result.target_column = batch.target_index.reshape({-1}).index_select(0, pos.flat);
-  } else {
-    // The slots stand for next items: an encoder that chooses its own targets (a Cloze task) has other ones.
-    if (batch.targets.size(1) != L)
-      throw std::invalid_argument(
-          "the in-batch softmax over item slots needs next-item targets, and this backbone chooses its own; set the "
-          "loss's candidates = \"unique\" or use the full softmax");
-    // Slots: B*L inputs, then each user's last target (the item after its window).
-    auto slot_unique = torch::cat({batch.item_index.reshape({-1}), batch.target_index.select(1, L - 1)});
-    auto slot_item = torch::cat({batch.items.reshape({-1}), batch.targets.select(1, L - 1)});
-    // Target slot of (b, t): the input slot (b, t+1) when it holds the target, else the extra slot b.
-    auto next_col = pos.flat + 1;
-    auto inside = pos.column.lt(L - 1);
-    auto next_item = batch.items.reshape({-1}).index_select(0, next_col.clamp_max(B * L - 1));
-    auto in_window = inside & next_item.eq(pos.target);
-    auto full_col = torch::where(in_window, next_col, B * L + pos.row);
-    // Padding slots are never candidates: drop them from the columns (they would be masked anyway).
-    auto keep = slot_item.ne(0);
-    auto new_index = keep.to(torch::kLong).cumsum(0) - 1;
-    cand_unique = slot_unique.masked_select(keep);
-    result.target_column = new_index.index_select(0, full_col);
+  result.target_column = batch.target_index.reshape({-1}).index_select(0, pos.flat);
+  // What every branch's scores get added, [P, U], made once: minus log popularity, and -1e9 on the masked columns
+  // (the user's window except the target, padding, items without a slot).
+  const int64_t P = pos.flat.size(0), U = batch.unique_items.size(0);
+  auto bias = torch::zeros({U}, torch::TensorOptions().device(pos.flat.device()));
+  if (debias) bias -= out.log_popularity.index_select(0, batch.unique_items).to(bias.device());
+  auto blocked = window_items(batch).index_select(0, pos.row);
+  blocked |= batch.unique_items.eq(0).unsqueeze(0);
+  torch::Tensor log_counts;
+  if (!unique) {
+    log_counts = log_slot_counts(batch);
+    blocked |= log_counts.isneginf().unsqueeze(0);
   }
-  // mask[p, s]: candidate s is an item of p's own window and not p's target column.
-  auto mask = window.index_select(0, pos.row).index_select(1, cand_unique);
-  mask.scatter_(1, result.target_column.unsqueeze(1), false);
-  torch::Tensor correction;
-  if (debias) correction = out.log_popularity.index_select(0, batch.unique_items.index_select(0, cand_unique));
-  // A unique-candidate column for padding (id 0) must never compete.
-  auto is_pad = batch.unique_items.index_select(0, cand_unique).eq(0);
+  blocked.scatter_(1, result.target_column.unsqueeze(1), false);
+  auto add = bias.unsqueeze(0).expand({P, U}).masked_fill(blocked, -1e9);
+  if (!unique) {
+    // The target's own column is one; a masked column's count is of no matter (finite, so -1e9 stays a mask).
+    result.log_columns = log_counts.unsqueeze(0).expand({P, U}).masked_fill(blocked, 0.0);
+    result.log_columns.scatter_(1, result.target_column.unsqueeze(1), 0.0);
+  }
   for (size_t b = 0; b < out.branches.size(); ++b) {
     auto h = states_at(out.branches[b].states, pos.flat);
-    auto e = out.branches[b].unique_vectors.index_select(0, cand_unique);
-    auto z = out.score(b, h, e);
-    if (debias) z = z - correction.unsqueeze(0);
-    result.logits.push_back(z.masked_fill(mask | is_pad.unsqueeze(0), -1e9));
+    result.logits.push_back(out.score(b, h, out.branches[b].unique_vectors) + add);
   }
+  out.shared.emplace(key, result);
   return result;
 }
 

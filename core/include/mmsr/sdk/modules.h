@@ -12,6 +12,7 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <any>
 #include <functional>
 #include <map>
 #include <memory>
@@ -131,6 +132,9 @@ struct ForwardOutput {
   std::function<torch::Tensor(size_t branch, const torch::Tensor& states,
                               const torch::Tensor& item_vectors)>
       score;
+  // What one loss computed that another of the step may read again (both of ODMT's losses read the in-batch
+  // logits), under a name of the helper that made it (loss_helpers.h). It lives as long as this output, one step.
+  mutable std::map<std::string, std::any> shared;
 };
 
 struct LossTerms {
