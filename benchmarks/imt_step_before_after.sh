@@ -16,7 +16,7 @@ before=$1 after=$2 out=$3 rounds=${4:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bench() {  # BINARY FILTER NAME ROUND
-  "$1" --benchmark_filter="$2" --benchmark_min_time=2x --benchmark_out="$tmp/$3.$4.json" \
+  "$1" --benchmark_filter="$2" --benchmark_repetitions=2 --benchmark_out="$tmp/$3.$4.json" \
     --benchmark_out_format=json >/dev/null
 }
 for ((r = 1; r <= rounds; r++)); do

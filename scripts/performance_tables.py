@@ -3,6 +3,9 @@
 - benchmarks.json: one run of the Google Benchmark suite's evaluation and loss benchmarks
   (`mmsr_bench --benchmark_out=... --benchmark_out_format=json`), in which the machine's sgemm peak is measured too,
   so that every ratio comes from one run.
+- imt-step-before-after.json: ODMT's training step (ImtStep/dedupe) in the build before its speed-ups and in this
+  one, alternated in one sitting (benchmarks/imt_step_before_after.sh).
+- quickstart.json: the quick start's wall time on the machine alone (scripts/time_quickstart.sh).
 - million-items/runs.csv: the export of examples/performance/million_items.toml's store (peak memory, seconds, test
   metrics of SASRec against 1,000,000 items).
 """
@@ -74,9 +77,47 @@ def million_items(folder):
     return "\n".join(rows)
 
 
+def imt_step(folder):
+    path = os.path.join(folder, "imt-step-before-after.json")
+    if not os.path.exists(path):
+        return "not run yet (benchmarks/imt_step_before_after.sh)"
+    r = json.load(open(path))
+    b = r["builds"]
+    label = {"before": "before (commit 50c4e7f, warm step, mmsr's allocator settings)",
+             "after": "now, default settings (fast dropout masks)",
+             "after_torch_dropout": "now, LibTorch's dropout"}
+    rows = ["| build | median, ms | every step timed, ms | speed-up |", "|---|---|---|---|"]
+    for name in ("before", "after", "after_torch_dropout"):
+        steps = ", ".join(f"{t:,.0f}" for t in b[name]["per_round_ms"])
+        ratio = b["before"]["median_ms"] / b[name]["median_ms"]
+        rows.append(f"| {label[name]} | {b[name]['median_ms']:,.0f} | {steps} | {ratio:.2f}x |")
+    rows.append("")
+    rows.append(f"{r['rounds']} rounds, each timing the three in turn (two steps each, after an untimed one) on "
+                f"{r['context'].get('num_cpus', '?')} cores; the issue's 18.6 s (a cold first step, timed without "
+                f"the allocator settings) is {18600 / b['after']['median_ms']:.1f}x the median now.")
+    return "\n".join(rows)
+
+
+def quickstart(folder):
+    path = os.path.join(folder, "quickstart.json")
+    if not os.path.exists(path):
+        return "not run yet (scripts/time_quickstart.sh)"
+    r = json.load(open(path))
+    per_model = {}
+    for run in r["run_seconds"]:
+        per_model[run["model"]] = per_model.get(run["model"], 0) + run["seconds"]
+    slowest = sorted(per_model.items(), key=lambda kv: -kv[1])[:3]
+    parts = ", ".join(f"{m} {t:.0f} s" for m, t in slowest)
+    return (f"{r['runs']} runs in **{r['wall_seconds']:.0f} s ({r['wall_seconds'] / 60:.1f} minutes)**, "
+            f"{r['jobs']} at a time on {r['cores']} cores (load average {r['load_average_before']:.2f} before it "
+            f"started; commit {r['commit']}). The runs' own seconds, summed per model, largest first: {parts}.")
+
+
 def performance_blocks(results_class, folder):
     bench = benchmarks(folder)
     return {
+        "performance_imt_step": imt_step(folder),
+        "performance_quickstart": quickstart(folder),
         "performance_ranking": ranking_table(bench),
         "performance_ranking_before": before_after(bench),
         "performance_million_items": million_items(folder),
