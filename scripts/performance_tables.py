@@ -3,6 +3,8 @@
 - benchmarks.json: one run of the Google Benchmark suite's evaluation and loss benchmarks
   (`mmsr_bench --benchmark_out=... --benchmark_out_format=json`), in which the machine's sgemm peak is measured too,
   so that every ratio comes from one run.
+- suite.json: one run of the rest of the suite (dropout, the evaluation's old whole-matrix path, ODMT's step, feature
+  gathering, batching, a SASRec training step).
 - imt-step-before-after.json: ODMT's training step (ImtStep/dedupe) in the build before its speed-ups and in this
   one, alternated in one sitting (benchmarks/imt_step_before_after.sh).
 - quickstart.json: the quick start's wall time on the machine alone (scripts/time_quickstart.sh).
@@ -77,6 +79,59 @@ def million_items(folder):
     return "\n".join(rows)
 
 
+SUITE_ROWS = [
+    ("Dropout/torch", "Dropout/torch, [256, 50, 64]", "LibTorch's CPU dropout"),
+    ("Dropout/fast", "Dropout/fast", "ratio:Dropout/torch:faster"),
+    ("FullRanking/users:128", "FullRanking/users:128", "scores of a batch of users against 12,102 items as one "
+     "matrix, history masked, count-based ranks (the evaluation before item blocks)"),
+    ("FullRanking/users:256", "FullRanking/users:256", ""),
+    ("FullRanking/users:512", "FullRanking/users:512", ""),
+    ("FullRanking/users:1024", "FullRanking/users:1024", "per-user:FullRanking/users:256"),
+    ("ImtStep/dedupe", "ImtStep/dedupe (2,159 distinct items)", "ODMT step, IMT over 30 text + 50 image tokens per "
+     "item, B = 64, L = 50, Zipf catalogue of 12,101"),
+    ("ImtStep/per_slot", "ImtStep/per_slot (6,400 slots)", "ratio:ImtStep/dedupe:slower than computing each "
+     "distinct item once"),
+    ("FeatureGather/rows:1024", "FeatureGather/rows:1024, [16, 128] tokens", "bandwidth"),
+    ("Batching/all_position", "Batching/all_position, 256 users", "host-side batch construction"),
+    ("TrainStep/sasrec/B:256", "TrainStep/sasrec/B:256, all positions", "the full softmax over 12,101 items at all "
+     "12,800 positions"),
+]
+
+
+def format_ms(ms):
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.3g} ms"
+
+
+def suite_table(folder):
+    """The rest of the suite, one run: time per iteration and what each shows."""
+    path = os.path.join(folder, "suite.json")
+    if not os.path.exists(path):
+        return "not run yet (scripts/reproduce.sh performance)"
+    doc = json.load(open(path))
+    bench = {b["name"]: b for b in doc["benchmarks"] if b.get("run_type", "iteration") == "iteration"}
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    ms = {n: b["real_time"] * scale[b["time_unit"]] for n, b in bench.items()}
+    rows = ["| benchmark | time per iteration | what it shows |", "|---|---|---|"]
+    for name, label, note in SUITE_ROWS:
+        if name not in ms:
+            continue
+        if note.startswith("ratio:"):
+            _, other, words = note.split(":", 2)
+            ratio = ms[other] / ms[name] if "faster" in words else ms[name] / ms[other]
+            note = f"**{ratio:.1f}x {words}**"
+        elif note.startswith("per-user:"):
+            other = note.split(":", 1)[1]
+            per_user = ms[name] / 1024 / (ms[other] / 256)
+            note = f"{per_user:.1f}x the time per user of 256 users a batch"
+        elif note == "bandwidth":
+            note = f"{bench[name]['bytes_per_second'] / 1e9:.1f} GB/s from a memory-mapped .npy"
+        rows.append(f"| {label} | {format_ms(ms[name])} | {note} |")
+    rows.append("")
+    rows.append(f"One run on {doc['context'].get('num_cpus', '?')} cores, load average "
+                f"{doc['context'].get('load_avg', [0])[0]:.2f} at its start.")
+    return "\n".join(rows)
+
+
 def imt_step(folder):
     path = os.path.join(folder, "imt-step-before-after.json")
     if not os.path.exists(path):
@@ -116,6 +171,7 @@ def quickstart(folder):
 def performance_blocks(results_class, folder):
     bench = benchmarks(folder)
     return {
+        "performance_suite": suite_table(folder),
         "performance_imt_step": imt_step(folder),
         "performance_quickstart": quickstart(folder),
         "performance_ranking": ranking_table(bench),

@@ -14,7 +14,8 @@
 #   parity      the S3-Rec paper's baselines on LastFM and Beauty under both its protocols (examples/parity/), and
 #               the investigations docs/parity.md quotes (examples/parity/investigate/). Beauty takes most of it:
 #               several hours on 2 cores.
-#   performance the suite's evaluation benchmarks (results/performance/benchmarks.json, measured first, alone) and
+#   performance the suite's evaluation benchmarks (results/performance/benchmarks.json, measured first, alone), the
+#               rest of the suite that docs/performance.md quotes (results/performance/suite.json) and
 #               SASRec against a million items (examples/performance/million_items.toml: peak memory, epoch time).
 #               About an hour on 2 cores.
 #
@@ -53,6 +54,9 @@ if [ "$study" = performance ]; then  # before the grids, so that nothing of the 
   mkdir -p "$root/results/performance"
   "$(dirname "$mmsr")/mmsr_bench" --benchmark_filter='SgemmPeak|RankInBlocks|FullRanking/users:256' \
     --benchmark_out="$root/results/performance/benchmarks.json" --benchmark_out_format=json
+  "$(dirname "$mmsr")/mmsr_bench" \
+    --benchmark_filter='^(Dropout/|FullRanking/|ImtStep/dedupe$|ImtStep/per_slot|FeatureGather|Batching/all|TrainStep/sasrec/B:256)' \
+    --benchmark_out="$root/results/performance/suite.json" --benchmark_out_format=json
 fi
 
 # The runners of one grid, side by side on one store; stops the script when one fails.
