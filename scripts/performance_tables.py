@@ -104,10 +104,9 @@ def format_ms(ms):
 
 def suite_table(folder):
     """The rest of the suite, one run: time per iteration and what each shows."""
-    path = os.path.join(folder, "suite.json")
-    if not os.path.exists(path):
+    doc = load(folder, "suite.json")
+    if doc is None:
         return "not run yet (scripts/reproduce.sh performance)"
-    doc = json.load(open(path))
     bench = {b["name"]: b for b in doc["benchmarks"] if b.get("run_type", "iteration") == "iteration"}
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
     ms = {n: b["real_time"] * scale[b["time_unit"]] for n, b in bench.items()}
@@ -132,11 +131,16 @@ def suite_table(folder):
     return "\n".join(rows)
 
 
+def load(folder, name):
+    """A results file's JSON, or None when it has not been made."""
+    path = os.path.join(folder, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
 def imt_step(folder):
-    path = os.path.join(folder, "imt-step-before-after.json")
-    if not os.path.exists(path):
+    r = load(folder, "imt-step-before-after.json")
+    if r is None:
         return "not run yet (benchmarks/imt_step_before_after.sh)"
-    r = json.load(open(path))
     b = r["builds"]
     label = {"before": "before (commit 50c4e7f, warm step, mmsr's allocator settings)",
              "after": "now, default settings (fast dropout masks)",
@@ -154,10 +158,9 @@ def imt_step(folder):
 
 
 def quickstart(folder):
-    path = os.path.join(folder, "quickstart.json")
-    if not os.path.exists(path):
+    r = load(folder, "quickstart.json")
+    if r is None:
         return "not run yet (scripts/time_quickstart.sh)"
-    r = json.load(open(path))
     per_model = {}
     for run in r["run_seconds"]:
         per_model[run["model"]] = per_model.get(run["model"], 0) + run["seconds"]
