@@ -35,7 +35,7 @@ struct DistillOptions {
 class Softened {
  public:
   Softened(const InBatchLogits& in, double temperature, bool detach_teachers)
-      : in_(in), T_(temperature), detach_(detach_teachers) {}
+      : correction_(in.column_correction(temperature)), T_(temperature), detach_(detach_teachers) {}
 
   // Mean over rows of KL(s(teacher/T) || s(student/T)), or of the soft cross-entropy -sum_j p_j log q_j.
   torch::Tensor divergence(const torch::Tensor& teacher_logits, const torch::Tensor& student, bool soft_ce) {
@@ -55,7 +55,7 @@ class Softened {
     return *d;
   }
   const torch::Tensor& scaled(const torch::Tensor& z) {
-    return once(scaled_, z, [&] { return in_.softmax_logits(z, T_); });
+    return once(scaled_, z, [&] { return correction_.defined() ? torch::add(correction_, z, 1.0 / T_) : z / T_; });
   }
   const torch::Tensor& log_prob(const torch::Tensor& z) {
     return once(log_probs_, z, [&] { return torch::log_softmax(scaled(z), -1); });
@@ -71,7 +71,7 @@ class Softened {
     return t;
   }
 
-  const InBatchLogits& in_;
+  torch::Tensor correction_;  // InBatchLogits::column_correction
   double T_;
   bool detach_;
   std::deque<torch::Tensor> made_;

@@ -22,13 +22,13 @@ class InBatchSoftmax : public Objective {
     const auto& target_col = in.target_column;
     LossTerms result;
     if (fused_) {
-      auto z = in.softmax_logits(torch::stack(logits).mean(0));
+      auto z = torch::stack(logits).mean(0);
       result.total = torch::nn::functional::cross_entropy(z, target_col);
       result.terms.emplace_back("ce", result.total.detach());
       return result;
     }
     for (size_t b = 0; b < logits.size(); ++b) {
-      auto ce = torch::nn::functional::cross_entropy(in.softmax_logits(logits[b]), target_col);
+      auto ce = torch::nn::functional::cross_entropy(logits[b], target_col);
       result.total = result.total.defined() ? result.total + ce : ce;
       result.terms.emplace_back("ce_" + out.branches[b].name, ce.detach());
     }

@@ -38,19 +38,21 @@ inline torch::Tensor states_at(const torch::Tensor& states, const torch::Tensor&
 // than the target column.
 //
 // The slots are computed as distinct items: the slot columns of one item have one score and are masked alike for a
-// row, except the row's target column, so a softmax over the slots (at any temperature T) is a softmax over the
-// distinct items of the logits z / T + log(the item's number of unmasked columns). Losses take the softmax's logits
-// from softmax_logits(); every cross-entropy and divergence is then the slots' (tests: InBatchLoss.*), on [P, U]
-// matrices instead of [P, B*L + B].
+// row, except the row's target column, so a softmax over the slots is a softmax over the distinct items of the
+// logits z + log c, c the item's number of unmasked columns; at a temperature T, of z / T + log c. `logits` hold
+// z + log c (a cross-entropy reads them as they are); a softened one adds (1 - 1/T) log c to them divided by T
+// (one pass: torch::add(column_correction(T), logits, 1/T)). Every cross-entropy and divergence is then the slots'
+// (tests: InBatchLoss.*), on [P, U] matrices instead of [P, B*L + B].
 struct InBatchLogits {
-  std::vector<torch::Tensor> logits;  // per branch: [P, U] the score of each distinct item (U = batch.unique_items)
-  torch::Tensor log_columns;          // [P, U] log of each item's number of columns; undefined: one each (unique)
+  std::vector<torch::Tensor> logits;  // per branch: [P, U] z + log c over distinct items (U = batch.unique_items)
+  torch::Tensor log_columns;          // [P, U] log c; undefined: one column each (unique candidates)
   torch::Tensor target_column;        // [P] index into batch.unique_items
 
-  // The logits of the softmax over the candidate columns at temperature T, for branch logits or a mix of them.
-  torch::Tensor softmax_logits(const torch::Tensor& z, double temperature = 1.0) const {
-    auto scaled = temperature == 1.0 ? z : z / temperature;
-    return log_columns.defined() ? scaled + log_columns : scaled;
+  // (1 - 1/T) log c, what logits / T need added to be the softmax's logits at temperature T; undefined when
+  // nothing is to be added.
+  torch::Tensor column_correction(double temperature) const {
+    if (!log_columns.defined() || temperature == 1.0) return {};
+    return log_columns * (1.0 - 1.0 / temperature);
   }
 };
 
@@ -106,6 +108,7 @@ inline InBatchLogits inbatch_logits(const ForwardOutput& out, bool unique, bool 
     // The target's own column is one; a masked column's count is of no matter (finite, so -1e9 stays a mask).
     result.log_columns = log_counts.unsqueeze(0).expand({P, U}).masked_fill(blocked, 0.0);
     result.log_columns.scatter_(1, result.target_column.unsqueeze(1), 0.0);
+    add += result.log_columns;
   }
   for (size_t b = 0; b < out.branches.size(); ++b) {
     auto h = states_at(out.branches[b].states, pos.flat);
