@@ -132,8 +132,8 @@ struct ForwardOutput {
   std::function<torch::Tensor(size_t branch, const torch::Tensor& states,
                               const torch::Tensor& item_vectors)>
       score;
-  // What one loss computed that another of the step may read again (both of ODMT's losses read the in-batch
-  // logits), under a name of the helper that made it (loss_helpers.h). It lives as long as this output, one step.
+  // What one loss computed that another of the step may read again (two losses over the same in-batch logits),
+  // under a name of the helper that made it (loss_helpers.h). It lives as long as this output, one step.
   mutable std::map<std::string, std::any> shared;
 };
 
